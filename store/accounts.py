@@ -1,0 +1,329 @@
+"""Accounts: the retention view, creation and updates, with ownership and version checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
+
+from store import audit, validation
+from store.errors import Conflict, InvalidInput, NotFound
+from store.models import Account, Renewal, User
+from store.pagination import check_page_size, decode_cursor, filters_fingerprint, next_cursor
+from store.principals import Principal, require_account_writer, require_role
+from store.schemas import AccountDetail, AccountRow, Page
+from store.users import resolve_assignee, user_id_filter
+from store.vocabulary import (
+    HEALTH_STATUSES,
+    LIFECYCLE_STAGES,
+    ONBOARDING_STATUSES,
+    OPEN_RENEWAL_STAGES,
+    PORTFOLIO_WRITER_ROLES,
+    SEGMENTS,
+)
+
+ACCOUNT_SORTS = {
+    "arr_desc": (Account.arr.desc(), Account.id),
+    "arr_asc": (Account.arr.asc(), Account.id),
+    "renewal_date": (Account.renewal_date.asc().nulls_last(), Account.arr.desc(), Account.id),
+    "health_score": (Account.health_score.asc().nulls_last(), Account.arr.desc(), Account.id),
+    "name": (Account.name_lower.asc(), Account.id),
+}
+ACCOUNT_CREATORS = frozenset({"csm", "manager", "admin"})
+
+
+@dataclass(frozen=True)
+class AccountFilters:
+    """The retention view's filters; every field is optional."""
+
+    owner: str | None = None
+    health_statuses: tuple[str, ...] = ()
+    min_arr: Decimal | None = None
+    max_arr: Decimal | None = None
+    renewal_within_days: int | None = None
+    segment: str | None = None
+    lifecycle_stage: str | None = None
+    query: str | None = None
+    include_churned: bool = False
+    sort: str = "arr_desc"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def renewal_window(today: date, days: int) -> tuple[date, date]:
+    """"Renewing within N days" means a renewal date from today through today + N, inclusive."""
+    if not 0 <= days <= 3660:
+        raise InvalidInput(f"renewal_within_days must be between 0 and 3660; got {days}")
+    return today, date.fromordinal(today.toordinal() + days)
+
+
+def account_row(account: Account, owner_email: str, today: date) -> AccountRow:
+    return AccountRow(**_common_fields(account, owner_email, today))
+
+
+def account_detail(account: Account, owner_email: str, today: date) -> AccountDetail:
+    return AccountDetail(
+        **_common_fields(account, owner_email, today),
+        domain=account.domain,
+        seats=account.seats,
+        contract_start=account.contract_start,
+        onboarding_status=account.onboarding_status,
+        churn_risk_reason=account.churn_risk_reason,
+        churned_on=account.churned_on,
+    )
+
+
+def _common_fields(account: Account, owner_email: str, today: date) -> dict[str, Any]:
+    days = (account.renewal_date - today).days if account.renewal_date else None
+    return {
+        "id": account.id, "name": account.name, "owner": owner_email, "segment": account.segment,
+        "lifecycle_stage": account.lifecycle_stage, "arr": account.arr, "currency": account.currency,
+        "renewal_date": account.renewal_date, "days_to_renewal": days, "health_status": account.health_status,
+        "health_score": account.health_score, "status": account.status, "version": account.version,
+    }
+
+
+async def list_accounts(
+    session: AsyncSession, *, principal: Principal, filters: AccountFilters, today: date,
+    limit: int = 25, cursor: str | None = None,
+) -> Page[AccountRow]:
+    """The retention view: accounts with health and ARR side by side, filtered, sorted, paginated.
+
+    Raises:
+        InvalidInput: a filter, the sort or the cursor is malformed. NotFound: the owner is unknown.
+    """
+    check_page_size(limit)
+    if filters.sort not in ACCOUNT_SORTS:
+        raise InvalidInput(f"sort must be one of {', '.join(ACCOUNT_SORTS)}; got {filters.sort!r}")
+    statement = await _filtered(session, principal=principal, filters=filters, today=today)
+    fingerprint = filters_fingerprint({**filters.__dict__, "who": principal.user_id})
+    offset = decode_cursor(cursor, fingerprint)
+    total = await session.scalar(select(func.count()).select_from(statement.subquery()))
+    rows = await session.execute(
+        statement.add_columns(User.email).join(User, User.id == Account.owner_id)
+        .order_by(*ACCOUNT_SORTS[filters.sort]).offset(offset).limit(limit)
+    )
+    items = [account_row(account, email, today) for account, email in rows]
+    return Page[AccountRow](items=items, total=total or 0,
+                            next_cursor=next_cursor(offset, len(items), total or 0, fingerprint))
+
+
+async def _filtered(
+    session: AsyncSession, *, principal: Principal, filters: AccountFilters, today: date
+) -> Select[tuple[Account]]:
+    statement = select(Account)
+    owner_id = await user_id_filter(session, ref=filters.owner, principal=principal)
+    if owner_id is not None:
+        statement = statement.where(Account.owner_id == owner_id)
+    if not filters.include_churned:
+        statement = statement.where(Account.status == "active")
+    if filters.health_statuses:
+        for status in filters.health_statuses:
+            validation.one_of(status, HEALTH_STATUSES, "health_status")
+        statement = statement.where(Account.health_status.in_(filters.health_statuses))
+    if filters.min_arr is not None:
+        statement = statement.where(Account.arr >= validation.money(filters.min_arr, "min_arr"))
+    if filters.max_arr is not None:
+        statement = statement.where(Account.arr <= validation.money(filters.max_arr, "max_arr"))
+    if filters.renewal_within_days is not None:
+        start, end = renewal_window(today, filters.renewal_within_days)
+        statement = statement.where(Account.renewal_date.between(start, end))
+    if filters.segment:
+        statement = statement.where(Account.segment == validation.one_of(filters.segment, SEGMENTS, "segment"))
+    if filters.lifecycle_stage:
+        stage = validation.one_of(filters.lifecycle_stage, LIFECYCLE_STAGES, "lifecycle_stage")
+        statement = statement.where(Account.lifecycle_stage == stage)
+    if filters.query and filters.query.strip():
+        pattern = "%" + _escape_like(filters.query.strip().lower()) + "%"
+        statement = statement.where(
+            Account.name_lower.like(pattern, escape="\\") | Account.domain.like(pattern, escape="\\")
+        )
+    return statement
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def load_account(session: AsyncSession, account_id: int) -> Account:
+    """The account row, or NotFound with a hint."""
+    account = await session.get(Account, account_id)
+    if account is None:
+        raise NotFound(f"no account with id {account_id}; find ids with list_accounts")
+    return account
+
+
+async def owner_email(session: AsyncSession, account: Account) -> str:
+    return (await session.scalar(select(User.email).where(User.id == account.owner_id))) or ""
+
+
+def check_version(entity: str, entity_id: int, current: int, expected: int | None) -> None:
+    """Raises Conflict when the caller's copy is older than the stored one."""
+    if expected is not None and expected != current:
+        raise Conflict(
+            f"{entity} {entity_id} has changed: it is at version {current}, you sent expected_version "
+            f"{expected}. Re-read it, check the change still makes sense, and retry with version {current}"
+        )
+
+
+async def create_account(
+    session: AsyncSession, *, principal: Principal, now: datetime, name: str, owner: str = "me",
+    segment: str, lifecycle_stage: str = "onboarding", arr: Decimal | int | str, currency: str = "USD",
+    seats: int = 0, domain: str | None = None, contract_start: date | None = None,
+    renewal_date: date | None = None, onboarding_status: str = "not_started",
+) -> AccountDetail:
+    """Create an account; with a renewal date, its first renewal (target = ARR) is opened too.
+
+    Raises:
+        InvalidInput, Forbidden, Conflict (the name or domain is taken).
+    """
+    require_role(principal, ACCOUNT_CREATORS, "create accounts")
+    values = {
+        "name": validation.text(name, "name", max_length=200),
+        "segment": validation.one_of(segment, SEGMENTS, "segment"),
+        "lifecycle_stage": validation.one_of(lifecycle_stage, LIFECYCLE_STAGES, "lifecycle_stage"),
+        "arr": validation.money(arr, "arr"),
+        "currency": validation.currency(currency),
+        "seats": validation.non_negative(seats, "seats"),
+        "domain": validation.domain(domain) if domain else None,
+        "contract_start": contract_start,
+        "renewal_date": renewal_date,
+        "onboarding_status": validation.one_of(onboarding_status, ONBOARDING_STATUSES, "onboarding_status"),
+    }
+    _check_dates(values["contract_start"], values["renewal_date"])
+    owner_user = await resolve_assignee(session, ref=owner, principal=principal, field="owner")
+    if principal.role == "csm" and owner_user.id != principal.user_id:
+        raise InvalidInput("a csm creates accounts for themselves; leave owner as \"me\" or ask a manager")
+    await _check_unique(session, name=values["name"], domain=values["domain"], exclude_id=None)
+    account = Account(**values, name_lower=values["name"].lower(), owner_id=owner_user.id, status="active",
+                      created_at=now, updated_at=now)
+    session.add(account)
+    await session.flush()
+    audit.record(session, principal=principal, action="account.create", entity="account", entity_id=account.id,
+                 at=now, after=audit.snapshot(account))
+    if account.renewal_date is not None:
+        renewal = Renewal(account_id=account.id, owner_id=owner_user.id, due_date=account.renewal_date,
+                          currency=account.currency, target_amount=account.arr, forecast_amount=account.arr,
+                          stage="upcoming", created_at=now, updated_at=now)
+        session.add(renewal)
+        await session.flush()
+        audit.record(session, principal=principal, action="renewal.create", entity="renewal",
+                     entity_id=renewal.id, at=now, after=audit.snapshot(renewal))
+    return account_detail(account, owner_user.email, now.date())
+
+
+def _check_dates(contract_start: date | None, renewal_date: date | None) -> None:
+    if contract_start and renewal_date and renewal_date <= contract_start:
+        raise InvalidInput(f"renewal_date ({renewal_date}) must be after contract_start ({contract_start})")
+
+
+async def _check_unique(session: AsyncSession, *, name: str | None, domain: str | None, exclude_id: int | None) -> None:
+    for column, value, label in ((Account.name_lower, name.lower() if name else None, "name"),
+                                 (Account.domain, domain, "domain")):
+        if value is None:
+            continue
+        statement = select(Account.id).where(column == value)
+        if exclude_id is not None:
+            statement = statement.where(Account.id != exclude_id)
+        existing = await session.scalar(statement)
+        if existing is not None:
+            raise Conflict(f"account {existing} already has {label} {value!r}; {label}s are unique")
+
+
+UPDATABLE_FIELDS = ("name", "domain", "owner", "segment", "lifecycle_stage", "arr", "currency", "seats",
+                    "contract_start", "renewal_date", "onboarding_status", "churn_risk_reason", "status")
+
+
+async def update_account(
+    session: AsyncSession, *, principal: Principal, now: datetime, account_id: int, expected_version: int,
+    changes: dict[str, Any],
+) -> AccountDetail:
+    """Change the given fields of an account; only the keys present in `changes` are touched.
+
+    Raises:
+        NotFound, Forbidden, InvalidInput, Conflict (stale expected_version, or a unique name/domain).
+    """
+    unknown = set(changes) - set(UPDATABLE_FIELDS)
+    if unknown:
+        raise InvalidInput(f"cannot update {', '.join(sorted(unknown))}; updatable: {', '.join(UPDATABLE_FIELDS)}")
+    if not changes:
+        raise InvalidInput("nothing to update: pass at least one field to change")
+    account = await load_account(session, account_id)
+    require_account_writer(principal, owner_id=account.owner_id, account_name=account.name)
+    check_version("account", account.id, account.version, expected_version)
+    before = audit.snapshot(account)
+    await _apply_account_changes(session, principal=principal, account=account, changes=changes, now=now)
+    account.updated_at = now
+    try:
+        await session.flush()
+    except StaleDataError as exc:
+        raise Conflict(f"account {account.id} was changed by someone else just now; re-read it and retry") from exc
+    audit.record(session, principal=principal, action="account.update", entity="account", entity_id=account.id,
+                 at=now, before=before, after=audit.snapshot(account))
+    return account_detail(account, await owner_email(session, account), now.date())
+
+
+async def _apply_account_changes(
+    session: AsyncSession, *, principal: Principal, account: Account, changes: dict[str, Any], now: datetime
+) -> None:
+    if "name" in changes:
+        account.name = validation.text(changes["name"], "name", max_length=200)
+        account.name_lower = account.name.lower()
+    if "domain" in changes:
+        account.domain = validation.domain(changes["domain"]) if changes["domain"] else None
+    await _check_unique(session, name=account.name, domain=account.domain, exclude_id=account.id)
+    if "owner" in changes:
+        if principal.role not in PORTFOLIO_WRITER_ROLES:
+            raise InvalidInput("only a manager or an admin can reassign an account's owner")
+        account.owner_id = (await resolve_assignee(session, ref=changes["owner"], principal=principal,
+                                                   field="owner")).id
+    for key, allowed in (("segment", SEGMENTS), ("lifecycle_stage", LIFECYCLE_STAGES),
+                         ("onboarding_status", ONBOARDING_STATUSES)):
+        if key in changes:
+            setattr(account, key, validation.one_of(changes[key], allowed, key))
+    if "arr" in changes:
+        account.arr = validation.money(changes["arr"], "arr")
+    if "currency" in changes:
+        account.currency = validation.currency(changes["currency"])
+    if "seats" in changes:
+        account.seats = validation.non_negative(changes["seats"], "seats")
+    if "contract_start" in changes:
+        account.contract_start = changes["contract_start"]
+    if "churn_risk_reason" in changes:
+        reason = changes["churn_risk_reason"]
+        account.churn_risk_reason = validation.text(reason, "churn_risk_reason", max_length=2000) if reason else None
+    if "status" in changes:
+        _change_status(account, validation.one_of(changes["status"], ("active", "churned"), "status"), now.date())
+    if "renewal_date" in changes:
+        await _move_renewal_date(session, principal=principal, account=account,
+                                 renewal_date=changes["renewal_date"], now=now)
+    _check_dates(account.contract_start, account.renewal_date)
+
+
+def _change_status(account: Account, status: str, today: date) -> None:
+    if status == account.status:
+        return
+    account.status = status
+    account.churned_on = today if status == "churned" else None
+
+
+async def _move_renewal_date(session: AsyncSession, *, principal: Principal, account: Account,
+                             renewal_date: date | None, now: datetime) -> None:
+    """The account's renewal date and its open renewal's due date move together."""
+    account.renewal_date = renewal_date
+    if renewal_date is None:
+        return
+    open_renewal = await session.scalar(
+        select(Renewal).where(Renewal.account_id == account.id, Renewal.stage.in_(OPEN_RENEWAL_STAGES))
+        .order_by(Renewal.due_date).limit(1)
+    )
+    if open_renewal is not None and open_renewal.due_date != renewal_date:
+        before = audit.snapshot(open_renewal)
+        open_renewal.due_date = renewal_date
+        open_renewal.updated_at = now
+        audit.record(session, principal=principal, action="renewal.update", entity="renewal",
+                     entity_id=open_renewal.id, at=now, before=before, after=audit.snapshot(open_renewal))

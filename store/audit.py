@@ -1,0 +1,63 @@
+"""The audit trail: every write records who did what, before and after, in its own transaction."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.models import AuditEvent, Base
+from store.principals import Principal
+
+# Columns that change on every write and would only add noise to a diff.
+_NOISE = frozenset({"updated_at", "version", "name_lower"})
+
+
+def snapshot(row: Base) -> dict[str, Any]:
+    """The row's column values as JSON-ready data."""
+    values: dict[str, Any] = {}
+    for column in inspect(row).mapper.column_attrs:
+        if column.key in _NOISE:
+            continue
+        values[column.key] = _jsonable(getattr(row, column.key))
+    return values
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def record(
+    session: AsyncSession,
+    *,
+    principal: Principal | str,
+    action: str,
+    entity: str,
+    entity_id: int,
+    at: datetime,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    """Add an audit event to the session; it commits or rolls back with the write it describes."""
+    if before is not None and after is not None:
+        changed = {key for key in after if before.get(key) != after.get(key)}
+        before = {key: before.get(key) for key in sorted(changed)}
+        after = {key: after[key] for key in sorted(changed)}
+    session.add(
+        AuditEvent(
+            at=at,
+            principal=principal if isinstance(principal, str) else principal.email,
+            action=action,
+            entity=entity,
+            entity_id=entity_id,
+            before=before,
+            after=after,
+        )
+    )

@@ -1,0 +1,47 @@
+"""Engines and sessions: SQLite (WAL, busy timeout, foreign keys) by default, any async URL otherwise."""
+
+from __future__ import annotations
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+def sqlite_url(path: str) -> str:
+    """The async SQLAlchemy URL for a SQLite file."""
+    return f"sqlite+aiosqlite:///{path}"
+
+
+def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    """An async engine for `url`, tuned for concurrent readers and one writer on SQLite."""
+    engine = create_async_engine(url, echo=echo, pool_pre_ping=not url.startswith("sqlite"))
+    if engine.dialect.name == "sqlite":
+        _tune_sqlite(engine)
+    return engine
+
+
+def _tune_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def on_connect(dbapi_connection, _record):  # noqa: ANN001
+        # Let SQLAlchemy, not the driver, decide when a transaction begins (see on_begin).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def on_begin(connection):  # noqa: ANN001
+        # A write transaction takes the write lock up front: a deferred one that reads first
+        # and writes later fails at once with SQLITE_BUSY instead of waiting its turn.
+        mode = "IMMEDIATE" if connection.get_execution_options().get("csdesk_write") else "DEFERRED"
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def session_factory(engine: AsyncEngine, *, write: bool = False) -> async_sessionmaker[AsyncSession]:
+    """Sessions on `engine`; `write=True` ones begin their transaction ready to write."""
+    bind = engine.execution_options(csdesk_write=True) if write else engine
+    return async_sessionmaker(bind, expire_on_commit=False)

@@ -1,0 +1,57 @@
+"""Opaque cursors: an offset bound to the filters it was issued for."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from typing import Any
+
+from store.errors import InvalidInput
+
+DEFAULT_PAGE_SIZE = 25
+MAX_PAGE_SIZE = 200
+
+
+def filters_fingerprint(filters: dict[str, Any]) -> str:
+    """A short digest of the filters, so a cursor is refused when they change."""
+    canonical = json.dumps(filters, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def encode_cursor(offset: int, fingerprint: str) -> str:
+    raw = json.dumps({"o": offset, "f": fingerprint}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, fingerprint: str) -> int:
+    """The offset a cursor stands for; 0 when there is none.
+
+    Raises:
+        InvalidInput: the cursor is malformed or was issued for other filters.
+    """
+    if not cursor:
+        return 0
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        offset, issued_for = int(data["o"]), str(data["f"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidInput("cursor is not one this server issued; omit it to start from the first page") from exc
+    if offset < 0 or issued_for != fingerprint:
+        raise InvalidInput(
+            "cursor was issued for different filters or sort; repeat the original filters or omit the cursor"
+        )
+    return offset
+
+
+def check_page_size(limit: int) -> int:
+    """Raises InvalidInput unless 1 <= limit <= MAX_PAGE_SIZE."""
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE_SIZE}; got {limit}")
+    return limit
+
+
+def next_cursor(offset: int, returned: int, total: int, fingerprint: str) -> str | None:
+    end = offset + returned
+    return encode_cursor(end, fingerprint) if end < total else None

@@ -1,0 +1,174 @@
+"""Renewals: the pipeline view and the stage rules, including what closing a renewal does."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
+
+from store import audit, validation
+from store.accounts import check_version, renewal_window
+from store.errors import Conflict, InvalidInput, NotFound
+from store.models import Account, Renewal, User
+from store.pagination import check_page_size, decode_cursor, filters_fingerprint, next_cursor
+from store.principals import Principal, require_account_writer
+from store.schemas import Page, RenewalOut
+from store.users import user_id_filter
+from store.vocabulary import CLOSED_RENEWAL_STAGES, HEALTH_STATUSES, OPEN_RENEWAL_STAGES, RENEWAL_STAGES
+
+# A won renewal rolls the contract forward by one term.
+CONTRACT_TERM_MONTHS = 12
+RENEWAL_SORTS = {
+    "due_date": (Renewal.due_date.asc(), Renewal.id),
+    "amount_desc": (Renewal.forecast_amount.desc(), Renewal.id),
+    "health_score": (Account.health_score.asc().nulls_last(), Renewal.due_date, Renewal.id),
+}
+
+
+def renewal_out(renewal: Renewal, account: Account, owner_email: str, today: date) -> RenewalOut:
+    return RenewalOut(
+        id=renewal.id, account_id=account.id, account_name=account.name, owner=owner_email,
+        due_date=renewal.due_date, days_to_due=(renewal.due_date - today).days, stage=renewal.stage,
+        currency=renewal.currency, target_amount=renewal.target_amount, forecast_amount=renewal.forecast_amount,
+        final_amount=renewal.final_amount, booking_type=renewal.booking_type, arr=account.arr,
+        health_status=account.health_status, health_score=account.health_score, version=renewal.version,
+    )
+
+
+async def list_renewals(
+    session: AsyncSession, *, principal: Principal, today: date, owner: str | None = None,
+    within_days: int | None = 90, include_overdue: bool = True, stages: tuple[str, ...] = (),
+    health_statuses: tuple[str, ...] = (), sort: str = "due_date", limit: int = 25, cursor: str | None = None,
+) -> Page[RenewalOut]:
+    """Renewals due within a window (open ones by default), with the account's health beside each.
+
+    Raises:
+        InvalidInput: a filter, the sort or the cursor is malformed. NotFound: the owner is unknown.
+    """
+    check_page_size(limit)
+    if sort not in RENEWAL_SORTS:
+        raise InvalidInput(f"sort must be one of {', '.join(RENEWAL_SORTS)}; got {sort!r}")
+    for stage in stages:
+        validation.one_of(stage, RENEWAL_STAGES, "stage")
+    for status in health_statuses:
+        validation.one_of(status, HEALTH_STATUSES, "health_status")
+    statement = select(Renewal, Account, User.email).join(Account, Account.id == Renewal.account_id) \
+        .join(User, User.id == Renewal.owner_id) \
+        .where(Renewal.stage.in_(stages or OPEN_RENEWAL_STAGES))
+    owner_id = await user_id_filter(session, ref=owner, principal=principal)
+    if owner_id is not None:
+        statement = statement.where(Renewal.owner_id == owner_id)
+    if within_days is not None:
+        start, end = renewal_window(today, within_days)
+        statement = statement.where(Renewal.due_date <= end)
+        if not include_overdue:
+            statement = statement.where(Renewal.due_date >= start)
+    if health_statuses:
+        statement = statement.where(Account.health_status.in_(health_statuses))
+    fingerprint = filters_fingerprint({"owner": owner_id, "within": within_days, "overdue": include_overdue,
+                                       "stages": stages, "health": health_statuses, "sort": sort})
+    offset = decode_cursor(cursor, fingerprint)
+    total = await session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    rows = await session.execute(statement.order_by(*RENEWAL_SORTS[sort]).offset(offset).limit(limit))
+    items = [renewal_out(renewal, account, email, today) for renewal, account, email in rows]
+    return Page[RenewalOut](items=items, total=total, next_cursor=next_cursor(offset, len(items), total, fingerprint))
+
+
+async def update_renewal(
+    session: AsyncSession, *, principal: Principal, now: datetime, renewal_id: int, expected_version: int,
+    stage: str | None = None, forecast_amount: Decimal | str | None = None,
+    final_amount: Decimal | str | None = None, notes: str | None = None,
+) -> RenewalOut:
+    """Move a renewal's stage or forecast. Closing it won sets the account's ARR and opens the next
+    term's renewal; closing it lost marks the account churned. Closed renewals are final.
+
+    Raises:
+        NotFound, Forbidden, InvalidInput, Conflict (stale version, or the renewal is already closed).
+    """
+    if stage is None and forecast_amount is None and final_amount is None and notes is None:
+        raise InvalidInput("nothing to update: pass stage, forecast_amount, final_amount or notes")
+    renewal = await session.get(Renewal, renewal_id)
+    if renewal is None:
+        raise NotFound(f"no renewal with id {renewal_id}; find ids with list_renewals or get_account")
+    account = await session.get(Account, renewal.account_id)
+    assert account is not None
+    require_account_writer(principal, owner_id=account.owner_id, account_name=account.name)
+    check_version("renewal", renewal.id, renewal.version, expected_version)
+    if renewal.stage in CLOSED_RENEWAL_STAGES:
+        raise Conflict(f"renewal {renewal.id} is {renewal.stage}; closed renewals are final")
+    before_renewal, before_account = audit.snapshot(renewal), audit.snapshot(account)
+    if forecast_amount is not None:
+        renewal.forecast_amount = validation.money(forecast_amount, "forecast_amount")
+    if notes is not None:
+        renewal.notes = validation.text(notes, "notes", max_length=4000, required=False) or None
+    new_stage = validation.one_of(stage, RENEWAL_STAGES, "stage") if stage is not None else renewal.stage
+    next_renewal: Renewal | None = None
+    if final_amount is not None and new_stage != "closed_won":
+        raise InvalidInput("final_amount is set only when closing a renewal: pass stage closed_won with it")
+    if new_stage == "closed_won":
+        if final_amount is None:
+            raise InvalidInput("closing a renewal won needs final_amount: the amount actually booked")
+        next_renewal = await _close_won(session, renewal=renewal, account=account,
+                                        final=validation.money(final_amount, "final_amount"), now=now)
+    elif new_stage == "closed_lost":
+        _close_lost(renewal=renewal, account=account, today=now.date())
+    renewal.stage = new_stage
+    renewal.updated_at = now
+    try:
+        await session.flush()
+    except StaleDataError as exc:
+        raise Conflict(f"renewal {renewal.id} was changed by someone else just now; re-read it and retry") from exc
+    audit.record(session, principal=principal, action="renewal.update", entity="renewal", entity_id=renewal.id,
+                 at=now, before=before_renewal, after=audit.snapshot(renewal))
+    if next_renewal is not None:
+        audit.record(session, principal=principal, action="renewal.create", entity="renewal",
+                     entity_id=next_renewal.id, at=now, after=audit.snapshot(next_renewal))
+    if audit.snapshot(account) != before_account:
+        audit.record(session, principal=principal, action="account.update", entity="account",
+                     entity_id=account.id, at=now, before=before_account, after=audit.snapshot(account))
+    owner = await session.scalar(select(User.email).where(User.id == renewal.owner_id)) or ""
+    return renewal_out(renewal, account, owner, now.date())
+
+
+async def _close_won(session: AsyncSession, *, renewal: Renewal, account: Account, final: Decimal,
+                     now: datetime) -> Renewal | None:
+    renewal.final_amount = final
+    renewal.closed_on = now.date()
+    renewal.booking_type = ("expansion" if final > renewal.target_amount
+                            else "contraction" if final < renewal.target_amount else "flat")
+    account.arr = final
+    account.updated_at = now
+    next_due = add_months(renewal.due_date, CONTRACT_TERM_MONTHS)
+    account.renewal_date = next_due
+    exists = await session.scalar(select(Renewal.id).where(Renewal.account_id == account.id,
+                                                           Renewal.due_date == next_due))
+    if exists is not None:
+        return None
+    next_renewal = Renewal(account_id=account.id, owner_id=account.owner_id, due_date=next_due,
+                           currency=renewal.currency, target_amount=final, forecast_amount=final,
+                           stage="upcoming", created_at=now, updated_at=now)
+    session.add(next_renewal)
+    return next_renewal
+
+
+def _close_lost(*, renewal: Renewal, account: Account, today: date) -> None:
+    renewal.final_amount = Decimal("0.00")
+    renewal.closed_on = today
+    renewal.booking_type = "churn"
+    account.status = "churned"
+    account.churned_on = today
+
+
+def add_months(start: date, months: int) -> date:
+    """The same day `months` later, clamped to the month's last day (Jan 31 + 1 → Feb 28)."""
+    month_index = start.month - 1 + months
+    year, month = start.year + month_index // 12, month_index % 12 + 1
+    for day in (start.day, 30, 29, 28):
+        try:
+            return date(year, month, min(start.day, day))
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")

@@ -1,0 +1,178 @@
+"""Public shapes returned by the service layer; separate from the ORM tables on purpose."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ItemT = TypeVar("ItemT")
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Page(Out, Generic[ItemT]):
+    items: list[ItemT]
+    total: int = Field(description="Rows matching the filters, over all pages.")
+    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page; null on the last.")
+
+
+class UserOut(Out):
+    id: int
+    email: str
+    name: str
+    role: str
+    active: bool
+
+
+class AccountRow(Out):
+    """One line of the retention view."""
+
+    id: int
+    name: str
+    owner: str
+    segment: str
+    lifecycle_stage: str
+    arr: Decimal
+    currency: str
+    renewal_date: date | None
+    days_to_renewal: int | None
+    health_status: str | None
+    health_score: int | None
+    status: str
+    version: int
+
+
+class AccountDetail(AccountRow):
+    domain: str | None
+    seats: int
+    contract_start: date | None
+    onboarding_status: str
+    churn_risk_reason: str | None
+    churned_on: date | None
+
+
+class ContactOut(Out):
+    id: int
+    name: str
+    email: str | None
+    title: str | None
+    role: str
+    is_primary_sponsor: bool
+    left_company_on: date | None
+    version: int
+
+
+class NoteOut(Out):
+    id: int
+    author: str
+    sentiment: str
+    created_at: datetime
+    body: str
+    truncated: bool = False
+
+
+class TouchpointOut(Out):
+    id: int
+    kind: str
+    occurred_at: datetime
+    summary: str
+    contact_id: int | None
+    author: str
+    truncated: bool = False
+
+
+class RenewalOut(Out):
+    id: int
+    account_id: int
+    account_name: str
+    owner: str
+    due_date: date
+    days_to_due: int
+    stage: str
+    currency: str
+    target_amount: Decimal
+    forecast_amount: Decimal
+    final_amount: Decimal | None
+    booking_type: str | None
+    arr: Decimal
+    health_status: str | None
+    health_score: int | None
+    version: int
+
+
+class TaskOut(Out):
+    id: int
+    account_id: int
+    account_name: str
+    title: str
+    notes: str | None
+    assignee: str
+    due_date: date | None
+    overdue: bool
+    status: str
+    priority: str
+    source: str
+    version: int
+
+
+class NotificationOut(Out):
+    id: int
+    account_id: int | None
+    kind: str
+    message: str
+    created_at: datetime
+    read: bool
+
+
+class UsageOut(Out):
+    period_start: date
+    active_users: int
+    usage_count: int
+    features_adopted: int
+
+
+class TicketOut(Out):
+    id: int
+    subject: str
+    priority: str
+    opened_at: datetime
+    due_at: datetime | None
+    escalated: bool
+    overdue: bool
+
+
+class SupportSummary(Out):
+    open: int
+    overdue: int
+    escalated: int
+    closed_last_90_days: int
+    open_tickets: list[TicketOut]
+
+
+class SurveyOut(Out):
+    kind: str
+    score: int
+    comment: str | None
+    responded_at: datetime
+    contact_id: int | None
+
+
+class Account360(Out):
+    """Everything about one account, in one call."""
+
+    account: AccountDetail
+    contacts: list[ContactOut]
+    open_renewal: RenewalOut | None
+    last_outbound_contact_at: datetime | None
+    last_meeting_at: datetime | None
+    recent_touchpoints: list[TouchpointOut]
+    recent_notes: list[NoteOut]
+    open_tasks: list[TaskOut]
+    usage: list[UsageOut] = Field(description="Newest first.")
+    support: SupportSummary
+    surveys: list[SurveyOut] = Field(description="Newest first.")
