@@ -1,0 +1,79 @@
+"""What every tool shares: the unit of work, the acting principal, error mapping, compact results."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Protocol
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from store.clock import Clock
+from store.errors import CsdeskError
+from store.principals import Principal
+from store.users import principal_for
+
+
+class ToolDeps(Protocol):
+    """What tools need from the server's lifespan context (the server's AppContext provides it)."""
+
+    read_sessions: async_sessionmaker[AsyncSession]
+    write_sessions: async_sessionmaker[AsyncSession]
+    clock: Clock
+
+    def acting_email(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Work:
+    session: AsyncSession
+    principal: Principal
+    now: datetime
+
+    @property
+    def today(self) -> date:
+        return self.now.date()
+
+
+def app_of(ctx: Context) -> ToolDeps:
+    return ctx.request_context.lifespan_context
+
+
+@asynccontextmanager
+async def unit_of_work(ctx: Context, *, write: bool) -> AsyncIterator[Work]:
+    """One transaction as the acting principal; store errors become tool errors the model can act on."""
+    app = app_of(ctx)
+    factory = app.write_sessions if write else app.read_sessions
+    try:
+        async with factory() as session, session.begin():
+            principal = await principal_for(session, email=app.acting_email())
+            yield Work(session=session, principal=principal, now=app.clock.now())
+    except CsdeskError as exc:
+        raise ToolError(str(exc)) from exc
+    except IntegrityError as exc:
+        # A concurrent writer took the same unique value between our check and our insert.
+        raise ToolError("the write conflicts with a change made at the same moment; re-read and retry") from exc
+
+
+def respond(result: BaseModel) -> CallToolResult:
+    """Structured content plus the same data as compact JSON text, which is what the model reads."""
+    text = result.model_dump_json(exclude_none=True)
+    return CallToolResult(content=[TextContent(type="text", text=text)],
+                          structured_content=result.model_dump(mode="json"))
+
+
+ToolSpec = tuple[Callable[..., Awaitable[CallToolResult]], ToolAnnotations]
+
+# The annotation sets the tools use; every tool declares one of these.
+READ = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+ADDITIVE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
+OVERWRITE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
+TRANSITION = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False)
+MARKING = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)

@@ -1,0 +1,27 @@
+"""Every csdesk tool, built once with compact schemas."""
+
+from __future__ import annotations
+
+from mcp.server.mcpserver.tools.base import Tool
+
+from tools import accounts, notifications, relationship, renewals, tasks
+from tools.schema import compact_schema, summarise_output
+
+MODULES = (accounts, relationship, renewals, tasks, notifications)
+# Output schemas keep one level: an entity's fields, a page's keys, the 360's section names. Deeper
+# shapes arrive with the data itself; spelling them out would double the size of tools/list.
+OUTPUT_SCHEMA_DEPTH = 1
+
+
+def build_tools() -> list[Tool]:
+    """The tool objects the server registers, in catalogue order."""
+    built = []
+    for module in MODULES:
+        for function, annotations in module.tools():
+            tool = Tool.from_function(function, annotations=annotations)
+            tool.parameters = compact_schema(tool.parameters)
+            if tool.fn_metadata.output_schema is not None:
+                full = compact_schema(tool.fn_metadata.output_schema)
+                tool.fn_metadata.output_schema = summarise_output(full, depth=OUTPUT_SCHEMA_DEPTH)
+            built.append(tool)
+    return built
