@@ -1,0 +1,172 @@
+"""The `csdesk` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from server.settings import Settings
+from store.errors import CsdeskError
+
+ResultT = TypeVar("ResultT")
+
+app = typer.Typer(help="csdesk: a customer-success retention desk driven from AI assistants.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+users_app = typer.Typer(help="Users and roles.", no_args_is_help=True)
+import_app = typer.Typer(help="Import accounts and contacts from CSV.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(import_app, name="import")
+err = Console(stderr=True)
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    return ctx.obj
+
+
+def run(coroutine: Coroutine[Any, Any, ResultT]) -> ResultT:
+    """Run a command's coroutine; a user-facing error becomes a message and exit code 2."""
+    try:
+        return asyncio.run(coroutine)
+    except CsdeskError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+@app.callback()
+def configure(
+    ctx: typer.Context,
+    db: Annotated[Path | None, typer.Option(help="SQLite file (default csdesk.db, or CSDESK_DB_PATH).")] = None,
+    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy async URL (or CSDESK_DATABASE_URL).")]
+    = None,
+) -> None:
+    settings = Settings()
+    overrides: dict[str, Any] = {}
+    if db is not None:
+        overrides["db_path"] = db
+    if database_url is not None:
+        overrides["database_url"] = database_url
+    ctx.obj = settings.model_copy(update=overrides)
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    http: Annotated[bool, typer.Option("--http", help="Serve Streamable HTTP at /mcp instead of stdio.")] = False,
+    host: Annotated[str, typer.Option(help="Address to bind with --http.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind with --http.")] = 8765,
+) -> None:
+    """Run the MCP server over stdio (for Claude Desktop) or Streamable HTTP."""
+    from server.serving import check_ready, serve_http, serve_stdio
+
+    settings = settings_of(ctx)
+    if http and not _is_loopback(host):
+        err.print("[bold red]error:[/] this version serves HTTP without authentication, so it binds only to a "
+                  "loopback address (127.0.0.1, ::1 or localhost). Put it behind an authenticating proxy or "
+                  "use stdio.", highlight=False)
+        raise typer.Exit(2)
+    principal = run(check_ready(settings))
+    err.print(f"csdesk serving {settings.describe_database()} as {principal.email} ({principal.role})"
+              + (f" at http://{host}:{port}/mcp" if http else " over stdio"), highlight=False)
+    if http:
+        serve_http(settings, host=host, port=port)
+    else:
+        serve_stdio(settings)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    accounts: Annotated[int, typer.Option(min=1, max=100_000, help="Portfolio size.")] = 80,
+) -> None:
+    """Create the database, seed the demo portfolio (once) and show the retention view."""
+    from server.demo import run_demo
+
+    run(run_demo(settings_of(ctx), accounts=accounts))
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Migrate the database to the newest schema (safe to repeat)."""
+    from server.admin import upgrade_database
+
+    settings = settings_of(ctx)
+    revision = run(upgrade_database(settings))
+    print(f"{settings.describe_database()} is at schema revision {revision}")
+
+
+@users_app.command("add")
+def users_add(
+    ctx: typer.Context,
+    email: str,
+    name: Annotated[str, typer.Option(help="Display name.")],
+    role: Annotated[str, typer.Option(help="csm, manager, reviewer, admin or agent.")] = "csm",
+) -> None:
+    """Create a user."""
+    from server.admin import add_user
+
+    user = run(add_user(settings_of(ctx), email=email, name=name, role=role))
+    print(f"created {user.email} ({user.role}), id {user.id}")
+
+
+@users_app.command("list")
+def users_list(ctx: typer.Context) -> None:
+    """List users and their roles."""
+    from server.admin import list_users
+
+    for user in run(list_users(settings_of(ctx))):
+        state = "" if user.active else "  (deactivated)"
+        print(f"{user.email:40} {user.role:9} {user.name}{state}")
+
+
+def _import(ctx: typer.Context, kind: str, path: Path, skip_invalid: bool, as_user: str | None) -> None:
+    from server.admin import import_csv
+
+    if not path.is_file():
+        err.print(f"[bold red]error:[/] no such file: {path}", highlight=False)
+        raise typer.Exit(2)
+    report = run(import_csv(settings_of(ctx), kind=kind, text=path.read_text(encoding="utf-8-sig"),
+                            skip_invalid=skip_invalid, as_user=as_user))
+    print(f"{kind}: {report.created} created, {report.updated} updated, {report.unchanged} already present, "
+          f"{report.skipped} skipped")
+    for line in report.errors:
+        print(f"  skipped {line}", file=sys.stderr)
+
+
+SkipInvalid = Annotated[bool, typer.Option("--skip-invalid", help="Import the good rows, report the bad.")]
+AsUser = Annotated[str | None, typer.Option("--as", help="Acting user's email (default CSDESK_USER).")]
+
+
+@import_app.command("accounts")
+def import_accounts(ctx: typer.Context, path: Path, skip_invalid: SkipInvalid = False, as_user: AsUser = None) -> None:
+    """Import accounts: name, segment, arr; optional owner_email, domain, lifecycle_stage, currency, seats,
+    contract_start, renewal_date, onboarding_status."""
+    _import(ctx, "accounts", path, skip_invalid, as_user)
+
+
+@import_app.command("contacts")
+def import_contacts(ctx: typer.Context, path: Path, skip_invalid: SkipInvalid = False, as_user: AsUser = None) -> None:
+    """Import contacts: account (name or domain), name; optional email, title, role, is_primary_sponsor,
+    left_company_on."""
+    _import(ctx, "contacts", path, skip_invalid, as_user)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,45 @@
+"""`csdesk demo`: create the database, seed the demo portfolio once, show the retention view."""
+
+from __future__ import annotations
+
+from server.console import make_console, renewals_table, retention_table
+from server.context import open_app
+from server.settings import Settings
+from store import accounts as account_service
+from store import renewals
+from store.demo_portfolio import DEMO_USERS, seed_demo_portfolio
+from store.pagination import MAX_PAGE_SIZE
+from store.users import principal_for
+
+RENEWAL_HORIZON_DAYS = 90
+
+
+async def run_demo(settings: Settings, *, accounts: int = 80) -> None:
+    """Seed (once) and print the portfolio and the renewals due soon."""
+    count = accounts
+    console = make_console()
+    async with open_app(settings) as app:
+        today = app.clock.now().date()
+        async with app.write_sessions() as session, session.begin():
+            result = await seed_demo_portfolio(session, today=today, accounts=count)
+        if result.created:
+            console.print(f"Seeded {result.accounts} accounts for {result.users} users in "
+                          f"{settings.describe_database()}.")
+        else:
+            console.print(f"{settings.describe_database()} already holds {result.accounts} accounts; "
+                          "nothing was added.")
+        manager_email = next(email for email, _name, role in DEMO_USERS if role == "manager")
+        async with app.read_sessions() as session:
+            manager = await principal_for(session, email=manager_email)
+            portfolio = await account_service.list_accounts(session, principal=manager,
+                                                            filters=account_service.AccountFilters(),
+                                                     today=today, limit=MAX_PAGE_SIZE)
+            due = await renewals.list_renewals(session, principal=manager, today=today,
+                                               within_days=RENEWAL_HORIZON_DAYS, limit=MAX_PAGE_SIZE)
+    shown = f"{len(portfolio.items)} of {portfolio.total}" if portfolio.total > len(portfolio.items) else "all"
+    console.print(retention_table(portfolio.items, title=f"Retention view on {today}: health and ARR, by ARR ({shown})"))
+    console.print(renewals_table(due.items, title=f"Renewals due in the next {RENEWAL_HORIZON_DAYS} days "
+                                                  f"({due.total}, overdue included)"))
+    csm = next(email for email, _name, role in DEMO_USERS if role == "csm")
+    console.print(f"\nNext: connect an assistant as a CSM, e.g. [bold]CSDESK_USER={csm} .venv/bin/csdesk serve[/] "
+                  "(see the README).", highlight=False)

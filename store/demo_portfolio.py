@@ -1,0 +1,279 @@
+"""A realistic demo portfolio: accounts whose signals tell different retention stories.
+
+Deterministic for a given size and day, so a demo and its screenshots are reproducible.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store import audit
+from store.models import (
+    Account,
+    Contact,
+    HealthNote,
+    Renewal,
+    SupportTicket,
+    SurveyResponse,
+    Task,
+    Touchpoint,
+    UsageSnapshot,
+    User,
+)
+from store.renewals import add_months
+
+DEMO_USERS = (
+    ("morgan.lee@example.com", "Morgan Lee", "manager"),
+    ("ana.garcia@example.com", "Ana Garcia", "csm"),
+    ("ben.okafor@example.com", "Ben Okafor", "csm"),
+    ("chloe.martin@example.com", "Chloe Martin", "csm"),
+)
+SEEDER = "demo-seed"
+# Share of the portfolio each story gets; the rest are steady accounts.
+STORIES = (("thriving", 0.30), ("declining", 0.15), ("sponsor_left", 0.08), ("renewal_at_risk", 0.10),
+           ("onboarding_stalled", 0.08), ("steady", 0.29))
+HEALTH_BY_STORY = {"thriving": (82, 95), "steady": (60, 78), "declining": (42, 58), "sponsor_left": (40, 55),
+                   "renewal_at_risk": (22, 38), "onboarding_stalled": (35, 50)}
+_NAME_FIRST = ("Northwind", "Bluefin", "Cobalt", "Evergreen", "Granite", "Harbor", "Ironwood", "Juniper", "Keystone",
+               "Lumen", "Meridian", "Nimbus", "Orchard", "Pinnacle", "Quarry", "Redwood", "Summit", "Tidewater",
+               "Upland", "Vantage", "Willow", "Xenon", "Yellowstone", "Zephyr", "Alder", "Beacon", "Cascade",
+               "Driftwood", "Ember", "Fjord")
+_NAME_SECOND = ("Logistics", "Health", "Analytics", "Foods", "Robotics", "Insurance", "Media", "Energy", "Labs",
+                "Capital", "Retail", "Systems", "Biotech", "Freight", "Learning")
+_PEOPLE = ("Avery Brooks", "Jordan Kim", "Taylor Nguyen", "Casey Romero", "Riley Shah", "Morgan Diaz", "Quinn Fischer",
+           "Jamie Novak", "Drew Castillo", "Parker Wells", "Skyler Haas", "Reese Moreno", "Emerson Cole",
+           "Hayden Park", "Rowan Ito", "Sasha Petrov", "Dana Lindqvist", "Kai Mensah", "Noa Levi", "Luca Bianchi")
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    created: bool
+    accounts: int
+    users: int
+
+
+async def seed_demo_portfolio(session: AsyncSession, *, today: date, accounts: int = 80,
+                              seed: int = 7) -> SeedResult:
+    """Seed the demo users and portfolio unless it is already there (safe to run again)."""
+    existing = await session.scalar(select(func.count()).select_from(Account))
+    users = await _ensure_users(session, today)
+    if existing:
+        return SeedResult(created=False, accounts=existing, users=len(users))
+    rng = random.Random(seed)
+    now = datetime.combine(today, time(12, 0), tzinfo=UTC)
+    csms = [user for user in users if user.role == "csm"]
+    for index, story in enumerate(_story_plan(accounts, rng)):
+        await _seed_account(session, rng=rng, index=index, story=story, owner=csms[index % len(csms)],
+                            today=today, now=now)
+    for account_id in await session.scalars(select(Account.id)):
+        audit.record(session, principal=SEEDER, action="account.seed", entity="account", entity_id=account_id,
+                     at=now)
+    return SeedResult(created=True, accounts=accounts, users=len(users))
+
+
+async def _ensure_users(session: AsyncSession, today: date) -> list[User]:
+    users = []
+    for email, name, role in DEMO_USERS:
+        user = await session.scalar(select(User).where(User.email == email))
+        if user is None:
+            user = User(email=email, name=name, role=role, active=True,
+                        created_at=datetime.combine(today, time(0), tzinfo=UTC))
+            session.add(user)
+            await session.flush()
+            audit.record(session, principal=SEEDER, action="user.create", entity="user", entity_id=user.id,
+                         at=user.created_at, after=audit.snapshot(user))
+        users.append(user)
+    return users
+
+
+def _story_plan(count: int, rng: random.Random) -> list[str]:
+    plan = [story for story, share in STORIES for _ in range(round(share * count))]
+    plan = (plan + ["steady"] * count)[:count]
+    rng.shuffle(plan)
+    return plan
+
+
+def _company_name(index: int) -> str:
+    first = _NAME_FIRST[index % len(_NAME_FIRST)]
+    second = _NAME_SECOND[(index // len(_NAME_FIRST) + index * 7) % len(_NAME_SECOND)]
+    suffix = "" if index < len(_NAME_FIRST) * len(_NAME_SECOND) else f" {index}"
+    return f"{first} {second}{suffix}"
+
+
+async def _seed_account(session: AsyncSession, *, rng: random.Random, index: int, story: str, owner: User,
+                        today: date, now: datetime) -> None:
+    name = _company_name(index)
+    segment = rng.choices(("enterprise", "mid_market", "smb"), weights=(2, 4, 4))[0]
+    base = {"enterprise": 180_000, "mid_market": 60_000, "smb": 15_000}[segment]
+    arr = Decimal(int(base * rng.uniform(0.5, 2.2)) // 100 * 100)
+    seats = int(arr / Decimal(rng.choice((400, 600, 900))))
+    contract_months_ago = 2 if story == "onboarding_stalled" else rng.randint(4, 30)
+    contract_start = add_months(today, -contract_months_ago) - timedelta(days=rng.randint(0, 27))
+    renewal_date = _next_anniversary(contract_start, today)
+    if story == "renewal_at_risk":
+        renewal_date = today + timedelta(days=rng.randint(20, 85))
+    low, high = HEALTH_BY_STORY[story]
+    score = rng.randint(low, high)
+    account = Account(
+        name=name, name_lower=name.lower(), domain=name.lower().replace(" ", "") + ".example", owner_id=owner.id,
+        segment=segment, lifecycle_stage=_stage_for(story, contract_months_ago), arr=arr, currency="USD",
+        seats=max(seats, 5), contract_start=contract_start, renewal_date=renewal_date,
+        onboarding_status=("stalled" if story == "onboarding_stalled"
+                           else "completed" if contract_months_ago > 3 else "in_progress"),
+        churn_risk_reason=_risk_reason(story), status="active", health_status=_band(score), health_score=score,
+        created_at=now, updated_at=now,
+    )
+    session.add(account)
+    await session.flush()
+    people = rng.sample(_PEOPLE, 4)
+    domain = account.domain
+    sponsor_left_on = today - timedelta(days=rng.randint(10, 45)) if story == "sponsor_left" else None
+    contacts = [
+        Contact(name=people[0], email=_email(people[0], domain), title="VP Operations", role="executive_sponsor",
+                is_primary_sponsor=True, left_company_on=sponsor_left_on, created_at=now, updated_at=now),
+        Contact(name=people[1], email=_email(people[1], domain), title="Operations Manager", role="champion",
+                created_at=now, updated_at=now),
+        Contact(name=people[2], email=_email(people[2], domain), title="Finance Director", role="budget_holder",
+                created_at=now, updated_at=now),
+        Contact(name=people[3], email=_email(people[3], domain), title="Analyst", role="user",
+                created_at=now, updated_at=now),
+    ]
+    rows = [*contacts, _renewal(account, story, rng, now), *_usage(story, rng, today),
+            *_touchpoints(story, rng, now, owner), *_notes(story, rng, now, owner), *_tickets(story, rng, now),
+            *_surveys(story, rng, now), *_tasks(account, story, rng, today, now, owner)]
+    for row in rows:
+        row.account_id = account.id
+    session.add_all(rows)
+
+
+def _email(person: str, domain: str | None) -> str:
+    return person.lower().replace(" ", ".") + "@" + (domain or "example.com")
+
+
+def _next_anniversary(contract_start: date, today: date) -> date:
+    months = 12
+    while add_months(contract_start, months) <= today:
+        months += 12
+    return add_months(contract_start, months)
+
+
+def _stage_for(story: str, months: int) -> str:
+    if story == "onboarding_stalled" or months <= 3:
+        return "onboarding"
+    return "adoption" if months <= 9 else "growth" if story == "thriving" else "mature"
+
+
+def _band(score: int) -> str:
+    return ("strongly_thriving" if score >= 85 else "actively_engaged" if score >= 70 else "neutral" if score >= 55
+            else "needs_attention" if score >= 40 else "at_risk")
+
+
+def _risk_reason(story: str) -> str | None:
+    return {"declining": "Usage sliding for three months; champion less responsive.",
+            "sponsor_left": "Executive sponsor left; no replacement identified.",
+            "renewal_at_risk": "Renewal close with open escalations and a detractor score.",
+            "onboarding_stalled": "Onboarding stalled: integration blocked on customer IT."}.get(story)
+
+
+def _renewal(account: Account, story: str, rng: random.Random, now: datetime) -> Renewal:
+    assert account.renewal_date is not None
+    days_out = (account.renewal_date - now.date()).days
+    stage = ("upcoming" if days_out > 120 else "in_discussion" if days_out > 60
+             else rng.choice(("in_discussion", "proposal_sent", "verbal_commit")))
+    forecast = account.arr
+    if story == "renewal_at_risk":
+        forecast, stage = (account.arr * Decimal("0.6")).quantize(Decimal("0.01")), "in_discussion"
+    elif story == "thriving":
+        forecast = (account.arr * Decimal("1.15")).quantize(Decimal("0.01"))
+    return Renewal(owner_id=account.owner_id, due_date=account.renewal_date, currency=account.currency,
+                   target_amount=account.arr, forecast_amount=forecast, stage=stage, created_at=now, updated_at=now)
+
+
+def _usage(story: str, rng: random.Random, today: date) -> list[UsageSnapshot]:
+    """Six monthly snapshots, oldest first, shaped by the story."""
+    users = rng.randint(20, 300)
+    shape = {"thriving": (1.0, 1.04), "steady": (1.0, 1.0), "declining": (1.0, 0.84), "sponsor_left": (1.0, 0.95),
+             "renewal_at_risk": (0.9, 0.9), "onboarding_stalled": (0.2, 1.0)}[story]
+    level, drift = shape
+    snapshots = []
+    month_start = today.replace(day=1)
+    for months_ago in range(5, -1, -1):
+        if story == "onboarding_stalled" and months_ago > 1:
+            continue
+        active = max(1, int(users * level * rng.uniform(0.95, 1.05)))
+        snapshots.append(UsageSnapshot(period_start=add_months(month_start, -months_ago), active_users=active,
+                                       usage_count=active * rng.randint(30, 60),
+                                       features_adopted=max(1, min(12, int(active / 25) + rng.randint(1, 4)))))
+        level *= drift
+    return snapshots
+
+
+def _touchpoints(story: str, rng: random.Random, now: datetime, owner: User) -> list[Touchpoint]:
+    last_contact_days = {"thriving": rng.randint(2, 14), "steady": rng.randint(10, 28),
+                         "declining": rng.randint(35, 60), "sponsor_left": rng.randint(20, 40),
+                         "renewal_at_risk": rng.randint(5, 20), "onboarding_stalled": rng.randint(25, 50)}[story]
+    entries = [("email_out", last_contact_days, "Sent the monthly usage summary and offered office hours."),
+               ("meeting", last_contact_days + rng.randint(15, 40), "Working session on reporting setup."),
+               ("qbr", last_contact_days + rng.randint(60, 120), "Quarterly business review: goals and roadmap.")]
+    if story == "declining":
+        entries[1] = ("call", last_contact_days + 5, "Champion mentioned a reorg; asked to reschedule the QBR.")
+    return [Touchpoint(kind=kind, occurred_at=now - timedelta(days=days), summary=summary, author_id=owner.id,
+                       created_at=now - timedelta(days=days)) for kind, days, summary in entries]
+
+
+_NOTES = {
+    "thriving": ("Team is expanding to a second region; strong advocate in the champion.", "positive"),
+    "steady": ("Stable usage, no open asks. Keep the cadence.", "neutral"),
+    "declining": ("Logins down since the reorg; the champion is stretched across two teams.", "negative"),
+    "sponsor_left": ("Our executive sponsor has left the company. Need a new exec relationship.", "negative"),
+    "renewal_at_risk": ("Finance is reviewing all vendors; escalation on data exports still open.", "negative"),
+    "onboarding_stalled": ("Integration blocked on their IT for three weeks; no first value yet.", "negative"),
+}
+
+
+def _notes(story: str, rng: random.Random, now: datetime, owner: User) -> list[HealthNote]:
+    body, sentiment = _NOTES[story]
+    days = rng.randint(3, 20)
+    return [HealthNote(author_id=owner.id, body=body, sentiment=sentiment, created_at=now - timedelta(days=days))]
+
+
+def _tickets(story: str, rng: random.Random, now: datetime) -> list[SupportTicket]:
+    tickets = []
+    for number in range(rng.randint(1, 3)):
+        opened = now - timedelta(days=rng.randint(30, 150))
+        tickets.append(SupportTicket(subject=f"How-to question #{number + 1}", opened_at=opened,
+                                     due_at=opened + timedelta(days=3), closed_at=opened + timedelta(days=2),
+                                     priority="normal", escalated=False, csat=rng.randint(4, 5)))
+    if story in {"renewal_at_risk", "declining"}:
+        opened = now - timedelta(days=rng.randint(8, 20))
+        tickets.append(SupportTicket(subject="Data export failing for large reports", opened_at=opened,
+                                     due_at=opened + timedelta(days=2), priority="high",
+                                     escalated=story == "renewal_at_risk"))
+    return tickets
+
+
+def _surveys(story: str, rng: random.Random, now: datetime) -> list[SurveyResponse]:
+    nps = {"thriving": rng.randint(9, 10), "steady": rng.randint(7, 9), "declining": rng.randint(5, 7),
+           "sponsor_left": rng.randint(6, 8), "renewal_at_risk": rng.randint(2, 5),
+           "onboarding_stalled": rng.randint(4, 7)}[story]
+    comment = {"renewal_at_risk": "Exports keep failing and support is slow.",
+               "thriving": "Indispensable for our weekly planning."}.get(story)
+    return [SurveyResponse(kind="nps", score=nps, comment=comment,
+                           responded_at=now - timedelta(days=rng.randint(10, 80)))]
+
+
+def _tasks(account: Account, story: str, rng: random.Random, today: date, now: datetime,
+           owner: User) -> list[Task]:
+    titles = {"declining": "Book a usage review with the champion", "sponsor_left": "Identify the new executive sponsor",
+              "renewal_at_risk": "Prepare the renewal save plan", "onboarding_stalled": "Unblock the integration with IT",
+              "thriving": "Ask for a case study", "steady": "Share the new reporting feature"}
+    due = today + timedelta(days=rng.randint(-5, 14))
+    return [Task(assignee_id=owner.id, created_by_id=owner.id, title=f"{titles[story]} ({account.name})",
+                 due_date=due, status="open", priority="high" if story == "renewal_at_risk" else "normal",
+                 source="import", dedupe_key=f"demo:{account.name_lower}:{story}", created_at=now, updated_at=now)]
