@@ -164,7 +164,7 @@ async def _apply(session: AsyncSession, *, principal: Principal, task: Task, cha
 
 async def _out(session: AsyncSession, task: Task, today: date) -> TaskOut:
     row = (await session.execute(
-        select(Account.name, User.email).join(User, User.id == Task.assignee_id)
+        select(Account.name, User.email).select_from(Task).join(User, User.id == Task.assignee_id)
         .join(Account, Account.id == Task.account_id).where(Task.id == task.id)
     )).one()
     return task_out(task, row[0], row[1], today)
