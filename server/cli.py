@@ -25,7 +25,7 @@ import_app = typer.Typer(help="Import accounts and contacts from CSV.", no_args_
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(import_app, name="import")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def settings_of(ctx: typer.Context) -> Settings:

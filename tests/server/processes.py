@@ -1,0 +1,48 @@
+"""Running the real `csdesk` command in a subprocess, as a user would."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+CSDESK = str(Path(sys.executable).parent / "csdesk")
+DEMO_CSM = "ana.garcia@example.com"
+
+
+def csdesk_env(db_path: Path, **extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CSDESK_")}
+    env.update({"CSDESK_DB_PATH": str(db_path), "CSDESK_TODAY": "2026-11-23", **extra})
+    return env
+
+
+def run_csdesk(*args: str, env: dict[str, str], cwd: Path | None = None,
+               stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CSDESK, *args], env=env, cwd=cwd, input=stdin, capture_output=True, text=True,
+                          timeout=120)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen[str], *, timeout: float = 30.0) -> None:
+    """Block until the server answers its health check, or fail with its output."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited early:\n{process.stderr.read() if process.stderr else ''}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"server at {url} not healthy after {timeout}s")
