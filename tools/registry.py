@@ -18,7 +18,9 @@ def build_tools() -> list[Tool]:
     built = []
     for module in MODULES:
         for function, annotations in module.tools():
-            tool = Tool.from_function(function, annotations=annotations)
+            # Docstrings are written for the model; their line breaks and indentation only cost tokens.
+            description = " ".join((function.__doc__ or "").split())
+            tool = Tool.from_function(function, annotations=annotations, description=description)
             tool.parameters = compact_schema(tool.parameters)
             if tool.fn_metadata.output_schema is not None:
                 full = compact_schema(tool.fn_metadata.output_schema)

@@ -1,0 +1,1 @@
+"""Jinja2 templates for the agents, and the one loader for them."""
