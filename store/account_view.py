@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -91,8 +91,8 @@ async def get_account_360(session: AsyncSession, *, account_id: int, now: dateti
         account=account_detail(account, owner, today),
         contacts=[ContactOut.model_validate(contact) for contact in contacts],
         open_renewal=renewal_out(renewal, account, owner, today) if renewal else None,
-        last_outbound_contact_at=_aware(last_outbound),
-        last_meeting_at=_aware(last_meeting),
+        last_outbound_contact_at=last_outbound,
+        last_meeting_at=last_meeting,
         recent_touchpoints=[_touchpoint(row, email, text_limit) for row, email in touchpoints],
         recent_notes=[_note(row, email, text_limit) for row, email in notes],
         open_tasks=[task_out(task, account.name, email, today) for task, email in tasks],
@@ -100,13 +100,6 @@ async def get_account_360(session: AsyncSession, *, account_id: int, now: dateti
         support=await _support(session, account_id=account_id, now=now),
         surveys=[_survey(row, text_limit) for row in surveys],
     )
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    # Aggregates bypass the column type, so SQLite hands back naive (UTC) datetimes here.
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 def _touchpoint(row: Touchpoint, author_email: str, limit: int) -> TouchpointOut:

@@ -261,7 +261,7 @@ async def update_account(
     try:
         await session.flush()
     except StaleDataError as exc:
-        raise Conflict(f"account {account.id} was changed by someone else just now; re-read it and retry") from exc
+        raise Conflict(f"account {account_id} was changed by someone else just now; re-read it and retry") from exc
     audit.record(session, principal=principal, action="account.update", entity="account", entity_id=account.id,
                  at=now, before=before, after=audit.snapshot(account))
     return account_detail(account, await owner_email(session, account), now.date())

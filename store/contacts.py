@@ -99,6 +99,7 @@ async def _update(session: AsyncSession, *, principal: Principal, now: datetime,
         raise InvalidInput(f"nothing to update on contact {contact.id}: pass at least one field to change")
     if fields.get("is_primary_sponsor") and contact.left_company_on and "left_company_on" not in fields:
         raise InvalidInput(f"{contact.name} left on {contact.left_company_on} and cannot be the primary sponsor")
+    contact_id = contact.id  # read before the flush: a failed flush expires the row
     before = audit.snapshot(contact)
     for key, value in fields.items():
         setattr(contact, key, value)
@@ -106,6 +107,6 @@ async def _update(session: AsyncSession, *, principal: Principal, now: datetime,
     try:
         await session.flush()
     except StaleDataError as exc:
-        raise Conflict(f"contact {contact.id} was changed by someone else just now; re-read and retry") from exc
+        raise Conflict(f"contact {contact_id} was changed by someone else just now; re-read and retry") from exc
     audit.record(session, principal=principal, action="contact.update", entity="contact", entity_id=contact.id,
                  at=now, before=before, after=audit.snapshot(contact))

@@ -120,7 +120,7 @@ async def update_renewal(
     try:
         await session.flush()
     except StaleDataError as exc:
-        raise Conflict(f"renewal {renewal.id} was changed by someone else just now; re-read it and retry") from exc
+        raise Conflict(f"renewal {renewal_id} was changed by someone else just now; re-read it and retry") from exc
     audit.record(session, principal=principal, action="renewal.update", entity="renewal", entity_id=renewal.id,
                  at=now, before=before_renewal, after=audit.snapshot(renewal))
     if next_renewal is not None:

@@ -134,7 +134,7 @@ async def update_task(
     try:
         await session.flush()
     except StaleDataError as exc:
-        raise Conflict(f"task {task.id} was changed by someone else just now; re-read it and retry") from exc
+        raise Conflict(f"task {task_id} was changed by someone else just now; re-read it and retry") from exc
     audit.record(session, principal=principal, action="task.update", entity="task", entity_id=task.id, at=now,
                  before=before, after=audit.snapshot(task))
     return await _out(session, task, now.date())
