@@ -10,7 +10,17 @@ from sqlalchemy.orm import aliased
 
 from store import validation
 from store.accounts import account_detail, load_account, owner_email
-from store.models import Contact, HealthNote, Renewal, SupportTicket, SurveyResponse, Task, Touchpoint, User, UsageSnapshot
+from store.models import (
+    Contact,
+    HealthNote,
+    Renewal,
+    SupportTicket,
+    SurveyResponse,
+    Task,
+    Touchpoint,
+    UsageSnapshot,
+    User,
+)
 from store.renewals import renewal_out
 from store.schemas import (
     Account360,

@@ -9,7 +9,6 @@ from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.exc import StaleDataError
 
 from store import audit, validation
 from store.errors import Conflict, InvalidInput, NotFound
@@ -18,6 +17,7 @@ from store.pagination import check_page_size, decode_cursor, filters_fingerprint
 from store.principals import Principal, require_account_writer, require_role
 from store.schemas import AccountDetail, AccountRow, Page
 from store.users import resolve_assignee, user_id_filter
+from store.versioning import check_fields, check_version, flush_guarded
 from store.vocabulary import (
     HEALTH_STATUSES,
     LIFECYCLE_STAGES,
@@ -161,15 +161,6 @@ async def owner_email(session: AsyncSession, account: Account) -> str:
     return (await session.scalar(select(User.email).where(User.id == account.owner_id))) or ""
 
 
-def check_version(entity: str, entity_id: int, current: int, expected: int | None) -> None:
-    """Raises Conflict when the caller's copy is older than the stored one."""
-    if expected is not None and expected != current:
-        raise Conflict(
-            f"{entity} {entity_id} has changed: it is at version {current}, you sent expected_version "
-            f"{expected}. Re-read it, check the change still makes sense, and retry with version {current}"
-        )
-
-
 async def create_account(
     session: AsyncSession, *, principal: Principal, now: datetime, name: str, owner: str = "me",
     segment: str, lifecycle_stage: str = "onboarding", arr: Decimal | int | str, currency: str = "USD",
@@ -247,21 +238,14 @@ async def update_account(
     Raises:
         NotFound, Forbidden, InvalidInput, Conflict (stale expected_version, or a unique name/domain).
     """
-    unknown = set(changes) - set(UPDATABLE_FIELDS)
-    if unknown:
-        raise InvalidInput(f"cannot update {', '.join(sorted(unknown))}; updatable: {', '.join(UPDATABLE_FIELDS)}")
-    if not changes:
-        raise InvalidInput("nothing to update: pass at least one field to change")
+    check_fields(changes, UPDATABLE_FIELDS)
     account = await load_account(session, account_id)
     require_account_writer(principal, owner_id=account.owner_id, account_name=account.name)
     check_version("account", account.id, account.version, expected_version)
     before = audit.snapshot(account)
     await _apply_account_changes(session, principal=principal, account=account, changes=changes, now=now)
     account.updated_at = now
-    try:
-        await session.flush()
-    except StaleDataError as exc:
-        raise Conflict(f"account {account_id} was changed by someone else just now; re-read it and retry") from exc
+    await flush_guarded(session, "account", account_id)
     audit.record(session, principal=principal, action="account.update", entity="account", entity_id=account.id,
                  at=now, before=before, after=audit.snapshot(account))
     return account_detail(account, await owner_email(session, account), now.date())

@@ -7,14 +7,14 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.exc import StaleDataError
 
 from store import audit, validation
-from store.accounts import check_version, load_account
-from store.errors import Conflict, InvalidInput, NotFound
+from store.accounts import load_account
+from store.errors import InvalidInput, NotFound
 from store.models import Contact
 from store.principals import Principal, require_account_writer
 from store.schemas import ContactOut
+from store.versioning import check_version, flush_guarded
 from store.vocabulary import CONTACT_ROLES
 
 
@@ -99,14 +99,11 @@ async def _update(session: AsyncSession, *, principal: Principal, now: datetime,
         raise InvalidInput(f"nothing to update on contact {contact.id}: pass at least one field to change")
     if fields.get("is_primary_sponsor") and contact.left_company_on and "left_company_on" not in fields:
         raise InvalidInput(f"{contact.name} left on {contact.left_company_on} and cannot be the primary sponsor")
-    contact_id = contact.id  # read before the flush: a failed flush expires the row
+    contact_id = contact.id
     before = audit.snapshot(contact)
     for key, value in fields.items():
         setattr(contact, key, value)
     contact.updated_at = now
-    try:
-        await session.flush()
-    except StaleDataError as exc:
-        raise Conflict(f"contact {contact_id} was changed by someone else just now; re-read and retry") from exc
+    await flush_guarded(session, "contact", contact_id)
     audit.record(session, principal=principal, action="contact.update", entity="contact", entity_id=contact.id,
                  at=now, before=before, after=audit.snapshot(contact))

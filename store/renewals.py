@@ -7,16 +7,16 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.exc import StaleDataError
 
 from store import audit, validation
-from store.accounts import check_version, renewal_window
+from store.accounts import renewal_window
 from store.errors import Conflict, InvalidInput, NotFound
 from store.models import Account, Renewal, User
 from store.pagination import check_page_size, decode_cursor, filters_fingerprint, next_cursor
 from store.principals import Principal, require_account_writer
 from store.schemas import Page, RenewalOut
 from store.users import user_id_filter
+from store.versioning import check_version, flush_guarded
 from store.vocabulary import CLOSED_RENEWAL_STAGES, HEALTH_STATUSES, OPEN_RENEWAL_STAGES, RENEWAL_STAGES
 
 # A won renewal rolls the contract forward by one term.
@@ -117,10 +117,7 @@ async def update_renewal(
         _close_lost(renewal=renewal, account=account, today=now.date())
     renewal.stage = new_stage
     renewal.updated_at = now
-    try:
-        await session.flush()
-    except StaleDataError as exc:
-        raise Conflict(f"renewal {renewal_id} was changed by someone else just now; re-read it and retry") from exc
+    await flush_guarded(session, "renewal", renewal_id)
     audit.record(session, principal=principal, action="renewal.update", entity="renewal", entity_id=renewal.id,
                  at=now, before=before_renewal, after=audit.snapshot(renewal))
     if next_renewal is not None:

@@ -8,16 +8,16 @@ from typing import Any, get_args
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
-from sqlalchemy.orm.exc import StaleDataError
 
 from store import audit, validation
-from store.accounts import check_version, load_account
-from store.errors import Conflict, Forbidden, InvalidInput, NotFound
+from store.accounts import load_account
+from store.errors import Forbidden, NotFound
 from store.models import Account, Task, User
 from store.pagination import check_page_size, decode_cursor, filters_fingerprint, next_cursor
 from store.principals import Principal, require_account_writer
 from store.schemas import Page, TaskOut
 from store.users import resolve_assignee, user_id_filter
+from store.versioning import check_fields, check_version, flush_guarded
 from store.vocabulary import OPEN_TASK_STATUSES, TaskPriority, TaskSource, TaskStatus
 
 _PRIORITY_RANK = case({"urgent": 0, "high": 1, "normal": 2, "low": 3}, value=Task.priority, else_=4)
@@ -112,11 +112,7 @@ async def update_task(
     Raises:
         NotFound, Forbidden, InvalidInput, Conflict (stale expected_version).
     """
-    unknown = set(changes) - set(TASK_FIELDS)
-    if unknown:
-        raise InvalidInput(f"cannot update {', '.join(sorted(unknown))}; updatable: {', '.join(TASK_FIELDS)}")
-    if not changes:
-        raise InvalidInput("nothing to update: pass at least one field to change")
+    check_fields(changes, TASK_FIELDS)
     task = await session.get(Task, task_id)
     if task is None:
         raise NotFound(f"no task with id {task_id}; find ids with list_tasks")
@@ -131,10 +127,7 @@ async def update_task(
     before = audit.snapshot(task)
     await _apply(session, principal=principal, task=task, changes=changes, now=now)
     task.updated_at = now
-    try:
-        await session.flush()
-    except StaleDataError as exc:
-        raise Conflict(f"task {task_id} was changed by someone else just now; re-read it and retry") from exc
+    await flush_guarded(session, "task", task_id)
     audit.record(session, principal=principal, action="task.update", entity="task", entity_id=task.id, at=now,
                  before=before, after=audit.snapshot(task))
     return await _out(session, task, now.date())

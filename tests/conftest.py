@@ -143,7 +143,7 @@ async def _open_db(settings: Settings) -> AsyncIterator[Db]:
     async with open_app(settings, migrate=False, clock=FixedClock(NOW)) as app:
         principals = {}
         async with app.write_sessions() as session, session.begin():
-            for key, (email, name, role) in USERS.items():
+            for email, name, role in USERS.values():
                 await add_user(session, email=email, name=name, role=role, now=NOW)
         async with app.read_sessions() as session:
             for key, (email, _name, _role) in USERS.items():

@@ -17,10 +17,10 @@ def build_tools() -> list[Tool]:
     """The tool objects the server registers, in catalogue order."""
     built = []
     for module in MODULES:
-        for function, annotations in module.tools():
+        for function, tool_annotations in module.tools():
             # Docstrings are written for the model; their line breaks and indentation only cost tokens.
             description = " ".join((function.__doc__ or "").split())
-            tool = Tool.from_function(function, annotations=annotations, description=description)
+            tool = Tool.from_function(function, annotations=tool_annotations, description=description)
             tool.parameters = compact_schema(tool.parameters)
             if tool.fn_metadata.output_schema is not None:
                 full = compact_schema(tool.fn_metadata.output_schema)
