@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mcp.server.mcpserver.tools.base import Tool
+from tools.arguments import CsdeskTool
 
 from tools import accounts, notifications, relationship, renewals, tasks
 from tools.schema import compact_schema, summarise_output
@@ -20,7 +20,7 @@ def build_tools() -> list[Tool]:
         for function, tool_annotations in module.tools():
             # Docstrings are written for the model; their line breaks and indentation only cost tokens.
             description = " ".join((function.__doc__ or "").split())
-            tool = Tool.from_function(function, annotations=tool_annotations, description=description)
+            tool = CsdeskTool.from_function(function, annotations=tool_annotations, description=description)
             tool.parameters = compact_schema(tool.parameters)
             if tool.fn_metadata.output_schema is not None:
                 full = compact_schema(tool.fn_metadata.output_schema)

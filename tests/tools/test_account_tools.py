@@ -91,3 +91,20 @@ async def test_an_unknown_or_missing_user_gets_a_clear_error(sqlite_db: Db, sqli
         server = build_server(sqlite_settings.model_copy(update={"user": user}), clock=FixedClock(NOW))
         async with Client(server) as client:
             assert expected in await call_error(client, "list_accounts")
+
+
+async def test_argument_errors_name_the_argument_and_what_is_accepted(connect: ClientFactory) -> None:
+    async with connect("ana") as client:
+        bad_date = await call_error(client, "create_account", name="X", segment="smb", arr="10",
+                                    renewal_date="next spring")
+        bad_many = await call_error(client, "create_account", name="X", segment="huge", arr="ten")
+        missing = await call_error(client, "create_account", segment="smb")
+        bad_time = await call_error(client, "log_touchpoint", account_id=1, kind="call", summary="x",
+                                    occurred_at="yesterday")
+    assert "renewal_date:" in bad_date and "expected a date like 2027-03-31 (got 'next spring')" in bad_date
+    assert "segment: Input should be 'enterprise', 'mid_market' or 'smb' (got 'huge')" in bad_many
+    assert "arr: Input should be a valid decimal; expected an amount like 125000" in bad_many
+    assert "name: required; arr: required" in missing
+    assert "occurred_at:" in bad_time and "like 2026-11-20T15:00:00Z" in bad_time
+    for message in (bad_date, bad_many, missing, bad_time):
+        assert "pydantic" not in message and "validation error for" not in message
