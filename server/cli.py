@@ -102,6 +102,38 @@ def demo(
     run(run_demo(settings_of(ctx), accounts=accounts))
 
 
+@app.command("run")
+def run_agents(
+    ctx: typer.Context,
+    force: Annotated[bool, typer.Option("--force", help="Re-assess every account, changed or not.")] = False,
+) -> None:
+    """Run one agent cycle: assess every account whose signals changed, then fire the playbooks."""
+    from server.agent_commands import run_once
+
+    summary = run(run_once(settings_of(ctx), Console(), force=force))
+    if summary.failures:
+        raise typer.Exit(1)
+
+
+@app.command()
+def worker(
+    ctx: typer.Context,
+    every: Annotated[str, typer.Option(help="Time between cycles: 30m, 1h, 1d.")] = "1h",
+) -> None:
+    """Run agent cycles in-process, one now and one every interval (for machines without cron)."""
+    from server.agent_commands import parse_interval, run_worker
+
+    try:
+        interval = parse_interval(every)
+    except CsdeskError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    try:
+        run(run_worker(settings_of(ctx), Console(), every=interval))
+    except KeyboardInterrupt:
+        err.print("worker stopped")
+
+
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Migrate the database to the newest schema (safe to repeat)."""

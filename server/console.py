@@ -21,10 +21,14 @@ def money(amount: Decimal, currency: str) -> str:
     return f"{amount:,.0f} {currency}"
 
 
-def health(status: str | None, score: int | None) -> str:
+TREND_MARK = {"improving": "↑", "declining": "↓", "stable": "→", "new": "·"}
+
+
+def health(status: str | None, score: int | None, trend: str | None = None) -> str:
     if status is None:
         return "[dim]not assessed[/dim]"
-    return f"[{HEALTH_STYLE.get(status, '')}]{score:>3} {status}[/]"
+    mark = f" {TREND_MARK.get(trend or '', '')}" if trend else ""
+    return f"[{HEALTH_STYLE.get(status, '')}]{score:>3} {status}[/]{mark}"
 
 
 def _table(title: str, columns: tuple[tuple[str, str], ...]) -> Table:
@@ -40,7 +44,18 @@ def retention_table(rows: list[AccountRow], *, title: str) -> Table:
     for row in rows:
         renewal = f"{row.renewal_date}  {row.days_to_renewal:>4} d" if row.renewal_date else "-"
         table.add_row(f"{row.name} [dim]#{row.id}[/dim]", row.owner.split("@")[0].split(".")[0], row.segment,
-                      money(row.arr, row.currency), health(row.health_status, row.health_score), renewal)
+                      money(row.arr, row.currency), health(row.health_status, row.health_score, row.health_trend),
+                      renewal)
+    return table
+
+
+def attention_table(rows: list[AccountRow], *, title: str, reasons: dict[int, str]) -> Table:
+    table = _table(title, (("Health", "left"), ("Account", "left"), ("ARR", "right"), ("Renewal", "left"),
+                           ("Why", "left")))
+    for row in rows:
+        renewal = f"{row.days_to_renewal} d" if row.days_to_renewal is not None else "-"
+        table.add_row(health(row.health_status, row.health_score), row.name, money(row.arr, row.currency), renewal,
+                      reasons.get(row.id, "")[:80])
     return table
 
 

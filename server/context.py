@@ -9,6 +9,8 @@ from datetime import UTC, datetime, time
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from agents.assessment import AgentDeps
+from agents.llm import ModelSettings, OpenAICompatibleModel, StructuredModel
 from server.settings import Settings
 from store.clock import Clock, FixedClock, SystemClock
 from store.db import create_engine, session_factory
@@ -22,10 +24,27 @@ class AppContext:
     read_sessions: async_sessionmaker[AsyncSession]
     write_sessions: async_sessionmaker[AsyncSession]
     clock: Clock
+    model: StructuredModel | None = None
 
     def acting_email(self) -> str | None:
         """The user a call acts as when the transport carries no identity of its own."""
         return self.settings.user
+
+    def agent_deps(self) -> AgentDeps:
+        return AgentDeps(read_sessions=self.read_sessions, write_sessions=self.write_sessions, clock=self.clock,
+                         model=self.model, thresholds=self.settings.thresholds,
+                         segment_instructions=self.settings.segment_instructions,
+                         concurrency=self.settings.assessment_concurrency)
+
+
+def model_for(settings: Settings) -> OpenAICompatibleModel | None:
+    """The configured model client, or None: without one, assessments come from the rules engine alone."""
+    if not settings.llm_model:
+        return None
+    return OpenAICompatibleModel(ModelSettings(
+        base_url=settings.llm_base_url or "https://api.openai.com/v1", model=settings.llm_model,
+        api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed",
+        timeout_seconds=settings.llm_timeout_seconds, max_retries=settings.llm_max_retries))
 
 
 def clock_for(settings: Settings) -> Clock:
@@ -36,9 +55,11 @@ def clock_for(settings: Settings) -> Clock:
 
 
 @asynccontextmanager
-async def open_app(settings: Settings, *, migrate: bool = True, clock: Clock | None = None) -> AsyncIterator[AppContext]:
+async def open_app(settings: Settings, *, migrate: bool = True, clock: Clock | None = None,
+                   model: StructuredModel | None = None) -> AsyncIterator[AppContext]:
     """Connect to the database (migrating it to the newest schema) and hand out the app's pieces."""
     engine = create_engine(settings.resolved_database_url)
+    owned_model = model_for(settings) if model is None else None
     try:
         if migrate:
             await upgrade(engine)
@@ -48,6 +69,9 @@ async def open_app(settings: Settings, *, migrate: bool = True, clock: Clock | N
             read_sessions=session_factory(engine),
             write_sessions=session_factory(engine, write=True),
             clock=clock or clock_for(settings),
+            model=model or owned_model,
         )
     finally:
+        if owned_model is not None:
+            await owned_model.close()
         await engine.dispose()

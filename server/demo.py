@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from server.console import make_console, renewals_table, retention_table
+from server.agent_commands import cycle_with_progress
+from server.console import attention_table, make_console, renewals_table, retention_table
 from server.context import open_app
 from server.settings import Settings
 from store import accounts as account_service
 from store import renewals
+from store.assessments import AssessmentOut, latest_assessments
 from store.demo_portfolio import DEMO_USERS, seed_demo_portfolio
 from store.pagination import MAX_PAGE_SIZE
 from store.users import principal_for
 
 RENEWAL_HORIZON_DAYS = 90
+ATTENTION_ROWS = 12
 
 
 async def run_demo(settings: Settings, *, accounts: int = 80) -> None:
@@ -28,9 +31,14 @@ async def run_demo(settings: Settings, *, accounts: int = 80) -> None:
         else:
             console.print(f"{settings.describe_database()} already holds {result.accounts} accounts; "
                           "nothing was added.")
+        await cycle_with_progress(app, console)
         manager_email = next(email for email, _name, role in DEMO_USERS if role == "manager")
         async with app.read_sessions() as session:
             manager = await principal_for(session, email=manager_email)
+            attention = await account_service.list_accounts(
+                session, principal=manager, filters=account_service.AccountFilters(sort="health_score"),
+                today=today, limit=ATTENTION_ROWS)
+            reasons = await latest_assessments(session, [row.id for row in attention.items])
             portfolio = await account_service.list_accounts(session, principal=manager,
                                                             filters=account_service.AccountFilters(),
                                                      today=today, limit=MAX_PAGE_SIZE)
@@ -40,6 +48,13 @@ async def run_demo(settings: Settings, *, accounts: int = 80) -> None:
     console.print(retention_table(portfolio.items, title=f"Retention view on {today}: health and ARR, by ARR ({shown})"))
     console.print(renewals_table(due.items, title=f"Renewals due in the next {RENEWAL_HORIZON_DAYS} days "
                                                   f"({due.total}, overdue included)"))
+    console.print(attention_table(attention.items, title="Needs attention first (lowest health), with the main reason",
+                                  reasons={account_id: _main_reason(a) for account_id, a in reasons.items()}))
     csm = next(email for email, _name, role in DEMO_USERS if role == "csm")
     console.print(f"\nNext: connect an assistant as a CSM, e.g. [bold]CSDESK_USER={csm} .venv/bin/csdesk serve[/] "
                   "(see the README).", highlight=False)
+
+
+def _main_reason(assessment: AssessmentOut) -> str:
+    negative = [driver for driver in assessment.drivers if driver.get("impact") == "negative"]
+    return str((negative or assessment.drivers or [{"evidence": assessment.summary}])[0]["evidence"])

@@ -6,20 +6,37 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from store.db import sqlite_url
+from store.thresholds import HealthThresholds
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CSDESK_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CSDESK_", env_nested_delimiter="__", extra="ignore")
 
     db_path: Path = Field(Path("csdesk.db"), description="SQLite file used when no database_url is set.")
     database_url: str | None = Field(None, description="Any SQLAlchemy async URL; overrides db_path.")
     user: str | None = Field(None, description="Email of the user that stdio sessions act as.")
     today: date | None = Field(None, description="Pin the clock to this date (demos and reproducible runs).")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1.")
+    llm_model: str | None = Field(None, description="Model name; with no model the rules engine works alone.")
+    llm_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("CSDESK_LLM_API_KEY", "OPENAI_API_KEY"),
+        description="API key for the endpoint (CSDESK_LLM_API_KEY, else OPENAI_API_KEY).")
+    llm_timeout_seconds: float = Field(60.0, gt=0)
+    llm_max_retries: int = Field(2, ge=0, le=10)
+    assessment_concurrency: int = Field(8, ge=1, le=256, description="Model calls in flight at once.")
+    thresholds: HealthThresholds = Field(default_factory=HealthThresholds)
+    segment_instructions: dict[str, str] = Field(
+        default_factory=dict, description='Plain-text guidance per segment, e.g. {"smb": "90-day onboarding is normal"}.')
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.llm_model)
 
     @property
     def resolved_database_url(self) -> str:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import aliased
 
 from store import validation
 from store.accounts import account_detail, load_account, owner_email
+from store.assessments import health_history, latest_assessment
 from store.models import (
     Contact,
     HealthNote,
@@ -24,7 +25,9 @@ from store.models import (
 from store.renewals import renewal_out
 from store.schemas import (
     Account360,
+    AssessmentBrief,
     ContactOut,
+    HealthPointOut,
     NoteOut,
     SupportSummary,
     SurveyOut,
@@ -32,6 +35,7 @@ from store.schemas import (
     TouchpointOut,
     UsageOut,
 )
+from store.signal_facts import MEETING_KINDS, OUTBOUND_KINDS
 from store.tasks import task_out
 from store.vocabulary import OPEN_RENEWAL_STAGES, OPEN_TASK_STATUSES
 
@@ -39,8 +43,6 @@ RECENT_ITEMS = 5
 OPEN_TASKS_SHOWN = 10
 USAGE_PERIODS_SHOWN = 3
 SHORT_TEXT = 400
-OUTBOUND_KINDS = ("meeting", "call", "email_out", "qbr")
-MEETING_KINDS = ("meeting", "qbr")
 
 
 async def get_account_360(session: AsyncSession, *, account_id: int, now: datetime,
@@ -97,8 +99,13 @@ async def get_account_360(session: AsyncSession, *, account_id: int, now: dateti
         select(func.max(Touchpoint.occurred_at)).where(Touchpoint.account_id == account_id,
                                                        Touchpoint.kind.in_(MEETING_KINDS))
     )
+    latest = await latest_assessment(session, account_id)
+    history = await health_history(session, account_id)
     return Account360(
         account=account_detail(account, owner, today),
+        assessment=AssessmentBrief.model_validate(latest.model_dump()) if latest else None,
+        health_history=[HealthPointOut(at=point.at.date(), status=point.status, score=point.score)
+                        for point in history],
         contacts=[ContactOut.model_validate(contact) for contact in contacts],
         open_renewal=renewal_out(renewal, account, owner, today) if renewal else None,
         last_outbound_contact_at=last_outbound,

@@ -72,8 +72,8 @@ def account_detail(account: Account, owner_email: str, today: date) -> AccountDe
         seats=account.seats,
         contract_start=account.contract_start,
         onboarding_status=account.onboarding_status,
-        churn_risk_reason=account.churn_risk_reason,
         churned_on=account.churned_on,
+        assessed_at=account.assessed_at,
     )
 
 
@@ -83,7 +83,8 @@ def _common_fields(account: Account, owner_email: str, today: date) -> dict[str,
         "id": account.id, "name": account.name, "owner": owner_email, "segment": account.segment,
         "lifecycle_stage": account.lifecycle_stage, "arr": account.arr, "currency": account.currency,
         "renewal_date": account.renewal_date, "days_to_renewal": days, "health_status": account.health_status,
-        "health_score": account.health_score, "status": account.status, "version": account.version,
+        "health_score": account.health_score, "health_trend": account.health_trend,
+        "churn_risk_reason": account.churn_risk_reason, "status": account.status, "version": account.version,
     }
 
 

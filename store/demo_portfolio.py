@@ -38,8 +38,11 @@ SEEDER = "demo-seed"
 # Share of the portfolio each story gets; the rest are steady accounts.
 STORIES = (("thriving", 0.30), ("declining", 0.15), ("sponsor_left", 0.08), ("renewal_at_risk", 0.10),
            ("onboarding_stalled", 0.08), ("steady", 0.29))
-HEALTH_BY_STORY = {"thriving": (82, 95), "steady": (60, 78), "declining": (42, 58), "sponsor_left": (40, 55),
-                   "renewal_at_risk": (22, 38), "onboarding_stalled": (35, 50)}
+# Share of seats in active use, by story: the seat-utilisation signal reads it back.
+UTILISATION_BY_STORY = {"thriving": (0.85, 0.97), "steady": (0.65, 0.85), "declining": (0.70, 0.85),
+                        "sponsor_left": (0.6, 0.8), "renewal_at_risk": (0.5, 0.7), "onboarding_stalled": (0.10, 0.25)}
+FEATURES_BY_STORY = {"thriving": (7, 10), "steady": (4, 7), "declining": (5, 7), "sponsor_left": (4, 6),
+                     "renewal_at_risk": (3, 5), "onboarding_stalled": (1, 2)}
 _NAME_FIRST = ("Northwind", "Bluefin", "Cobalt", "Evergreen", "Granite", "Harbor", "Ironwood", "Juniper", "Keystone",
                "Lumen", "Meridian", "Nimbus", "Orchard", "Pinnacle", "Quarry", "Redwood", "Summit", "Tidewater",
                "Upland", "Vantage", "Willow", "Xenon", "Yellowstone", "Zephyr", "Alder", "Beacon", "Cascade",
@@ -118,16 +121,13 @@ async def _seed_account(session: AsyncSession, *, rng: random.Random, index: int
     renewal_date = _next_anniversary(contract_start, today)
     if story == "renewal_at_risk":
         renewal_date = today + timedelta(days=rng.randint(20, 85))
-    low, high = HEALTH_BY_STORY[story]
-    score = rng.randint(low, high)
     account = Account(
         name=name, name_lower=name.lower(), domain=name.lower().replace(" ", "") + ".example", owner_id=owner.id,
         segment=segment, lifecycle_stage=_stage_for(story, contract_months_ago), arr=arr, currency="USD",
         seats=max(seats, 5), contract_start=contract_start, renewal_date=renewal_date,
         onboarding_status=("stalled" if story == "onboarding_stalled"
                            else "completed" if contract_months_ago > 3 else "in_progress"),
-        churn_risk_reason=_risk_reason(story), status="active", health_status=_band(score), health_score=score,
-        created_at=now, updated_at=now,
+        churn_risk_reason=_risk_reason(story), status="active", created_at=now, updated_at=now,
     )
     session.add(account)
     await session.flush()
@@ -144,7 +144,7 @@ async def _seed_account(session: AsyncSession, *, rng: random.Random, index: int
         Contact(name=people[3], email=_email(people[3], domain), title="Analyst", role="user",
                 created_at=now, updated_at=now),
     ]
-    rows = [*contacts, _renewal(account, story, rng, now), *_usage(story, rng, today),
+    rows = [*contacts, _renewal(account, story, rng, now), *_usage(account, story, rng, today),
             *_touchpoints(story, rng, now, owner), *_notes(story, rng, now, owner), *_tickets(story, rng, now),
             *_surveys(story, rng, now), *_tasks(account, story, rng, today, now, owner)]
     for row in rows:
@@ -169,11 +169,6 @@ def _stage_for(story: str, months: int) -> str:
     return "adoption" if months <= 9 else "growth" if story == "thriving" else "mature"
 
 
-def _band(score: int) -> str:
-    return ("strongly_thriving" if score >= 85 else "actively_engaged" if score >= 70 else "neutral" if score >= 55
-            else "needs_attention" if score >= 40 else "at_risk")
-
-
 def _risk_reason(story: str) -> str | None:
     return {"declining": "Usage sliding for three months; champion less responsive.",
             "sponsor_left": "Executive sponsor left; no replacement identified.",
@@ -184,8 +179,9 @@ def _risk_reason(story: str) -> str | None:
 def _renewal(account: Account, story: str, rng: random.Random, now: datetime) -> Renewal:
     assert account.renewal_date is not None
     days_out = (account.renewal_date - now.date()).days
+    on_track = story in {"thriving", "steady"}
     stage = ("upcoming" if days_out > 120 else "in_discussion" if days_out > 60
-             else rng.choice(("in_discussion", "proposal_sent", "verbal_commit")))
+             else rng.choice(("proposal_sent", "verbal_commit")) if on_track else "in_discussion")
     forecast = account.arr
     if story == "renewal_at_risk":
         forecast, stage = (account.arr * Decimal("0.6")).quantize(Decimal("0.01")), "in_discussion"
@@ -195,27 +191,30 @@ def _renewal(account: Account, story: str, rng: random.Random, now: datetime) ->
                    target_amount=account.arr, forecast_amount=forecast, stage=stage, created_at=now, updated_at=now)
 
 
-def _usage(story: str, rng: random.Random, today: date) -> list[UsageSnapshot]:
+def _usage(account: Account, story: str, rng: random.Random, today: date) -> list[UsageSnapshot]:
     """Six monthly snapshots, oldest first, shaped by the story."""
-    users = rng.randint(20, 300)
-    shape = {"thriving": (1.0, 1.04), "steady": (1.0, 1.0), "declining": (1.0, 0.84), "sponsor_left": (1.0, 0.95),
-             "renewal_at_risk": (0.9, 0.9), "onboarding_stalled": (0.2, 1.0)}[story]
-    level, drift = shape
+    low, high = UTILISATION_BY_STORY[story]
+    users = max(1, int(account.seats * rng.uniform(low, high)))
+    drift = {"thriving": 1.03, "steady": 1.0, "declining": 0.84, "sponsor_left": 0.97, "renewal_at_risk": 0.93,
+             "onboarding_stalled": 1.0}[story]
+    features = rng.randint(*FEATURES_BY_STORY[story])
+    # A declining account's current level is where it ended up: it started higher.
+    level = 1 / drift ** 5 if story == "declining" else 1.0
     snapshots = []
     month_start = today.replace(day=1)
     for months_ago in range(5, -1, -1):
         if story == "onboarding_stalled" and months_ago > 1:
             continue
-        active = max(1, int(users * level * rng.uniform(0.95, 1.05)))
+        active = max(1, min(account.seats, int(users * level * rng.uniform(0.97, 1.03))))
+        adopted = features + (2 if story == "declining" and months_ago >= 3 else 0)
         snapshots.append(UsageSnapshot(period_start=add_months(month_start, -months_ago), active_users=active,
-                                       usage_count=active * rng.randint(30, 60),
-                                       features_adopted=max(1, min(12, int(active / 25) + rng.randint(1, 4)))))
+                                       usage_count=active * rng.randint(40, 50), features_adopted=adopted))
         level *= drift
     return snapshots
 
 
 def _touchpoints(story: str, rng: random.Random, now: datetime, owner: User) -> list[Touchpoint]:
-    last_contact_days = {"thriving": rng.randint(2, 14), "steady": rng.randint(10, 28),
+    last_contact_days = {"thriving": rng.randint(2, 14), "steady": rng.randint(15, 35),
                          "declining": rng.randint(35, 60), "sponsor_left": rng.randint(20, 40),
                          "renewal_at_risk": rng.randint(5, 20), "onboarding_stalled": rng.randint(25, 50)}[story]
     entries = [("email_out", last_contact_days, "Sent the monthly usage summary and offered office hours."),
@@ -259,7 +258,7 @@ def _tickets(story: str, rng: random.Random, now: datetime) -> list[SupportTicke
 
 
 def _surveys(story: str, rng: random.Random, now: datetime) -> list[SurveyResponse]:
-    nps = {"thriving": rng.randint(9, 10), "steady": rng.randint(7, 9), "declining": rng.randint(5, 7),
+    nps = {"thriving": rng.randint(9, 10), "steady": rng.randint(7, 8), "declining": rng.randint(5, 7),
            "sponsor_left": rng.randint(6, 8), "renewal_at_risk": rng.randint(2, 5),
            "onboarding_stalled": rng.randint(4, 7)}[story]
     comment = {"renewal_at_risk": "Exports keep failing and support is slow.",

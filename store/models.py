@@ -98,8 +98,12 @@ class Account(Base):
     churn_risk_reason: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), default="active")
     churned_on: Mapped[date | None] = mapped_column(Date)
+    # The current assessment, copied here for the retention view; written by the assessment agent
+    # without bumping `version`, so a CSM's edit never conflicts with a background assessment.
     health_status: Mapped[str | None] = mapped_column(String(20))
     health_score: Mapped[int | None] = mapped_column(Integer)
+    health_trend: Mapped[str | None] = mapped_column(String(12))
+    assessed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -272,3 +276,40 @@ class AuditEvent(Base):
     entity_id: Mapped[int] = mapped_column(Integer)
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class AgentRun(Base):
+    __tablename__ = "agent_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    status: Mapped[str] = mapped_column(String(12))
+    counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Assessment(Base):
+    __tablename__ = "assessments"
+    __table_args__ = (Index("ix_assessments_account_created", "account_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("agent_runs.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # "rules", or "llm:<model>"; a failed model answer is stored as "rules" with fallback_reason set.
+    method: Mapped[str] = mapped_column(String(120))
+    fallback_reason: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
+    score: Mapped[int] = mapped_column(Integer)
+    rules_score: Mapped[int] = mapped_column(Integer)
+    trend: Mapped[str] = mapped_column(String(12))
+    dimensions: Mapped[dict[str, Any]] = mapped_column(JSON)
+    summary: Mapped[str] = mapped_column(Text)
+    drivers: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    next_actions: Mapped[list[str]] = mapped_column(JSON)
+    signals: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    input_digest: Mapped[str] = mapped_column(String(64))
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)

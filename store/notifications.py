@@ -60,3 +60,12 @@ async def notify(
     session.add(Notification(user_id=user_id, account_id=account_id, kind=kind, message=message,
                              dedupe_key=dedupe_key, created_at=now))
     return True
+
+
+def add_notification(session: AsyncSession, *, user_id: int, account_id: int | None, kind: str, message: str,
+                     now: datetime, dedupe_key: str | None = None) -> Notification:
+    """Queue a notification whose dedupe key the caller has already checked."""
+    notification = Notification(user_id=user_id, account_id=account_id, kind=kind, message=message,
+                                dedupe_key=dedupe_key, created_at=now)
+    session.add(notification)
+    return notification

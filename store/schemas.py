@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,6 +43,8 @@ class AccountRow(Out):
     days_to_renewal: int | None
     health_status: str | None
     health_score: int | None
+    health_trend: str | None
+    churn_risk_reason: str | None
     status: str
     version: int
 
@@ -52,8 +54,8 @@ class AccountDetail(AccountRow):
     seats: int
     contract_start: date | None
     onboarding_status: str
-    churn_risk_reason: str | None
     churned_on: date | None
+    assessed_at: datetime | None
 
 
 class ContactOut(Out):
@@ -162,10 +164,32 @@ class SurveyOut(Out):
     contact_id: int | None
 
 
+class AssessmentBrief(Out):
+    """The current AI health assessment: status, why, and what to do next."""
+
+    created_at: datetime
+    method: str
+    fallback_reason: str | None
+    status: str
+    score: int
+    trend: str
+    summary: str
+    drivers: list[dict[str, Any]]
+    next_actions: list[str]
+
+
+class HealthPointOut(Out):
+    at: date
+    status: str
+    score: int
+
+
 class Account360(Out):
     """Everything about one account, in one call."""
 
     account: AccountDetail
+    assessment: AssessmentBrief | None
+    health_history: list[HealthPointOut] = Field(description="Newest first.")
     contacts: list[ContactOut]
     open_renewal: RenewalOut | None
     last_outbound_contact_at: datetime | None

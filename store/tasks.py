@@ -12,7 +12,7 @@ from sqlalchemy.orm import aliased
 from store import audit, validation
 from store.accounts import load_account
 from store.errors import Forbidden, NotFound
-from store.models import Account, Task, User
+from store.models import Account, Notification, Task, User
 from store.pagination import check_page_size, decode_cursor, filters_fingerprint, next_cursor
 from store.principals import Principal, require_account_writer
 from store.schemas import Page, TaskOut
@@ -20,6 +20,7 @@ from store.users import resolve_assignee, user_id_filter
 from store.versioning import check_fields, check_version, flush_guarded
 from store.vocabulary import OPEN_TASK_STATUSES, TaskPriority, TaskSource, TaskStatus
 
+AGENT_TASK_SOURCES = ("playbook", "agent")
 _PRIORITY_RANK = case({"urgent": 0, "high": 1, "normal": 2, "low": 3}, value=Task.priority, else_=4)
 
 
@@ -78,7 +79,12 @@ async def create_task(
         NotFound, Forbidden, InvalidInput.
     """
     account = await load_account(session, account_id)
-    require_account_writer(principal, owner_id=account.owner_id, account_name=account.name)
+    if principal.role == "agent":
+        # The agent acts on every account, but only through its playbooks.
+        if source not in AGENT_TASK_SOURCES:
+            raise Forbidden(f"the agent creates only {' or '.join(AGENT_TASK_SOURCES)} tasks")
+    else:
+        require_account_writer(principal, owner_id=account.owner_id, account_name=account.name)
     if dedupe_key is not None:
         existing = await session.scalar(select(Task).where(Task.dedupe_key == dedupe_key))
         if existing is not None:
@@ -161,3 +167,37 @@ async def _out(session: AsyncSession, task: Task, today: date) -> TaskOut:
         .join(Account, Account.id == Task.account_id).where(Task.id == task.id)
     )).one()
     return task_out(task, row[0], row[1], today)
+
+
+def add_agent_task(session: AsyncSession, *, principal: Principal, account_id: int, assignee_id: int, title: str,
+                   due_date: date | None, priority: str, dedupe_key: str, now: datetime,
+                   source: str = "playbook") -> Task:
+    """Queue a task the agent's playbooks decided on; the caller flushes and audits (see `audit_new_tasks`).
+
+    Raises:
+        Forbidden: the principal is not the agent.
+    """
+    if principal.role != "agent" or source not in AGENT_TASK_SOURCES:
+        raise Forbidden("only the agent adds playbook tasks this way")
+    task = Task(account_id=account_id, assignee_id=assignee_id, created_by_id=principal.user_id,
+                title=validation.text(title, "title", max_length=300), due_date=due_date, status="open",
+                priority=validation.one_of(priority, get_args(TaskPriority), "priority"), source=source,
+                dedupe_key=dedupe_key, created_at=now, updated_at=now)
+    session.add(task)
+    return task
+
+
+def audit_new_tasks(session: AsyncSession, tasks: list[Task], *, principal: Principal, now: datetime) -> None:
+    """Audit tasks once a flush has given them ids."""
+    for task in tasks:
+        audit.record(session, principal=principal, action="task.create", entity="task", entity_id=task.id, at=now,
+                     after=audit.snapshot(task))
+
+
+async def existing_dedupe_keys(session: AsyncSession, account_ids: list[int]) -> set[str]:
+    """Dedupe keys of the tasks and notifications already recorded for these accounts."""
+    keys = set(await session.scalars(select(Task.dedupe_key).where(Task.account_id.in_(account_ids),
+                                                                   Task.dedupe_key.is_not(None))))
+    keys |= set(await session.scalars(select(Notification.dedupe_key).where(
+        Notification.account_id.in_(account_ids), Notification.dedupe_key.is_not(None))))
+    return keys

@@ -1,0 +1,86 @@
+"""One agent cycle over the whole portfolio: assess what changed, fire playbooks, record the run."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from pydantic import BaseModel
+
+from agents.assessment import AccountOutcome, AgentDeps, assess_accounts
+from store.agent_runs import active_account_ids, close_run, open_run
+
+
+class CycleSummary(BaseModel):
+    run_id: int
+    accounts: int
+    assessed: int
+    skipped_unchanged: int
+    status_changes: int
+    warnings: int
+    notifications: int
+    tasks: int
+    fallbacks: int
+    failures: int
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+
+    @property
+    def accounts_per_second(self) -> float:
+        return self.accounts / self.seconds if self.seconds else 0.0
+
+
+def summarise(run_id: int, outcomes: list[AccountOutcome], seconds: float) -> CycleSummary:
+    assessed = [o for o in outcomes if o.assessed]
+    return CycleSummary(
+        run_id=run_id, accounts=len(outcomes), assessed=len(assessed),
+        skipped_unchanged=sum(1 for o in outcomes if not o.assessed and o.error is None),
+        status_changes=sum(1 for o in assessed if o.previous_status is not None and o.status != o.previous_status),
+        warnings=sum(o.warnings for o in assessed), notifications=sum(o.notifications for o in assessed),
+        tasks=sum(o.tasks for o in assessed), fallbacks=sum(1 for o in assessed if o.fallback_reason),
+        failures=sum(1 for o in outcomes if o.error is not None),
+        prompt_tokens=sum(o.prompt_tokens for o in outcomes), completion_tokens=sum(o.completion_tokens for o in outcomes),
+        seconds=round(seconds, 3),
+    )
+
+
+async def run_cycle(deps: AgentDeps, *, force: bool = False, on_start: Callable[[int], None] | None = None,
+                    on_done: Callable[[AccountOutcome], None] | None = None) -> CycleSummary:
+    """Assess every active account whose signals changed, then record the run.
+
+    Each account's assessment, notifications and tasks commit together, so an interrupted cycle leaves
+    whole assessments behind and the next cycle picks up the rest (unchanged ones are skipped).
+    """
+    started = time.perf_counter()
+    async with deps.write_sessions() as session, session.begin():
+        run_id = await open_run(session, kind="assessment", now=deps.clock.now())
+    async with deps.read_sessions() as session:
+        account_ids = await active_account_ids(session)
+    if on_start is not None:
+        on_start(len(account_ids))
+    outcomes: list[AccountOutcome] = []
+
+    def collect(outcome: AccountOutcome) -> None:
+        outcomes.append(outcome)
+        if on_done is not None:
+            on_done(outcome)
+
+    status, error = "interrupted", None
+    try:
+        await assess_accounts(deps, account_ids, run_id=run_id, force=force, on_done=collect)
+        status = "completed"
+    finally:
+        summary = summarise(run_id, outcomes, time.perf_counter() - started)
+        if status == "completed" and summary.failures:
+            status, error = "partial", f"{summary.failures} account(s) failed; see the log"
+        # Shielded: a cancelled cycle still records how far it got.
+        await asyncio.shield(_close(deps, run_id, status, summary, error))
+    return summary
+
+
+async def _close(deps: AgentDeps, run_id: int, status: str, summary: CycleSummary, error: str | None) -> None:
+    async with deps.write_sessions() as session, session.begin():
+        await close_run(session, run_id=run_id, status=status, now=deps.clock.now(),
+                        counts=summary.model_dump(exclude={"run_id"}), error=error)

@@ -1,0 +1,80 @@
+"""`csdesk run` and `csdesk worker`: agent cycles from the terminal, with progress and a summary."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import timedelta
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from agents.cycle import CycleSummary, run_cycle
+from server.context import AppContext, open_app
+from server.settings import Settings
+from store.errors import InvalidInput
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_interval(text: str) -> timedelta:
+    """"90s", "30m", "1h" or "1d" as a timedelta of at least a minute.
+
+    Raises:
+        InvalidInput: the text is not such an interval.
+    """
+    match = _DURATION.match(text)
+    if not match:
+        raise InvalidInput(f"--every must look like 30m, 1h or 1d; got {text!r}")
+    interval = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    if interval < timedelta(minutes=1):
+        raise InvalidInput("--every must be at least 1m")
+    return interval
+
+
+def describe_engine(app: AppContext) -> str:
+    if app.model is None:
+        return "the rules engine (no model configured: set CSDESK_LLM_MODEL to add one)"
+    return f"model {app.model.name} at {app.settings.llm_base_url or 'the OpenAI API'}, checked against the rules engine"
+
+
+async def cycle_with_progress(app: AppContext, console: Console, *, force: bool = False) -> CycleSummary:
+    console.print(f"Assessing with {describe_engine(app)}.", highlight=False)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        bar = progress.add_task("Assessing accounts", total=None)
+        summary = await run_cycle(app.agent_deps(), force=force,
+                                  on_start=lambda total: progress.update(bar, total=total),
+                                  on_done=lambda _outcome: progress.advance(bar))
+    console.print(summary_table(summary))
+    return summary
+
+
+def summary_table(summary: CycleSummary) -> Table:
+    table = Table(title=f"Agent run {summary.run_id}", title_justify="left", show_header=False)
+    rows = [("accounts", summary.accounts), ("assessed", summary.assessed),
+            ("skipped as unchanged", summary.skipped_unchanged), ("status changes", summary.status_changes),
+            ("warnings raised", summary.warnings), ("notifications", summary.notifications),
+            ("tasks created", summary.tasks), ("model fallbacks to rules", summary.fallbacks),
+            ("failures", summary.failures),
+            ("model tokens (prompt / completion)", f"{summary.prompt_tokens} / {summary.completion_tokens}"),
+            ("time", f"{summary.seconds:.2f} s ({summary.accounts_per_second:,.0f} accounts/s)")]
+    for label, value in rows:
+        table.add_row(label, str(value))
+    return table
+
+
+async def run_once(settings: Settings, console: Console, *, force: bool) -> CycleSummary:
+    async with open_app(settings) as app:
+        return await cycle_with_progress(app, console, force=force)
+
+
+async def run_worker(settings: Settings, console: Console, *, every: timedelta) -> None:
+    """Run a cycle now and then every `every`, until interrupted."""
+    async with open_app(settings) as app:
+        while True:
+            await cycle_with_progress(app, console)
+            console.print(f"Next cycle in {every}. Ctrl-C stops the worker.", highlight=False)
+            await asyncio.sleep(every.total_seconds())

@@ -1,0 +1,123 @@
+"""Stored assessments: the latest per account, the history, and writing a new one atomically."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store import audit
+from store.models import Account, Assessment
+
+
+class AssessmentOut(BaseModel):
+    id: int
+    account_id: int
+    created_at: datetime
+    method: str
+    fallback_reason: str | None
+    status: str
+    score: int
+    trend: str
+    dimensions: dict[str, Any]
+    summary: str
+    drivers: list[dict[str, Any]]
+    next_actions: list[str]
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class HealthPoint(BaseModel):
+    at: datetime
+    status: str
+    score: int
+    method: str
+
+
+class PriorAssessment(BaseModel):
+    """What the agent needs of the previous assessment to decide and compare."""
+
+    input_digest: str
+    status: str
+    score: int
+    created_at: datetime
+    recent_max_score: int
+
+
+def assessment_out(row: Assessment) -> AssessmentOut:
+    return AssessmentOut(id=row.id, account_id=row.account_id, created_at=row.created_at, method=row.method,
+                         fallback_reason=row.fallback_reason, status=row.status, score=row.score, trend=row.trend,
+                         dimensions=row.dimensions, summary=row.summary, drivers=row.drivers,
+                         next_actions=row.next_actions, prompt_tokens=row.prompt_tokens,
+                         completion_tokens=row.completion_tokens)
+
+
+async def latest_assessment(session: AsyncSession, account_id: int) -> AssessmentOut | None:
+    row = await session.scalar(select(Assessment).where(Assessment.account_id == account_id)
+                               .order_by(Assessment.created_at.desc(), Assessment.id.desc()).limit(1))
+    return assessment_out(row) if row else None
+
+
+async def latest_assessments(session: AsyncSession, account_ids: Sequence[int]) -> dict[int, AssessmentOut]:
+    """The newest assessment of each account that has one."""
+    newest = select(func.max(Assessment.id)).where(Assessment.account_id.in_(account_ids)) \
+        .group_by(Assessment.account_id)
+    rows = await session.scalars(select(Assessment).where(Assessment.id.in_(newest)))
+    return {row.account_id: assessment_out(row) for row in rows}
+
+
+async def health_history(session: AsyncSession, account_id: int, *, limit: int = 8) -> list[HealthPoint]:
+    """The account's assessments, newest first: how its health moved."""
+    rows = await session.scalars(select(Assessment).where(Assessment.account_id == account_id)
+                                 .order_by(Assessment.created_at.desc(), Assessment.id.desc()).limit(limit))
+    return [HealthPoint(at=row.created_at, status=row.status, score=row.score, method=row.method) for row in rows]
+
+
+async def prior_assessments(session: AsyncSession, account_ids: Sequence[int], *, window_start: datetime
+                            ) -> dict[int, PriorAssessment]:
+    """The latest assessment of each account, with the best score it had since `window_start`."""
+    latest_ids = select(func.max(Assessment.id)).where(Assessment.account_id.in_(account_ids)) \
+        .group_by(Assessment.account_id)
+    priors: dict[int, PriorAssessment] = {}
+    best = dict((await session.execute(
+        select(Assessment.account_id, func.max(Assessment.score))
+        .where(Assessment.account_id.in_(account_ids), Assessment.created_at >= window_start)
+        .group_by(Assessment.account_id))).all())
+    for row in await session.scalars(select(Assessment).where(Assessment.id.in_(latest_ids))):
+        priors[row.account_id] = PriorAssessment(input_digest=row.input_digest, status=row.status, score=row.score,
+                                                 created_at=row.created_at,
+                                                 recent_max_score=best.get(row.account_id, row.score))
+    return priors
+
+
+async def save_assessments(session: AsyncSession, rows: list[Assessment], *, principal: str) -> None:
+    """Store assessments and copy status, score and trend onto their accounts, in the caller's transaction.
+
+    The accounts' `version` is left alone: health is the agent's field, and a CSM's pending edit of an
+    account must not fail because an assessment landed meanwhile.
+    """
+    session.add_all(rows)
+    await session.flush()
+    table = Account.__table__
+    await session.execute(
+        update(table).where(table.c.id == bindparam("b_account")).values(
+            health_status=bindparam("b_status"), health_score=bindparam("b_score"),
+            health_trend=bindparam("b_trend"), assessed_at=bindparam("b_at")),
+        [{"b_account": row.account_id, "b_status": row.status, "b_score": row.score, "b_trend": row.trend,
+          "b_at": row.created_at} for row in rows],
+    )
+    for row in rows:
+        audit.record(session, principal=principal, action="assessment.create", entity="assessment", entity_id=row.id,
+                     at=row.created_at, after={"account_id": row.account_id, "status": row.status,
+                                               "score": row.score, "method": row.method,
+                                               "fallback_reason": row.fallback_reason})
+
+
+async def mark_churn_risk(session: AsyncSession, *, account_id: int, reason: str) -> None:
+    """Record why an account may churn, unless a reason is already there (no version bump: agent annotation)."""
+    await session.execute(update(Account).where(Account.id == account_id, Account.churn_risk_reason.is_(None))
+                          .values(churn_risk_reason=reason).execution_options(synchronize_session=False))
