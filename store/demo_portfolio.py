@@ -39,9 +39,9 @@ SEEDER = "demo-seed"
 STORIES = (("thriving", 0.30), ("declining", 0.15), ("sponsor_left", 0.08), ("renewal_at_risk", 0.10),
            ("onboarding_stalled", 0.08), ("steady", 0.29))
 # Share of seats in active use, by story: the seat-utilisation signal reads it back.
-UTILISATION_BY_STORY = {"thriving": (0.85, 0.97), "steady": (0.65, 0.85), "declining": (0.70, 0.85),
+UTILISATION_BY_STORY = {"thriving": (0.85, 0.97), "steady": (0.55, 0.75), "declining": (0.70, 0.85),
                         "sponsor_left": (0.6, 0.8), "renewal_at_risk": (0.5, 0.7), "onboarding_stalled": (0.10, 0.25)}
-FEATURES_BY_STORY = {"thriving": (7, 10), "steady": (4, 7), "declining": (5, 7), "sponsor_left": (4, 6),
+FEATURES_BY_STORY = {"thriving": (7, 10), "steady": (3, 5), "declining": (5, 7), "sponsor_left": (4, 6),
                      "renewal_at_risk": (3, 5), "onboarding_stalled": (1, 2)}
 _NAME_FIRST = ("Northwind", "Bluefin", "Cobalt", "Evergreen", "Granite", "Harbor", "Ironwood", "Juniper", "Keystone",
                "Lumen", "Meridian", "Nimbus", "Orchard", "Pinnacle", "Quarry", "Redwood", "Summit", "Tidewater",
@@ -214,11 +214,12 @@ def _usage(account: Account, story: str, rng: random.Random, today: date) -> lis
 
 
 def _touchpoints(story: str, rng: random.Random, now: datetime, owner: User) -> list[Touchpoint]:
-    last_contact_days = {"thriving": rng.randint(2, 14), "steady": rng.randint(15, 35),
+    last_contact_days = {"thriving": rng.randint(2, 14), "steady": rng.randint(25, 40),
                          "declining": rng.randint(35, 60), "sponsor_left": rng.randint(20, 40),
                          "renewal_at_risk": rng.randint(5, 20), "onboarding_stalled": rng.randint(25, 50)}[story]
     entries = [("email_out", last_contact_days, "Sent the monthly usage summary and offered office hours."),
-               ("meeting", last_contact_days + rng.randint(15, 40), "Working session on reporting setup."),
+               ("meeting", last_contact_days + (rng.randint(30, 50) if story == "steady" else rng.randint(15, 40)),
+                "Working session on reporting setup."),
                ("qbr", last_contact_days + rng.randint(60, 120), "Quarterly business review: goals and roadmap.")]
     if story == "declining":
         entries[1] = ("call", last_contact_days + 5, "Champion mentioned a reorg; asked to reschedule the QBR.")

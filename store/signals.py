@@ -167,7 +167,8 @@ def _experience(facts: AccountFacts, as_of: datetime, t: HealthThresholds) -> li
                evidence=f"{len(facts.open_tickets)} open support tickets, {overdue} past due."),
         Signal(id="support.escalations", dimension="experience", value=escalated,
                grade="poor" if escalated else "good",
-               evidence=f"{escalated} escalated support tickets open." if escalated else "No open escalations."),
+               evidence=(f"{escalated} escalated support ticket{'s' if escalated > 1 else ''} open." if escalated
+                         else "No open escalations.")),
     ]
     nps = next((s for s in reversed(facts.surveys) if s.kind == "nps"), None)
     if nps is None:

@@ -10,7 +10,7 @@ from store.migrate import head_revision
 from tests.server.processes import csdesk_env, run_csdesk
 
 TABLES = ("users", "accounts", "contacts", "renewals", "tasks", "touchpoints", "health_notes", "usage_snapshots",
-          "support_tickets", "survey_responses", "audit_events")
+          "support_tickets", "survey_responses", "audit_events", "assessments", "notifications")
 
 
 def _counts(path: Path) -> dict[str, int]:
@@ -29,7 +29,9 @@ def test_demo_seeds_a_realistic_portfolio_once_and_prints_the_retention_view(tmp
     assert "Retention view on 2026-11-23" in first.stdout and "Renewals due in the next 90 days" in first.stdout
     assert second.returncode == 0 and "already holds 80 accounts; nothing was added" in second.stdout
     assert _counts(db) == counts
-    assert counts["accounts"] == 80 and counts["users"] == 4
+    # Four demo users and the assessment agent's own user.
+    assert counts["accounts"] == 80 and counts["users"] == 5 and counts["assessments"] == 80
+    assert "Needs attention first" in first.stdout and "skipped as unchanged │ 80" in second.stdout.replace("  ", "")
     with sqlite3.connect(db) as connection:
         owners = connection.execute("SELECT count(DISTINCT owner_id) FROM accounts").fetchone()[0]
         bands = {row[0] for row in connection.execute("SELECT health_status FROM accounts")}
