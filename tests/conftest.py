@@ -7,7 +7,7 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -27,6 +27,7 @@ from store.migrate import upgrade
 from store.models import Base
 from store.principals import Principal
 from store.users import add_user, principal_for
+from tests.agents.fake_openai import FakeOpenAI
 
 TODAY = date(2026, 11, 23)
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -178,3 +179,28 @@ def connect(sqlite_db: Db, sqlite_settings: Settings) -> ClientFactory:
             yield client
 
     return open_client
+
+
+@pytest.fixture(autouse=True)
+def refuse_real_model_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests may talk only to a model server on this machine: never to a real, paid endpoint."""
+    from agents import llm
+
+    original = llm.OpenAICompatibleModel.__init__
+
+    def guarded(self: llm.OpenAICompatibleModel, settings: llm.ModelSettings) -> None:
+        host = settings.base_url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+        assert host in {"127.0.0.1", "localhost"}, f"tests must not call a real model endpoint ({settings.base_url})"
+        original(self, settings)
+
+    monkeypatch.setattr(llm.OpenAICompatibleModel, "__init__", guarded)
+    for variable in ("CSDESK_LLM_MODEL", "CSDESK_LLM_BASE_URL", "CSDESK_LLM_API_KEY", "OPENAI_API_KEY"):
+        monkeypatch.delenv(variable, raising=False)
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    server = FakeOpenAI()
+    server.start()
+    yield server
+    server.stop()

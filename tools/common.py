@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from agents.assessment import AgentDeps
 from store.clock import Clock
 from store.errors import CsdeskError
 from store.principals import Principal
@@ -29,6 +30,8 @@ class ToolDeps(Protocol):
     clock: Clock
 
     def acting_email(self) -> str | None: ...
+
+    def agent_deps(self) -> AgentDeps: ...
 
 
 @dataclass(frozen=True)

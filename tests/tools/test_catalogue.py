@@ -4,7 +4,7 @@ from tests.conftest import ClientFactory
 
 EXPECTED_TOOLS = {"list_accounts", "get_account", "create_account", "update_account", "upsert_contact",
                   "add_health_note", "log_touchpoint", "list_renewals", "update_renewal", "list_tasks",
-                  "create_task", "update_task", "list_notifications"}
+                  "create_task", "update_task", "assess_account", "list_notifications"}
 # Generous ceiling for this catalogue; the design budget is 6,000 tokens for at most 25 tools.
 TOOLS_LIST_TOKEN_CEILING = 4_500
 

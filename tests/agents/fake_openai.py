@@ -1,0 +1,86 @@
+"""A local OpenAI-compatible chat-completions server that answers from a script, for the real `openai` client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from tests.server.processes import free_port
+
+
+@dataclass
+class Reply:
+    """One scripted answer: a JSON body (as the model's message content), an HTTP error, or a stall."""
+
+    content: str | None = None
+    status: int = 200
+    delay_seconds: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+    prompt_tokens: int = 420
+    completion_tokens: int = 130
+
+
+def answer(payload: dict[str, Any], **kwargs: Any) -> Reply:
+    return Reply(content=json.dumps(payload), **kwargs)
+
+
+class FakeOpenAI:
+    """Serves `POST /v1/chat/completions` from `script`; the last reply repeats once the script runs out."""
+
+    def __init__(self) -> None:
+        self.script: list[Reply] = []
+        self.requests: list[dict[str, Any]] = []
+        self.port = free_port()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        app = Starlette(routes=[Route("/v1/chat/completions", self._complete, methods=["POST"])])
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> None:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("fake OpenAI server did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+    async def _complete(self, request: Request) -> JSONResponse:
+        body = await request.json()
+        self.requests.append(body)
+        reply = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if reply.delay_seconds:
+                await asyncio.sleep(reply.delay_seconds)
+        finally:
+            self.in_flight -= 1
+        if reply.status != 200:
+            return JSONResponse({"error": {"message": "scripted error", "type": "test"}}, status_code=reply.status,
+                                headers=reply.headers)
+        return JSONResponse({
+            "id": "chatcmpl-test", "object": "chat.completion", "created": 0, "model": body.get("model", "test"),
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": reply.content}}],
+            "usage": {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
+                      "total_tokens": reply.prompt_tokens + reply.completion_tokens},
+        })

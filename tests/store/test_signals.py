@@ -1,0 +1,129 @@
+"""Signals computed from a seeded store, as of a pinned moment."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from store.activity import add_health_note, log_touchpoint
+from store.contacts import upsert_contact
+from sqlalchemy import select
+
+from store.models import Renewal, SupportTicket, SurveyResponse, UsageSnapshot
+from store.renewals import update_renewal
+from store.signals import SignalSet, load_signal_sets
+from store.thresholds import HealthThresholds
+from tests.conftest import NOW, Db
+from tests.factories import make_account
+
+
+async def _signals(db: Db, account_id: int, thresholds: HealthThresholds | None = None) -> SignalSet:
+    async with db.read() as session:
+        sets = await load_signal_sets(session, [account_id], as_of=NOW, thresholds=thresholds or HealthThresholds())
+    return sets[account_id][1]
+
+
+async def _seed_declining_account(db: Db) -> int:
+    account = await make_account(db, arr="100000", seats=100, segment="mid_market", renewal_date=date(2026, 12, 20),
+                                 contract_start=date(2024, 12, 20), onboarding_status="completed")
+    ana = db.principals["ana"]
+    async with db.write() as session:
+        await log_touchpoint(session, principal=ana, now=NOW, account_id=account.id, kind="email_out",
+                             summary="Monthly summary", occurred_at=NOW - timedelta(days=38))
+        await log_touchpoint(session, principal=ana, now=NOW, account_id=account.id, kind="meeting",
+                             summary="Working session", occurred_at=NOW - timedelta(days=95))
+        await log_touchpoint(session, principal=ana, now=NOW, account_id=account.id, kind="email_in",
+                             summary="They wrote to us", occurred_at=NOW - timedelta(days=1))
+        await upsert_contact(session, principal=ana, now=NOW, account_id=account.id, name="Pat Lee",
+                             email="pat@acme.com", role="executive_sponsor", is_primary_sponsor=True)
+        # Monthly usage: 1000, 1000, 1000, then 400 this month; adoption falls from 5 to 3 features.
+        for month, (count, active, features) in enumerate([(1000, 90, 5), (1000, 90, 5), (1000, 85, 5),
+                                                           (400, 40, 3)]):
+            session.add(UsageSnapshot(account_id=account.id, period_start=date(2026, 8 + month, 1),
+                                      usage_count=count, active_users=active, features_adopted=features))
+        session.add(SupportTicket(account_id=account.id, subject="Export broken", opened_at=NOW - timedelta(days=10),
+                                  due_at=NOW - timedelta(days=8), priority="high", escalated=True))
+        session.add(SupportTicket(account_id=account.id, subject="Old", opened_at=NOW - timedelta(days=60),
+                                  due_at=NOW - timedelta(days=58), closed_at=NOW - timedelta(days=59),
+                                  priority="low"))
+        session.add(SurveyResponse(account_id=account.id, kind="nps", score=9, responded_at=NOW - timedelta(days=200)))
+        session.add(SurveyResponse(account_id=account.id, kind="nps", score=4, comment="Exports keep failing",
+                                   responded_at=NOW - timedelta(days=5)))
+    async with db.write() as session:
+        renewal = await session.scalar(select(Renewal.id).where(Renewal.account_id == account.id))
+        await update_renewal(session, principal=ana, now=NOW, renewal_id=renewal, expected_version=1,
+                             forecast_amount="80000")
+    return account.id
+
+
+async def test_signals_read_the_accounts_story_with_evidence(db: Db) -> None:
+    account_id = await _seed_declining_account(db)
+    signals = await _signals(db, account_id)
+    graded = {s.id: (s.value, s.grade) for s in signals.signals}
+    assert graded == {
+        "contact.days_since_outbound": (38, "fair"),
+        "contact.days_since_meeting": (95, "poor"),
+        "sponsor.primary": ("present", "good"),
+        "usage.trend_vs_90d": (-0.6, "poor"),
+        "usage.month_over_month": (-0.6, "poor"),
+        "usage.seat_utilisation": (0.4, "poor"),
+        "usage.adoption_breadth": (3, "poor"),
+        "support.overdue_tickets": (1, "fair"),
+        "support.escalations": (1, "poor"),
+        "survey.nps": (4, "poor"),
+        "renewal.days_to_renewal": (27, "poor"),
+        "renewal.forecast_vs_target": (0.8, "poor"),
+        "onboarding.first_value": ("completed", "good"),
+    }
+    evidence = {s.id: s.evidence for s in signals.signals}
+    assert evidence["usage.trend_vs_90d"] == ("Usage 400 in the month of 2026-11-01 vs 1,000 average of the prior "
+                                              "3 months (-60%).")
+    assert evidence["contact.days_since_outbound"] == "Last outbound contact 38 days ago (2026-10-16)."
+    assert evidence["survey.nps"] == "Latest NPS 4 (detractor) on 2026-11-18."
+
+
+async def test_thresholds_are_configurable(db: Db) -> None:
+    account_id = await _seed_declining_account(db)
+    relaxed = HealthThresholds(outbound_warn_days=40, outbound_critical_days=60, meeting_critical_days=120,
+                               meeting_warn_days=100)
+    signals = await _signals(db, account_id, relaxed)
+    assert signals.get("contact.days_since_outbound").grade == "good"
+    assert signals.get("contact.days_since_meeting").grade == "good"
+
+
+async def test_a_departed_primary_sponsor_and_a_missing_one(db: Db) -> None:
+    account = await make_account(db, name="Sponsorless")
+    assert (await _signals(db, account.id)).get("sponsor.primary").grade == "fair"
+    async with db.write() as session:
+        await upsert_contact(session, principal=db.principals["ana"], now=NOW, account_id=account.id, name="Kim Roe",
+                             email="kim@acme.com", is_primary_sponsor=True, role="executive_sponsor")
+    async with db.write() as session:
+        await upsert_contact(session, principal=db.principals["ana"], now=NOW, account_id=account.id,
+                             email="kim@acme.com", left_company_on=date(2026, 11, 2), expected_version=1)
+    sponsor = (await _signals(db, account.id)).get("sponsor.primary")
+    assert (sponsor.value, sponsor.grade, sponsor.evidence) == ("left", "poor", "Primary sponsor Kim Roe left on 2026-11-02.")
+
+
+async def test_the_digest_ignores_one_more_quiet_day_but_not_a_new_note(db: Db) -> None:
+    account_id = await _seed_declining_account(db)
+    async with db.read() as session:
+        today = (await load_signal_sets(session, [account_id], as_of=NOW, thresholds=HealthThresholds()))[account_id][1]
+        tomorrow = (await load_signal_sets(session, [account_id], as_of=NOW + timedelta(days=1),
+                                           thresholds=HealthThresholds()))[account_id][1]
+    assert today.get("contact.days_since_outbound").value == 38
+    assert tomorrow.get("contact.days_since_outbound").value == 39
+    assert today.digest == tomorrow.digest
+    async with db.write() as session:
+        await add_health_note(session, principal=db.principals["ana"], now=NOW, account_id=account_id,
+                              body="Champion is leaving in January.")
+    assert (await _signals(db, account_id)).digest != today.digest
+
+
+async def test_onboarding_late_against_the_segments_allowance(db: Db) -> None:
+    account = await make_account(db, name="New Co", segment="smb", contract_start=date(2026, 9, 1),
+                                 renewal_date=date(2027, 9, 1), onboarding_status="in_progress")
+    onboarding = (await _signals(db, account.id)).get("onboarding.first_value")
+    assert onboarding.grade == "poor"
+    assert onboarding.evidence == ("Onboarding in progress, 83 days since contract start (first value expected "
+                                   "within 30 days).")
+    patient = HealthThresholds(onboarding_first_value_days={"smb": 90})
+    assert (await _signals(db, account.id, patient)).get("onboarding.first_value").grade == "fair"
