@@ -1,0 +1,117 @@
+"""Agent cycles over a portfolio: idempotent re-runs, playbooks once, interrupted runs that pick up."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from agents import assessment as assessment_module
+from agents.cycle import run_cycle
+from store.demo_portfolio import seed_demo_portfolio
+from store.models import AgentRun, Assessment, AuditEvent, Notification, SupportTicket, SurveyResponse, Task
+from tests.agents.conftest import deps_for
+from tests.agents.fake_openai import FakeOpenAI, Reply
+from tests.conftest import NOW, TODAY, Db
+from tests.factories import make_account
+
+
+async def _count(db: Db, model: type, *where: object) -> int:
+    async with db.read() as session:
+        return await session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+async def _seed(db: Db, accounts: int = 24) -> None:
+    async with db.write() as session:
+        await seed_demo_portfolio(session, today=TODAY, accounts=accounts)
+
+
+async def test_a_second_cycle_skips_every_unchanged_account_and_creates_nothing(db: Db) -> None:
+    await _seed(db)
+    first = await run_cycle(deps_for(db))
+    counts = {model: await _count(db, model) for model in (Assessment, Task, Notification)}
+    second = await run_cycle(deps_for(db))
+    assert (first.accounts, first.assessed, first.failures) == (24, 24, 0)
+    assert first.tasks > 0 and first.notifications > 0
+    assert (second.assessed, second.skipped_unchanged, second.tasks, second.notifications) == (0, 24, 0, 0)
+    assert {model: await _count(db, model) for model in (Assessment, Task, Notification)} == counts
+    async with db.read() as session:
+        runs = list(await session.scalars(select(AgentRun).order_by(AgentRun.id)))
+    assert [(run.status, run.counts["assessed"]) for run in runs] == [("completed", 24), ("completed", 0)]
+
+
+async def test_an_unchanged_rerun_costs_no_model_tokens(db: Db, fake_openai: FakeOpenAI, model) -> None:  # noqa: ANN001
+    await _seed(db, accounts=6)
+    fake_openai.script = [Reply(content="not json")]
+    first = await run_cycle(deps_for(db, model))
+    calls = len(fake_openai.requests)
+    second = await run_cycle(deps_for(db, model))
+    assert first.assessed == 6 and calls == 6 and first.fallbacks == 6
+    assert second.assessed == 0 and len(fake_openai.requests) == calls and second.prompt_tokens == 0
+
+
+async def test_forcing_a_cycle_reassesses_but_playbooks_fire_once(db: Db) -> None:
+    await _seed(db)
+    await run_cycle(deps_for(db))
+    tasks, notifications = await _count(db, Task), await _count(db, Notification)
+    forced = await run_cycle(deps_for(db), force=True)
+    assert forced.assessed == 24 and (forced.tasks, forced.notifications) == (0, 0)
+    assert (await _count(db, Task), await _count(db, Notification)) == (tasks, notifications)
+    assert await _count(db, Assessment) == 48
+
+
+async def _make_at_risk(db: Db, account_id: int) -> None:
+    async with db.write() as session:
+        session.add(SupportTicket(account_id=account_id, subject="Outage", opened_at=NOW - timedelta(days=3),
+                                  due_at=NOW - timedelta(days=1), priority="urgent", escalated=True))
+        session.add(SurveyResponse(account_id=account_id, kind="nps", score=2, responded_at=NOW - timedelta(days=2)))
+
+
+async def test_becoming_at_risk_notifies_owner_and_manager_and_opens_a_discovery_task_once(db: Db) -> None:
+    account = await make_account(db, renewal_date=TODAY + timedelta(days=200))
+    first = await run_cycle(deps_for(db))
+    await _make_at_risk(db, account.id)
+    second = await run_cycle(deps_for(db))
+    assert first.status_changes == 0 and second.status_changes == 1 and second.warnings >= 1
+    async with db.read() as session:
+        notified = dict((await session.execute(select(Notification.user_id, Notification.kind)
+                                               .where(Notification.kind.in_(("at_risk", "early_warning"))))).all())
+        kinds = sorted((await session.execute(select(Notification.kind, Notification.user_id))).all())
+        discovery = list(await session.scalars(select(Task.title).where(Task.dedupe_key.like("pb:at_risk:%"))))
+        detractor = list(await session.scalars(select(Task.due_date).where(Task.dedupe_key.like("pb:detractor:%"))))
+    ana, morgan = db.principals["ana"].user_id, db.principals["morgan"].user_id
+    assert ("at_risk", ana) in kinds and ("at_risk", morgan) in kinds and ("early_warning", ana) in kinds
+    assert ana in notified
+    assert discovery == ["Discovery call with Acme Corp: what would make them stay?"]
+    assert detractor == [TODAY + timedelta(days=2)]
+    third = await run_cycle(deps_for(db), force=True)
+    assert (third.tasks, third.notifications) == (0, 0)
+
+
+async def test_an_interrupted_cycle_leaves_whole_assessments_and_the_next_one_picks_up(
+        db: Db, fake_openai: FakeOpenAI, model, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    await _seed(db, accounts=6)
+    monkeypatch.setattr(assessment_module, "WRITE_BATCH", 1)
+    fake_openai.script = [Reply(content="not json", delay_seconds=0.2)]
+    first_written = asyncio.Event()
+
+    def on_done(outcome: object) -> None:
+        first_written.set()
+
+    cycle = asyncio.create_task(run_cycle(deps_for(db, model, concurrency=1), on_done=on_done))
+    await asyncio.wait_for(first_written.wait(), timeout=20)
+    cycle.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cycle
+    written = await _count(db, Assessment)
+    async with db.read() as session:
+        run = await session.scalar(select(AgentRun))
+        audited = await session.scalar(select(func.count()).select_from(AuditEvent)
+                                       .where(AuditEvent.action == "assessment.create"))
+    assert 1 <= written < 6 and audited == written
+    assert run.status == "interrupted" and run.finished_at is not None
+    resumed = await run_cycle(deps_for(db, model))
+    assert resumed.assessed == 6 - written and resumed.skipped_unchanged == written
+    assert await _count(db, Assessment) == 6
