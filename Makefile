@@ -23,3 +23,6 @@ serve: $(STAMP)
 
 clean:
 	rm -rf $(VENV) csdesk.db csdesk.db-wal csdesk.db-shm
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.assessment
