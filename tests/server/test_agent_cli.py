@@ -1,0 +1,61 @@
+"""`csdesk run` and `csdesk worker` as a user runs them."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from server.agent_commands import parse_interval
+from store.errors import InvalidInput
+from tests.server.processes import CSDESK, csdesk_env, run_csdesk
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.replace("│", " ").split())
+
+
+def test_run_assesses_once_and_a_second_run_skips_everything(tmp_path: Path) -> None:
+    env = csdesk_env(tmp_path / "run.db")
+    assert run_csdesk("demo", env=env).returncode == 0
+    forced = run_csdesk("run", "--force", env=env)
+    again = run_csdesk("run", env=env)
+    assert forced.returncode == 0, forced.stderr
+    assert "Assessing with the rules engine (no model configured" in forced.stdout
+    assert "assessed 80" in _flat(forced.stdout) and "tasks created 0" in _flat(forced.stdout)
+    assert "skipped as unchanged 80" in _flat(again.stdout) and "assessed 0" in _flat(again.stdout)
+    with sqlite3.connect(tmp_path / "run.db") as connection:
+        runs = connection.execute("SELECT status FROM agent_runs ORDER BY id").fetchall()
+    assert runs == [("completed",), ("completed",), ("completed",)]
+
+
+def test_the_worker_runs_a_cycle_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    env = csdesk_env(tmp_path / "worker.db")
+    assert run_csdesk("demo", env=env).returncode == 0
+    worker = subprocess.Popen([CSDESK, "worker", "--every", "1m"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        output = ""
+        while "Next cycle in" not in output:
+            assert time.monotonic() < deadline and worker.poll() is None, output
+            output += worker.stdout.readline()
+        worker.send_signal(signal.SIGINT)
+        assert worker.wait(timeout=20) == 0
+    finally:
+        worker.kill()
+    assert "skipped as unchanged" in output and "worker stopped" in worker.stderr.read()
+
+
+@pytest.mark.parametrize("text", ["soon", "0m", "30s", "1 week"])
+def test_a_bad_interval_is_refused(text: str) -> None:
+    with pytest.raises(InvalidInput):
+        parse_interval(text)
+
+
+def test_intervals_parse() -> None:
+    assert [parse_interval(text).total_seconds() for text in ("90s", "30m", "1h", "1d")] == [90, 1800, 3600, 86400]
