@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test serve bench clean
+.PHONY: demo test serve bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,3 +26,6 @@ clean:
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.assessment
+
+lint: $(STAMP)
+	$(BIN)/ruff check store tools agents prompts server tests bench

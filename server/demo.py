@@ -8,9 +8,10 @@ from server.context import open_app
 from server.settings import Settings
 from store import accounts as account_service
 from store import renewals
-from store.assessments import AssessmentOut, latest_assessments
+from store.assessments import latest_assessments
 from store.demo_portfolio import DEMO_USERS, seed_demo_portfolio
 from store.pagination import MAX_PAGE_SIZE
+from store.schemas import AssessmentOut
 from store.users import principal_for
 
 RENEWAL_HORIZON_DAYS = 90

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import bindparam, func, select, update
@@ -12,23 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import audit
 from store.models import Account, Assessment
-
-
-class AssessmentOut(BaseModel):
-    id: int
-    account_id: int
-    created_at: datetime
-    method: str
-    fallback_reason: str | None
-    status: str
-    score: int
-    trend: str
-    dimensions: dict[str, Any]
-    summary: str
-    drivers: list[dict[str, Any]]
-    next_actions: list[str]
-    prompt_tokens: int
-    completion_tokens: int
+from store.schemas import AssessmentOut
 
 
 class HealthPoint(BaseModel):

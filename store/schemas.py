@@ -178,6 +178,16 @@ class AssessmentBrief(Out):
     next_actions: list[str]
 
 
+class AssessmentOut(AssessmentBrief):
+    """A stored assessment in full."""
+
+    id: int
+    account_id: int
+    dimensions: dict[str, Any]
+    prompt_tokens: int
+    completion_tokens: int
+
+
 class HealthPointOut(Out):
     at: date
     status: str

@@ -10,7 +10,8 @@ from mcp.types import CallToolResult
 
 from agents.assessment import assess_accounts
 from store.accounts import load_account
-from store.assessments import AssessmentOut, latest_assessment
+from store.assessments import latest_assessment
+from store.schemas import AssessmentOut
 from tools.accounts import AccountId
 from tools.common import ADDITIVE, ToolSpec, app_of, respond, unit_of_work
 

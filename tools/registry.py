@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from tools.arguments import CsdeskTool
-
 from tools import accounts, health, notifications, relationship, renewals, tasks
+from tools.arguments import CsdeskTool
 from tools.schema import compact_schema, summarise_output
 
 MODULES = (accounts, relationship, renewals, tasks, health, notifications)
@@ -13,7 +12,7 @@ MODULES = (accounts, relationship, renewals, tasks, health, notifications)
 OUTPUT_SCHEMA_DEPTH = 1
 
 
-def build_tools() -> list[Tool]:
+def build_tools() -> list[CsdeskTool]:
     """The tool objects the server registers, in catalogue order."""
     built = []
     for module in MODULES:

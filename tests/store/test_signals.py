@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from store.activity import add_health_note, log_touchpoint
-from store.contacts import upsert_contact
 from sqlalchemy import select
 
+from store.activity import add_health_note, log_touchpoint
+from store.contacts import upsert_contact
 from store.models import Renewal, SupportTicket, SurveyResponse, UsageSnapshot
 from store.renewals import update_renewal
 from store.signals import SignalSet, load_signal_sets
