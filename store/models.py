@@ -313,3 +313,48 @@ class Assessment(Base):
     input_digest: Mapped[str] = mapped_column(String(64))
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Draft(Base):
+    """Drafted outreach waiting for, or past, a human reviewer's decision."""
+
+    __tablename__ = "drafts"
+    __table_args__ = (Index("ix_drafts_status_created", "status", "created_at"),
+                      Index("ix_drafts_account", "account_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(24))
+    # Playbook drafts carry a key so that a re-run never drafts the same outreach twice.
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    to_name: Mapped[str] = mapped_column(String(200))
+    to_email: Mapped[str] = mapped_column(String(254))
+    from_name: Mapped[str] = mapped_column(String(200))
+    from_email: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    # What was drafted before a reviewer's edit; null while unedited.
+    original_subject: Mapped[str | None] = mapped_column(String(200))
+    original_body: Mapped[str | None] = mapped_column(Text)
+    reasons: Mapped[list[str]] = mapped_column(JSON)
+    method: Mapped[str] = mapped_column(String(120))
+    fallback_reason: Mapped[str | None] = mapped_column(Text)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16))
+    author: Mapped[str] = mapped_column(String(254))
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    review_note: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    stale_reason: Mapped[str | None] = mapped_column(Text)
+    send_claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    delivery: Mapped[str | None] = mapped_column(Text)
+    delivery_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}

@@ -210,3 +210,39 @@ class Account360(Out):
     usage: list[UsageOut] = Field(description="Newest first.")
     support: SupportSummary
     surveys: list[SurveyOut] = Field(description="Newest first.")
+
+
+class DraftRow(Out):
+    """One line of the review queue."""
+
+    id: int
+    account_id: int
+    account_name: str
+    owner: str
+    kind: str
+    status: str
+    to: str
+    subject: str
+    author: str
+    created_at: datetime
+    version: int
+
+
+class DraftOut(DraftRow):
+    """A draft in full, with why it was written and the account's health beside it."""
+
+    body: str
+    reasons: list[str]
+    method: str
+    fallback_reason: str | None
+    original_subject: str | None
+    original_body: str | None
+    reviewer: str | None
+    review_note: str | None
+    decided_at: datetime | None
+    stale_reason: str | None
+    sent_at: datetime | None
+    delivery: str | None
+    delivery_error: str | None
+    health_status: str | None
+    health_score: int | None
