@@ -22,15 +22,19 @@ from agents.model_assessment import Note, model_assessment
 from agents.playbooks import (
     WARNING_PLAYBOOKS,
     Action,
+    MarkRisk,
+    NewDraft,
     NewNotification,
     NewTask,
     PlaybookInputs,
     plan_playbooks,
 )
+from agents.touchpoint import Composed, DraftContext, Recipient, compose
 from store.assessments import PriorAssessment, mark_churn_risk, prior_assessments, save_assessments
 from store.clock import Clock
+from store.drafts import create_draft
 from store.errors import CsdeskError
-from store.models import Assessment, HealthNote, User
+from store.models import Assessment, Contact, HealthNote, User
 from store.notifications import add_notification
 from store.principals import Principal
 from store.signal_facts import AccountFacts
@@ -74,6 +78,7 @@ class AccountOutcome(BaseModel):
     fallback_reason: str | None = None
     notifications: int = 0
     tasks: int = 0
+    drafts: int = 0
     warnings: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -107,6 +112,8 @@ class _ChunkInputs:
     notes: dict[int, list[Note]]
     managers: list[int]
     existing_keys: set[str]
+    contacts: dict[int, list[Recipient]]
+    owners: dict[int, tuple[str, str]]
 
 
 @dataclass
@@ -115,6 +122,8 @@ class _Pending:
 
     row: Assessment
     actions: list[Action]
+    drafts: list[tuple[NewDraft, Composed]]
+    owner: tuple[str, str]
     outcome: AccountOutcome
 
 
@@ -132,7 +141,15 @@ async def _load_inputs(deps: AgentDeps, ids: list[int], now: datetime) -> _Chunk
                 notes[note.account_id].append(Note(created=note.created_at.date().isoformat(), body=note.body))
         managers = list(await session.scalars(select(User.id).where(User.role == "manager", User.active.is_(True))))
         existing_keys = await existing_dedupe_keys(session, ids)
-    return _ChunkInputs(sets=sets, priors=priors, notes=notes, managers=managers, existing_keys=existing_keys)
+        contacts: dict[int, list[Recipient]] = defaultdict(list)
+        for contact in await session.scalars(select(Contact).where(Contact.account_id.in_(ids))):
+            contacts[contact.account_id].append(Recipient(
+                contact_id=contact.id, name=contact.name, email=contact.email or "", role=contact.role,
+                is_primary_sponsor=contact.is_primary_sponsor, left_company_on=contact.left_company_on))
+        owners = {user_id: (name, email) for user_id, name, email in
+                  await session.execute(select(User.id, User.name, User.email))}
+    return _ChunkInputs(sets=sets, priors=priors, notes=notes, managers=managers, existing_keys=existing_keys,
+                        contacts=contacts, owners=owners)
 
 
 async def _assess_chunk(deps: AgentDeps, ids: list[int], *, agent: Principal, run_id: int | None, force: bool,
@@ -156,7 +173,9 @@ async def _assess_chunk(deps: AgentDeps, ids: list[int], *, agent: Principal, ru
         async with limit:
             decided = await _decide(deps, facts=facts, signal_set=signal_set, prior=inputs.priors.get(account_id),
                                     notes=inputs.notes.get(account_id, []), run_id=run_id, force=force, now=now,
-                                    managers=inputs.managers, existing_keys=inputs.existing_keys)
+                                    managers=inputs.managers, existing_keys=inputs.existing_keys,
+                                    contacts=inputs.contacts.get(account_id, []),
+                                    owner=inputs.owners[facts.owner_id])
         if isinstance(decided, AccountOutcome):
             outcomes.append(decided)
             if on_done is not None:
@@ -188,7 +207,8 @@ def trend(score: int, prior: PriorAssessment | None) -> str:
 
 async def _decide(deps: AgentDeps, *, facts: AccountFacts, signal_set: SignalSet, prior: PriorAssessment | None,
                   notes: list[Note], run_id: int | None, force: bool, now: datetime, managers: list[int],
-                  existing_keys: set[str]) -> _Pending | AccountOutcome:
+                  existing_keys: set[str], contacts: list[Recipient], owner: tuple[str, str]
+                  ) -> _Pending | AccountOutcome:
     """The assessment and playbook actions for one account, or an outcome saying it was skipped."""
     digest = input_digest(signal_set, deps.method)
     outcome = AccountOutcome(account_id=facts.account_id, name=facts.name, assessed=False,
@@ -217,10 +237,20 @@ async def _decide(deps: AgentDeps, *, facts: AccountFacts, signal_set: SignalSet
                                             existing_keys=existing_keys))
     warnings = sum(1 for a in planned if isinstance(a, NewNotification) and a.playbook in WARNING_PLAYBOOKS
                    and a.user_id == facts.owner_id)
-    return _Pending(row=row, actions=planned, outcome=outcome.model_copy(update={
+    context = DraftContext(facts=facts, signals=signal_set, owner_name=owner[0], owner_email=owner[1],
+                           contacts=contacts, crm_lines=[note.body for note in notes[:3]])
+    drafts = []
+    for action in planned:
+        if isinstance(action, NewDraft):
+            composed = await compose(action.kind, context, model=deps.model)
+            if composed is not None:
+                drafts.append((action, composed))
+                prompt_tokens += composed.prompt_tokens
+                completion_tokens += composed.completion_tokens
+    return _Pending(row=row, actions=planned, drafts=drafts, owner=owner, outcome=outcome.model_copy(update={
         "assessed": True, "status": status, "score": ruled.score, "method": method, "fallback_reason": fallback,
         "notifications": sum(1 for a in planned if isinstance(a, NewNotification)),
-        "tasks": sum(1 for a in planned if isinstance(a, NewTask)), "warnings": warnings,
+        "tasks": sum(1 for a in planned if isinstance(a, NewTask)), "warnings": warnings, "drafts": len(drafts),
         "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}))
 
 
@@ -242,7 +272,7 @@ async def _write(deps: AgentDeps, batch: list[_Pending], *, agent: Principal, no
             # Counted, logged and retried by the next run; the cycle goes on.
             logger.exception("writing the assessment of account %s failed", pending.row.account_id)
             outcomes.append(pending.outcome.model_copy(update={
-                "assessed": False, "notifications": 0, "tasks": 0, "warnings": 0,
+                "assessed": False, "notifications": 0, "tasks": 0, "warnings": 0, "drafts": 0,
                 "error": f"{type(exc).__name__}: {exc}"[:300]}))
     return outcomes
 
@@ -264,8 +294,15 @@ async def _write_transaction(deps: AgentDeps, batch: list[_Pending], *, agent: P
                     add_notification(session, user_id=action.user_id, account_id=action.account_id,
                                      kind=action.kind, message=action.message, now=now,
                                      dedupe_key=action.dedupe_key)
-                else:
+                elif isinstance(action, MarkRisk):
                     await mark_churn_risk(session, account_id=action.account_id, reason=action.reason)
+            for action, composed in pending.drafts:
+                await create_draft(session, principal=agent, now=now, account_id=action.account_id,
+                                   kind=composed.kind, contact_id=composed.recipient_id, from_name=pending.owner[0],
+                                   from_email=pending.owner[1], subject=composed.subject, body=composed.body,
+                                   reasons=list(action.reasons), method=composed.method,
+                                   fallback_reason=composed.fallback_reason, prompt_tokens=composed.prompt_tokens,
+                                   completion_tokens=composed.completion_tokens, dedupe_key=action.dedupe_key)
         await session.flush()
         audit_new_tasks(session, tasks, principal=agent, now=now)
 

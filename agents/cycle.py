@@ -8,8 +8,9 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
-from agents.assessment import AccountOutcome, AgentDeps, assess_accounts
+from agents.assessment import AccountOutcome, AgentDeps, agent_principal, assess_accounts
 from store.agent_runs import active_account_ids, close_run, open_run
+from store.drafts import sweep_stale
 
 
 class CycleSummary(BaseModel):
@@ -21,6 +22,7 @@ class CycleSummary(BaseModel):
     warnings: int
     notifications: int
     tasks: int
+    drafts: int
     fallbacks: int
     failures: int
     prompt_tokens: int
@@ -39,7 +41,7 @@ def summarise(run_id: int, outcomes: list[AccountOutcome], seconds: float) -> Cy
         skipped_unchanged=sum(1 for o in outcomes if not o.assessed and o.error is None),
         status_changes=sum(1 for o in assessed if o.previous_status is not None and o.status != o.previous_status),
         warnings=sum(o.warnings for o in assessed), notifications=sum(o.notifications for o in assessed),
-        tasks=sum(o.tasks for o in assessed), fallbacks=sum(1 for o in assessed if o.fallback_reason),
+        tasks=sum(o.tasks for o in assessed), drafts=sum(o.drafts for o in assessed), fallbacks=sum(1 for o in assessed if o.fallback_reason),
         failures=sum(1 for o in outcomes if o.error is not None),
         prompt_tokens=sum(o.prompt_tokens for o in outcomes), completion_tokens=sum(o.completion_tokens for o in outcomes),
         seconds=round(seconds, 3),
@@ -54,8 +56,11 @@ async def run_cycle(deps: AgentDeps, *, force: bool = False, on_start: Callable[
     whole assessments behind and the next cycle picks up the rest (unchanged ones are skipped).
     """
     started = time.perf_counter()
+    agent = await agent_principal(deps)
     async with deps.write_sessions() as session, session.begin():
         run_id = await open_run(session, kind="assessment", now=deps.clock.now())
+        # Drafts whose account changed materially since they were written can no longer go out.
+        await sweep_stale(session, now=deps.clock.now(), principal=agent)
     async with deps.read_sessions() as session:
         account_ids = await active_account_ids(session)
     if on_start is not None:

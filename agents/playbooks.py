@@ -45,12 +45,21 @@ class NewNotification:
 
 
 @dataclass(frozen=True)
+class NewDraft:
+    playbook: str
+    dedupe_key: str
+    account_id: int
+    kind: str
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class MarkRisk:
     account_id: int
     reason: str
 
 
-Action = NewTask | NewNotification | MarkRisk
+Action = NewTask | NewNotification | NewDraft | MarkRisk
 
 
 @dataclass
@@ -87,6 +96,11 @@ def plan_playbooks(inputs: PlaybookInputs) -> list[Action]:
         if key not in inputs.existing_keys:
             actions.append(NewTask(playbook, key, account_id, facts.owner_id, title, due, priority))
 
+    def draft(playbook: str, kind: str, window: str, *reasons: str) -> None:
+        key = f"pbd:{kind}:{account_id}:{window}"
+        if key not in inputs.existing_keys:
+            actions.append(NewDraft(playbook, key, account_id, kind, tuple(reasons)))
+
     def alert(playbook: str, window: str, user_ids: list[int], message: str) -> None:
         for user_id in dict.fromkeys(user_ids):
             key = f"pb:{playbook}:{account_id}:{window}:{user_id}"
@@ -100,6 +114,7 @@ def plan_playbooks(inputs: PlaybookInputs) -> list[Action]:
         if renewal.value <= far:
             task("value_review", str(renewal.ref), f"Schedule a value review before the renewal ({facts.name})",
                  due=today + timedelta(days=14), priority="normal")
+            draft("value_review", "value_review", str(renewal.ref), renewal.evidence)
         if renewal.value <= near and status in BELOW_ENGAGED:
             alert("renewal_risk", str(renewal.ref), [facts.owner_id, *inputs.manager_ids],
                   f"{facts.name} renews in {renewal.value} days and is {label} ({score}/100).")
@@ -117,22 +132,30 @@ def plan_playbooks(inputs: PlaybookInputs) -> list[Action]:
         task("at_risk", month, f"Discovery call with {facts.name}: what would make them stay?",
              due=add_business_days(today, 5))
 
+    outbound = signals.get("contact.days_since_outbound")
+    if outbound is not None and (outbound.value is None or outbound.value >= t.outbound_warn_days):
+        last = facts.last_outbound_at.date().isoformat() if facts.last_outbound_at else "never"
+        draft("quiet_account", "check_in", last, outbound.evidence)
+
     usage = signals.get("usage.month_over_month")
     if usage is not None and isinstance(usage.value, float) and usage.value <= -t.usage_month_drop:
         task("usage_drop", str(usage.ref), f"Usage fell {-usage.value:.0%} month over month at {facts.name}: "
              "find out why", due=today + timedelta(days=7))
+        draft("usage_drop", "usage_nudge", str(usage.ref), usage.evidence)
 
     sponsor = signals.get("sponsor.primary")
     if sponsor is not None and sponsor.value == "left":
         actions.append(MarkRisk(account_id, "Primary sponsor left."))
         task("sponsor_left", str(sponsor.ref), f"Research and meet the new executive sponsor at {facts.name}",
              due=today + timedelta(days=7))
+        draft("sponsor_left", "sponsor_intro", str(sponsor.ref), sponsor.evidence)
 
     for survey_id, label_text in (("survey.nps", "NPS detractor"), ("survey.csat", "Poor CSAT")):
         survey = signals.get(survey_id)
         if survey is not None and survey.grade == "poor":
             task("detractor", str(survey.ref), f"{label_text} at {facts.name} ({survey.value}): respond personally "
                  "within 48 hours", due=today + timedelta(days=2))
+            draft("detractor", "detractor_follow_up", str(survey.ref), survey.evidence)
 
     strikes = [s.id for s in signals.signals if s.id in EARLY_INDICATORS and s.grade == "poor"]
     if len(strikes) >= t.early_indicators_for_save_plan:

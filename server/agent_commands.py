@@ -57,7 +57,8 @@ def summary_table(summary: CycleSummary) -> Table:
     rows = [("accounts", summary.accounts), ("assessed", summary.assessed),
             ("skipped as unchanged", summary.skipped_unchanged), ("status changes", summary.status_changes),
             ("warnings raised", summary.warnings), ("notifications", summary.notifications),
-            ("tasks created", summary.tasks), ("model fallbacks to rules", summary.fallbacks),
+            ("tasks created", summary.tasks), ("drafts for review", summary.drafts),
+            ("model fallbacks to rules", summary.fallbacks),
             ("failures", summary.failures),
             ("model tokens (prompt / completion)", f"{summary.prompt_tokens} / {summary.completion_tokens}"),
             ("time", f"{summary.seconds:.2f} s ({summary.accounts_per_second:,.0f} accounts/s)")]

@@ -71,7 +71,7 @@ def require_decider(principal: Principal, draft: Draft, action: str) -> None:
 
 
 async def create_draft(
-    session: AsyncSession, *, principal: Principal, now: datetime, account_id: int, kind: str, contact: Contact,
+    session: AsyncSession, *, principal: Principal, now: datetime, account_id: int, kind: str, contact_id: int,
     from_name: str, from_email: str, subject: str, body: str, reasons: list[str], method: str,
     fallback_reason: str | None = None, prompt_tokens: int = 0, completion_tokens: int = 0,
     dedupe_key: str | None = None,
@@ -85,8 +85,9 @@ async def create_draft(
     if principal.role != "agent":
         require_account_writer(principal, owner_id=account.owner_id, account_name=account.name)
     validation.one_of(kind, DRAFT_KINDS, "kind")
-    if contact.account_id != account_id:
-        raise InvalidInput(f"contact {contact.id} is not on account {account_id}")
+    contact = await session.get(Contact, contact_id)
+    if contact is None or contact.account_id != account_id:
+        raise InvalidInput(f"contact {contact_id} is not on account {account_id}; get_account lists its contacts")
     if not contact.email:
         raise InvalidInput(f"{contact.name} has no email address; add one with upsert_contact first")
     if contact.left_company_on is not None:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import aliased
 from store import audit, validation
 from store.accounts import load_account
 from store.errors import Forbidden, NotFound
-from store.models import Account, Notification, Task, User
+from store.models import Account, Draft, Notification, Task, User
 from store.pagination import check_page_size, decode_cursor, filters_fingerprint, next_cursor
 from store.principals import Principal, require_account_writer
 from store.schemas import Page, TaskOut
@@ -195,9 +195,11 @@ def audit_new_tasks(session: AsyncSession, tasks: list[Task], *, principal: Prin
 
 
 async def existing_dedupe_keys(session: AsyncSession, account_ids: list[int]) -> set[str]:
-    """Dedupe keys of the tasks and notifications already recorded for these accounts."""
+    """Dedupe keys of the tasks, notifications and drafts already recorded for these accounts."""
     keys = set(await session.scalars(select(Task.dedupe_key).where(Task.account_id.in_(account_ids),
                                                                    Task.dedupe_key.is_not(None))))
     keys |= set(await session.scalars(select(Notification.dedupe_key).where(
         Notification.account_id.in_(account_ids), Notification.dedupe_key.is_not(None))))
+    keys |= set(await session.scalars(select(Draft.dedupe_key).where(
+        Draft.account_id.in_(account_ids), Draft.dedupe_key.is_not(None))))
     return keys

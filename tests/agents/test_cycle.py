@@ -48,7 +48,8 @@ async def test_an_unchanged_rerun_costs_no_model_tokens(db: Db, fake_openai: Fak
     first = await run_cycle(deps_for(db, model))
     calls = len(fake_openai.requests)
     second = await run_cycle(deps_for(db, model))
-    assert first.assessed == 6 and calls == 6 and first.fallbacks == 6
+    # One call per assessment, and one per drafted message.
+    assert first.assessed == 6 and calls == 6 + first.drafts and first.fallbacks == 6
     assert second.assessed == 0 and len(fake_openai.requests) == calls and second.prompt_tokens == 0
 
 
