@@ -10,13 +10,25 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
 from agents.llm import ModelFailure, StructuredModel
 from prompts import render, render_blocks
+from store import validation
+from store.accounts import load_account
+from store.drafts import DRAFT_KINDS, create_draft
+from store.errors import InvalidInput
+from store.models import Contact, User
+from store.principals import Principal, require_account_writer
+from store.schemas import DraftOut
 from store.signal_facts import AccountFacts
-from store.signals import SignalSet
+from store.signals import SignalSet, load_signal_sets
+
+if TYPE_CHECKING:
+    from agents.assessment import AgentDeps
 
 # Who a message of each kind goes to, in order of preference.
 RECIPIENT_ROLES: dict[str, tuple[str, ...]] = {
@@ -160,3 +172,42 @@ def draft_problem(draft: ModelDraft, *, allowed_text: list[str], recipient: Reci
 
 def _normalise(figure: str) -> str:
     return figure.replace(",", "").rstrip(".").lstrip("0") or "0"
+
+
+async def draft_on_request(deps: AgentDeps, *, principal: Principal, account_id: int, kind: str,
+                           instruction: str | None = None) -> DraftOut:
+    """Draft one message for an account at a user's request; the user is its author and cannot approve it.
+
+    Raises:
+        NotFound, Forbidden, InvalidInput (no suitable recipient, unknown kind).
+    """
+    validation.one_of(kind, DRAFT_KINDS, "kind")
+    if instruction is not None:
+        instruction = validation.text(instruction, "instruction", max_length=500, required=False) or None
+    now = deps.clock.now()
+    async with deps.read_sessions() as session, session.begin():
+        account = await load_account(session, account_id)
+        if principal.role != "agent":
+            require_account_writer(principal, owner_id=account.owner_id, account_name=account.name)
+        sets = await load_signal_sets(session, [account_id], as_of=now, thresholds=deps.thresholds)
+        if account_id not in sets:
+            raise InvalidInput(f"account {account_id} is {account.status}; outreach is drafted for active accounts")
+        facts, signal_set = sets[account_id]
+        contacts = [Recipient(contact_id=c.id, name=c.name, email=c.email or "", role=c.role,
+                              is_primary_sponsor=c.is_primary_sponsor, left_company_on=c.left_company_on)
+                    for c in await session.scalars(select(Contact).where(Contact.account_id == account_id))]
+        owner = (await session.execute(select(User.name, User.email).where(User.id == account.owner_id))).one()
+    context = DraftContext(facts=facts, signals=signal_set, owner_name=owner[0], owner_email=owner[1],
+                           contacts=contacts)
+    composed = await compose(kind, context, model=deps.model, instruction=instruction)
+    if composed is None:
+        roles = ", ".join(RECIPIENT_ROLES[kind])
+        raise InvalidInput(f"no current contact with an email to send a {kind} to (looked for: {roles}); "
+                           "add one with upsert_contact")
+    reasons = [f"Requested by {principal.email}" + (f": {instruction}" if instruction else ".")]
+    async with deps.write_sessions() as session, session.begin():
+        return await create_draft(session, principal=principal, now=now, account_id=account_id, kind=kind,
+                                  contact_id=composed.recipient_id, from_name=owner[0], from_email=owner[1],
+                                  subject=composed.subject, body=composed.body, reasons=reasons,
+                                  method=composed.method, fallback_reason=composed.fallback_reason,
+                                  prompt_tokens=composed.prompt_tokens, completion_tokens=composed.completion_tokens)
