@@ -22,9 +22,11 @@ app = typer.Typer(help="csdesk: a customer-success retention desk driven from AI
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 users_app = typer.Typer(help="Users and roles.", no_args_is_help=True)
 import_app = typer.Typer(help="Import accounts and contacts from CSV.", no_args_is_help=True)
+drafts_app = typer.Typer(help="The review queue of drafted outreach.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(import_app, name="import")
+app.add_typer(drafts_app, name="drafts")
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -198,6 +200,89 @@ def import_contacts(ctx: typer.Context, path: Path, skip_invalid: SkipInvalid = 
     """Import contacts: account (name or domain), name; optional email, title, role, is_primary_sponsor,
     left_company_on."""
     _import(ctx, "contacts", path, skip_invalid, as_user)
+
+
+@drafts_app.command("list")
+def drafts_list(
+    ctx: typer.Context,
+    status: Annotated[list[str] | None, typer.Option(help="Repeatable; default pending_review.")] = None,
+    owner: Annotated[str | None, typer.Option(help='"me" or an email: drafts for that owner\'s accounts.')] = None,
+    as_user: AsUser = None,
+) -> None:
+    """List drafts in the review queue."""
+    from server.draft_commands import list_queue, queue_table
+
+    rows = run(list_queue(settings_of(ctx), as_user=as_user, statuses=tuple(status or ("pending_review",)),
+                          owner=owner))
+    Console(soft_wrap=True).print(queue_table(rows))
+
+
+@drafts_app.command("show")
+def drafts_show(ctx: typer.Context, draft_id: int) -> None:
+    """Show one draft: recipient, text, why it was written, and the account's health."""
+    from server.draft_commands import print_draft, show
+
+    print_draft(Console(soft_wrap=True), run(show(settings_of(ctx), draft_id=draft_id)))
+
+
+def _decide(ctx: typer.Context, draft_id: int, decision: str, as_user: str | None, **changes: str | None) -> None:
+    from server.draft_commands import decide
+
+    draft = run(decide(settings_of(ctx), as_user=as_user, draft_id=draft_id, decision=decision, **changes))
+    if draft.status == "stale":
+        err.print(f"[bold red]error:[/] draft {draft_id} is stale ({draft.stale_reason}); it was not approved",
+                  highlight=False)
+        raise typer.Exit(2)
+    print(f"draft {draft.id} is now {draft.status}")
+
+
+@drafts_app.command("approve")
+def drafts_approve(ctx: typer.Context, draft_id: int, note: Annotated[str | None, typer.Option()] = None,
+                   as_user: AsUser = None) -> None:
+    """Approve a draft (reviewers, managers and admins; never your own)."""
+    _decide(ctx, draft_id, "approve", as_user, note=note)
+
+
+@drafts_app.command("reject")
+def drafts_reject(ctx: typer.Context, draft_id: int, note: Annotated[str, typer.Option(help="Why.")],
+                  as_user: AsUser = None) -> None:
+    """Reject a draft, saying why."""
+    _decide(ctx, draft_id, "reject", as_user, note=note)
+
+
+@drafts_app.command("edit")
+def drafts_edit(
+    ctx: typer.Context, draft_id: int,
+    subject: Annotated[str | None, typer.Option(help="New subject.")] = None,
+    body_file: Annotated[Path | None, typer.Option(help="File holding the new body.")] = None,
+    approve: Annotated[bool, typer.Option("--approve", help="Approve the edited draft too.")] = False,
+    as_user: AsUser = None,
+) -> None:
+    """Edit a draft's subject or body (the original is kept), optionally approving it."""
+    body = body_file.read_text(encoding="utf-8") if body_file else None
+    _decide(ctx, draft_id, "edit_and_approve" if approve else "edit", as_user, subject=subject, body=body)
+
+
+@app.command()
+def send(
+    ctx: typer.Context,
+    resend_unfinished: Annotated[bool, typer.Option(
+        "--resend-unfinished", help="Resend drafts whose earlier SMTP send never recorded its outcome.")] = False,
+    as_user: AsUser = None,
+) -> None:
+    """Deliver approved drafts once: through SMTP (CSDESK_SMTP_*) or into the outbox folder as .eml files."""
+    from server.draft_commands import send as send_drafts
+
+    where, report = run(send_drafts(settings_of(ctx), as_user=as_user, resend_unfinished=resend_unfinished))
+    print(f"sent {len(report.sent)} draft(s) through {where}; {len(report.failed)} failed")
+    for draft_id, error in report.failed.items():
+        print(f"  draft {draft_id}: {error}", file=sys.stderr)
+    if report.unfinished:
+        print(f"  {len(report.unfinished)} draft(s) were claimed by an earlier send that did not finish: "
+              f"{', '.join(map(str, report.unfinished))}. Check whether they went out, then run "
+              "`csdesk send --resend-unfinished` to send them.", file=sys.stderr)
+    if report.failed or report.unfinished:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -34,6 +34,13 @@ class Settings(BaseSettings):
     segment_instructions: dict[str, str] = Field(
         default_factory=dict, description='Plain-text guidance per segment, e.g. {"smb": "90-day onboarding is normal"}.')
 
+    smtp_host: str | None = Field(None, description="SMTP server; without one, `csdesk send` writes .eml files.")
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    outbox_dir: Path = Field(Path("outbox"), description="Where `csdesk send` writes .eml files without SMTP.")
+
     @property
     def llm_configured(self) -> bool:
         return bool(self.llm_model)
