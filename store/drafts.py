@@ -29,7 +29,8 @@ DRAFT_KINDS = ("check_in", "usage_nudge", "renewal_ack", "value_review", "sponso
 DRAFT_STATUSES = ("pending_review", "approved", "rejected", "sent", "cancelled", "stale")
 DECIDERS = frozenset({"reviewer", "manager", "admin"})
 SENDERS = frozenset({"csm", "reviewer", "manager", "admin"})
-RENEWAL_KINDS = frozenset({"renewal_ack", "value_review"})
+# Drafts about an upcoming renewal; a renewal acknowledgement is written after one closes.
+RENEWAL_KINDS = frozenset({"value_review"})
 MAX_SUBJECT = 150
 MAX_BODY = 5000
 Decision = Literal["approve", "edit_and_approve", "edit", "reject", "cancel"]
@@ -178,10 +179,11 @@ async def stale_reason(session: AsyncSession, draft: Draft) -> str | None:
     if contact.left_company_on is not None:
         return f"{contact.name} left the company on {contact.left_company_on}"
     if draft.kind in RENEWAL_KINDS:
-        open_renewal = await session.scalar(select(Renewal.id).where(
-            Renewal.account_id == draft.account_id, Renewal.stage.not_in(CLOSED_RENEWAL_STAGES)))
-        if open_renewal is None:
-            return "the renewal has closed"
+        closed_since = await session.scalar(select(Renewal.stage).where(
+            Renewal.account_id == draft.account_id, Renewal.stage.in_(CLOSED_RENEWAL_STAGES),
+            Renewal.closed_on >= draft.created_at.date()))
+        if closed_since is not None:
+            return f"the renewal closed ({closed_since}) after the draft was written"
     return None
 
 
