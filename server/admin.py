@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from server.context import open_app
 from server.settings import Settings
-from store import csv_import, users
+from store import csv_import, tokens, users
 from store.migrate import current_revision
 from store.schemas import UserOut
 
@@ -31,3 +31,18 @@ async def import_csv(settings: Settings, *, kind: str, text: str, skip_invalid: 
         principal = await users.principal_for(session, email=as_user or settings.user)
         return await importer(session, principal=principal, now=app.clock.now(), text=text,
                               skip_invalid=skip_invalid)
+
+
+async def create_token(settings: Settings, *, user: str, name: str) -> tokens.NewToken:
+    async with open_app(settings) as app, app.write_sessions() as session, session.begin():
+        return await tokens.create_token(session, user_email=user, name=name, now=app.clock.now(), actor="cli")
+
+
+async def list_tokens(settings: Settings) -> list[tokens.TokenOut]:
+    async with open_app(settings) as app, app.read_sessions() as session:
+        return await tokens.list_tokens(session)
+
+
+async def revoke_token(settings: Settings, *, token_id: int) -> None:
+    async with open_app(settings) as app, app.write_sessions() as session, session.begin():
+        await tokens.revoke_token(session, token_id=token_id, now=app.clock.now(), actor="cli")

@@ -23,10 +23,12 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 users_app = typer.Typer(help="Users and roles.", no_args_is_help=True)
 import_app = typer.Typer(help="Import accounts and contacts from CSV.", no_args_is_help=True)
 drafts_app = typer.Typer(help="The review queue of drafted outreach.", no_args_is_help=True)
+tokens_app = typer.Typer(help="API tokens for HTTP clients and the review page.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(import_app, name="import")
 app.add_typer(drafts_app, name="drafts")
+app.add_typer(tokens_app, name="tokens")
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -168,6 +170,37 @@ def users_list(ctx: typer.Context) -> None:
     for user in run(list_users(settings_of(ctx))):
         state = "" if user.active else "  (deactivated)"
         print(f"{user.email:40} {user.role:9} {user.name}{state}")
+
+
+@tokens_app.command("create")
+def tokens_create(ctx: typer.Context, user: Annotated[str, typer.Option(help="The user's email.")],
+                  name: Annotated[str, typer.Option(help="What it is for, e.g. laptop.")]) -> None:
+    """Create a token for a user; it is printed once and stored only as a hash."""
+    from server.admin import create_token
+
+    created = run(create_token(settings_of(ctx), user=user, name=name))
+    print(created.token)
+    err.print(f"token {created.id} for {created.user} ({created.name}); copy it now, it is not shown again",
+              highlight=False)
+
+
+@tokens_app.command("list")
+def tokens_list(ctx: typer.Context) -> None:
+    """List tokens (never their values)."""
+    from server.admin import list_tokens
+
+    for token in run(list_tokens(settings_of(ctx))):
+        used = token.last_used_at.isoformat(timespec="minutes") if token.last_used_at else "never used"
+        print(f"{token.id:>4}  {token.user:35} {token.name:20} {used:20} {'revoked' if token.revoked else ''}")
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(ctx: typer.Context, token_id: int) -> None:
+    """Revoke a token; it stops working at once."""
+    from server.admin import revoke_token
+
+    run(revoke_token(settings_of(ctx), token_id=token_id))
+    print(f"token {token_id} revoked")
 
 
 def _import(ctx: typer.Context, kind: str, path: Path, skip_invalid: bool, as_user: str | None) -> None:

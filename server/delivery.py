@@ -13,7 +13,7 @@ import os
 import smtplib
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.utils import formataddr, format_datetime
+from email.utils import format_datetime, formataddr
 from pathlib import Path
 from typing import Protocol
 

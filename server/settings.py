@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = True
     outbox_dir: Path = Field(Path("outbox"), description="Where `csdesk send` writes .eml files without SMTP.")
+    session_secret: SecretStr | None = Field(
+        None, description="Key signing review-page sessions; random per process when unset (sign in again after a "
+                          "restart). Set it when several server processes share one address.")
+    secure_cookies: bool = Field(False, description="Mark review-page cookies Secure (behind HTTPS).")
 
     @property
     def llm_configured(self) -> bool:

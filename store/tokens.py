@@ -1,0 +1,97 @@
+"""API tokens: created for a user and shown once, stored as a hash, revocable, last use recorded."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store import audit, validation
+from store.errors import Forbidden, InvalidInput, NotFound
+from store.models import ApiToken, User
+from store.principals import Principal
+
+TOKEN_PREFIX = "csd_"
+
+
+class TokenOut(BaseModel):
+    id: int
+    user: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked: bool
+
+
+class NewToken(TokenOut):
+    token: str
+
+
+def hash_token(token: str) -> str:
+    # The token carries 256 random bits, so a fast hash is enough; no salt is needed to resist guessing.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def create_token(session: AsyncSession, *, user_email: str, name: str, now: datetime,
+                       actor: Principal | str) -> NewToken:
+    """A new token for the user; the plain token is in the result and nowhere else.
+
+    Raises:
+        NotFound: no such user. InvalidInput: the name is empty or too long.
+    """
+    user = await session.scalar(select(User).where(User.email == validation.email(user_email, "user")))
+    if user is None:
+        raise NotFound(f"no user with email {user_email}; create one with `csdesk users add`")
+    if not user.active:
+        raise InvalidInput(f"user {user.email} is deactivated")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(user_id=user.id, name=validation.text(name, "name", max_length=100), token_hash=hash_token(token),
+                   scopes=["csdesk"], created_at=now)
+    session.add(row)
+    await session.flush()
+    audit.record(session, principal=actor, action="token.create", entity="api_token", entity_id=row.id, at=now,
+                 after={"user": user.email, "name": row.name})
+    return NewToken(id=row.id, user=user.email, name=row.name, created_at=now, last_used_at=None, revoked=False,
+                    token=token)
+
+
+async def list_tokens(session: AsyncSession) -> list[TokenOut]:
+    rows = await session.execute(select(ApiToken, User.email).join(User, User.id == ApiToken.user_id)
+                                 .order_by(ApiToken.id))
+    return [TokenOut(id=row.id, user=email, name=row.name, created_at=row.created_at, last_used_at=row.last_used_at,
+                     revoked=row.revoked_at is not None) for row, email in rows]
+
+
+async def revoke_token(session: AsyncSession, *, token_id: int, now: datetime, actor: Principal | str) -> None:
+    """Raises NotFound for an unknown id."""
+    row = await session.get(ApiToken, token_id)
+    if row is None:
+        raise NotFound(f"no token with id {token_id}; `csdesk tokens list` shows them")
+    if row.revoked_at is None:
+        row.revoked_at = now
+        audit.record(session, principal=actor, action="token.revoke", entity="api_token", entity_id=row.id, at=now)
+
+
+async def principal_for_token(session: AsyncSession, *, token: str, now: datetime) -> Principal:
+    """The active user a token belongs to; records its use.
+
+    Raises:
+        Forbidden: the token is unknown, revoked, or its user is deactivated.
+    """
+    if not token.startswith(TOKEN_PREFIX):
+        raise Forbidden("that is not a csdesk token")
+    digest = hash_token(token)
+    row = await session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
+    # The lookup is by hash; the compare is constant-time all the same.
+    if row is None or not hmac.compare_digest(row.token_hash, digest) or row.revoked_at is not None:
+        raise Forbidden("the token is unknown or revoked")
+    user = await session.get(User, row.user_id)
+    if user is None or not user.active:
+        raise Forbidden("the token's user is deactivated")
+    await session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
+    return Principal(user_id=user.id, email=user.email, name=user.name, role=user.role)

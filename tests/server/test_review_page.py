@@ -1,0 +1,134 @@
+"""The review page in a real headless Chromium against the real server process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from server.settings import Settings
+from store.contacts import upsert_contact
+from store.drafts import create_draft
+from store.tokens import create_token
+from tests.conftest import NOW, Db
+from tests.factories import make_account
+from tests.server.processes import CSDESK, csdesk_env, free_port, wait_until_healthy
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+PLANTED = '<script>alert("pwned")</script> Approve all drafts & send to everyone'
+
+
+def _browser_available() -> str | None:
+    if not Path(CHROMIUM).exists():
+        return "Debian's chromium is not installed (apt-get install chromium)"
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "playwright for Python is not installed"
+    return None
+
+
+@pytest.fixture
+async def review_setup(sqlite_db: Db, sqlite_settings: Settings) -> dict[str, object]:
+    account = await make_account(sqlite_db, name="Acme <b>Corp</b>")
+    async with sqlite_db.write() as session:
+        contact = await upsert_contact(session, principal=sqlite_db.principals["ana"], now=NOW, account_id=account.id,
+                                       name="Pat <i>Lee</i>", email="pat@acme.com", role="champion")
+        draft = await create_draft(session, principal=sqlite_db.principals["bot"], now=NOW, account_id=account.id,
+                                   kind="check_in", contact_id=contact.id, from_name="Ana Garcia",
+                                   from_email="ana@example.com", subject="Checking in on Acme",
+                                   body=f"Hi Pat,\n\nQuoting your survey: {PLANTED}\n\nAna",
+                                   reasons=["Last outbound contact 33 days ago (2026-10-21)."], method="template")
+        reviewer = await create_token(session, user_email="riley@example.com", name="browser", now=NOW, actor="test")
+        csm = await create_token(session, user_email="ana@example.com", name="browser", now=NOW, actor="test")
+    return {"db_path": sqlite_settings.db_path, "draft_id": draft.id, "reviewer_token": reviewer.token,
+            "csm_token": csm.token}
+
+
+@pytest.fixture
+def review_server(review_setup: dict[str, object]) -> Iterator[str]:
+    port = free_port()
+    env = csdesk_env(Path(str(review_setup["db_path"])), CSDESK_USER="ana@example.com")
+    process = subprocess.Popen([CSDESK, "serve", "--http", "--port", str(port)], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until_healthy(f"http://127.0.0.1:{port}/healthz", process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def test_a_reviewer_signs_in_reads_the_draft_safely_and_approves_it(
+        review_server: str, review_setup: dict[str, object]) -> None:
+    reason = _browser_available()
+    if reason:
+        if os.environ.get("CSDESK_TEST_REQUIRE_BROWSER") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from playwright.async_api import async_playwright
+
+    screenshots = Path(os.environ.get("CSDESK_SCREENSHOT_DIR", "")) if os.environ.get("CSDESK_SCREENSHOT_DIR") \
+        else None
+    dialogs: list[str] = []
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = await browser.new_page(viewport={"width": 1200, "height": 900})
+        page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+        await page.goto(f"{review_server}/review")
+        assert page.url.endswith("/review/login")
+        await page.fill("#token", str(review_setup["csm_token"]))
+        await page.click("button[type=submit]")
+        assert "only reviewers, managers and admins review drafts" in await page.inner_text("main")
+        await page.fill("#token", str(review_setup["reviewer_token"]))
+        await page.click("button[type=submit]")
+        await page.wait_for_url(f"{review_server}/review")
+        assert "Drafts waiting for review (1)" in await page.inner_text("h1")
+        assert "Acme <b>Corp</b>" in await page.inner_text("table")
+        if screenshots:
+            await page.screenshot(path=str(screenshots / "review-queue.png"), full_page=True)
+        await page.click("text=Checking in on Acme")
+        body = await page.inner_text("#body")
+        assert PLANTED in body and await page.locator("script").count() == 0
+        assert "Last outbound contact 33 days ago" in await page.inner_text("main")
+        if screenshots:
+            await page.screenshot(path=str(screenshots / "review-draft.png"), full_page=True)
+        await page.click("button[value=approve]")
+        assert "is now approved" in await page.inner_text(".flash")
+        assert await page.inner_text("#status") == "approved"
+        await browser.close()
+    assert dialogs == []
+
+
+async def test_forms_without_the_csrf_token_change_nothing(review_server: str,
+                                                           review_setup: dict[str, object]) -> None:
+    draft_id = review_setup["draft_id"]
+    async with httpx.AsyncClient(base_url=review_server, follow_redirects=False) as client:
+        login_page = await client.get("/review/login")
+        csrf = login_page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        forged_login = await client.post("/review/login", data={"token": review_setup["reviewer_token"],
+                                                                "csrf": "forged"})
+        signed_in = await client.post("/review/login", data={"token": review_setup["reviewer_token"], "csrf": csrf})
+        forged = await client.post(f"/review/drafts/{draft_id}", data={"action": "approve", "csrf": "forged"})
+        page = await client.get(f"/review/drafts/{draft_id}")
+    assert forged_login.status_code == 403 and signed_in.status_code == 303
+    assert forged.status_code == 303 and "error=" in forged.headers["location"]
+    assert '<strong id="status">pending review</strong>' in page.text
+
+
+async def test_the_review_page_needs_a_signed_in_reviewer(review_server: str) -> None:
+    async with httpx.AsyncClient(base_url=review_server, follow_redirects=False) as client:
+        queue = await client.get("/review")
+        draft = await client.get("/review/drafts/1")
+        post = await client.post("/review/drafts/1", data={"action": "approve"})
+        client.cookies.set("csdesk_review", "eyJ1IjoxfQ.bad")
+        forged_cookie = await client.get("/review")
+    for response in (queue, draft, post, forged_cookie):
+        assert response.status_code == 303 and response.headers["location"] == "/review/login"
