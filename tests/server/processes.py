@@ -7,6 +7,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -46,3 +48,17 @@ def wait_until_healthy(url: str, process: subprocess.Popen[str], *, timeout: flo
             pass
         time.sleep(0.1)
     raise AssertionError(f"server at {url} not healthy after {timeout}s")
+
+
+@contextmanager
+def http_server(env: dict[str, str]) -> Iterator[str]:
+    """`csdesk serve --http` on a free port, healthy; yields its base URL and stops it afterwards."""
+    port = free_port()
+    process = subprocess.Popen([CSDESK, "serve", "--http", "--port", str(port)], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until_healthy(f"http://127.0.0.1:{port}/healthz", process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from store.drafts import create_draft
 from store.tokens import create_token
 from tests.conftest import NOW, Db
 from tests.factories import make_account
-from tests.server.processes import CSDESK, csdesk_env, free_port, wait_until_healthy
+from tests.server.processes import csdesk_env, http_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
@@ -54,16 +53,8 @@ async def review_setup(sqlite_db: Db, sqlite_settings: Settings) -> dict[str, ob
 
 @pytest.fixture
 def review_server(review_setup: dict[str, object]) -> Iterator[str]:
-    port = free_port()
-    env = csdesk_env(Path(str(review_setup["db_path"])), CSDESK_USER="ana@example.com")
-    process = subprocess.Popen([CSDESK, "serve", "--http", "--port", str(port)], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-    try:
-        wait_until_healthy(f"http://127.0.0.1:{port}/healthz", process)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with http_server(csdesk_env(Path(str(review_setup["db_path"])), CSDESK_USER="ana@example.com")) as base_url:
+        yield base_url
 
 
 async def test_a_reviewer_signs_in_reads_the_draft_safely_and_approves_it(

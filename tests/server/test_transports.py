@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from mcp import Client, StdioServerParameters
 
-from tests.server.processes import CSDESK, DEMO_CSM, csdesk_env, free_port, run_csdesk, wait_until_healthy
+from tests.server.processes import CSDESK, DEMO_CSM, csdesk_env, run_csdesk
+from tests.server.processes import http_server as running_http_server
 from tests.tools.helpers import call_error, call_ok
 
 
@@ -49,22 +49,14 @@ def test_http_refuses_a_non_loopback_address_until_authentication_exists(demo_db
 
 
 @pytest.fixture(scope="module")
-def http_server(demo_db: Path) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen([CSDESK, "serve", "--http", "--port", str(port)],
-                               env=csdesk_env(demo_db, CSDESK_USER=DEMO_CSM), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-    try:
-        wait_until_healthy(f"http://127.0.0.1:{port}/healthz", process)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+def mcp_url(demo_db: Path) -> Iterator[str]:
+    with running_http_server(csdesk_env(demo_db, CSDESK_USER=DEMO_CSM)) as base_url:
+        yield f"{base_url}/mcp"
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
-async def test_streamable_http_serves_both_protocol_eras(http_server: str, mode: str) -> None:
-    async with Client(http_server, mode=mode) as client:
+async def test_streamable_http_serves_both_protocol_eras(mcp_url: str, mode: str) -> None:
+    async with Client(mcp_url, mode=mode) as client:
         tools = (await client.list_tools()).tools
         renewals = await call_ok(client, "list_renewals", owner="me", within_days=90)
         error = await call_error(client, "get_account", account_id=999_999)

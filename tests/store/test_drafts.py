@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select, update
 
+from store.accounts import update_account
 from store.contacts import upsert_contact
 from store.drafts import (
     DECIDERS,
@@ -18,7 +19,6 @@ from store.drafts import (
     review_draft,
 )
 from store.errors import Conflict, Forbidden, InvalidInput
-from store.accounts import update_account
 from store.models import AuditEvent, Draft, Renewal
 from store.renewals import update_renewal
 from tests.conftest import NOW, Db
