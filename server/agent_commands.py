@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import signal
 from datetime import timedelta
 
 from rich.console import Console
@@ -73,9 +75,14 @@ async def run_once(settings: Settings, console: Console, *, force: bool) -> Cycl
 
 
 async def run_worker(settings: Settings, console: Console, *, every: timedelta) -> None:
-    """Run a cycle now and then every `every`, until interrupted."""
+    """Run a cycle now and then every `every` until SIGINT or SIGTERM; a running cycle finishes first."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(stop_signal, stop.set)
     async with open_app(settings) as app:
-        while True:
+        while not stop.is_set():
             await cycle_with_progress(app, console)
             console.print(f"Next cycle in {every}. Ctrl-C stops the worker.", highlight=False)
-            await asyncio.sleep(every.total_seconds())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=every.total_seconds())

@@ -124,7 +124,8 @@ def worker(
     ctx: typer.Context,
     every: Annotated[str, typer.Option(help="Time between cycles: 30m, 1h, 1d.")] = "1h",
 ) -> None:
-    """Run agent cycles in-process, one now and one every interval (for machines without cron)."""
+    """Run agent cycles in-process, one now and one every interval (for machines without cron).
+    SIGINT (Ctrl-C) or SIGTERM stops it once the running cycle has finished."""
     from server.agent_commands import parse_interval, run_worker
 
     try:
@@ -132,10 +133,8 @@ def worker(
     except CsdeskError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
-    try:
-        run(run_worker(settings_of(ctx), Console(), every=interval))
-    except KeyboardInterrupt:
-        err.print("worker stopped")
+    run(run_worker(settings_of(ctx), Console(), every=interval))
+    err.print("worker stopped")
 
 
 @db_app.command("upgrade")

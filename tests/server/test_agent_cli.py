@@ -33,7 +33,8 @@ def test_run_assesses_once_and_a_second_run_skips_everything(tmp_path: Path) -> 
     assert runs == [("completed",), ("completed",), ("completed",)]
 
 
-def test_the_worker_runs_a_cycle_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_the_worker_runs_a_cycle_and_stops_cleanly_on_a_signal(tmp_path: Path, stop_signal: int) -> None:
     env = csdesk_env(tmp_path / "worker.db")
     assert run_csdesk("demo", env=env).returncode == 0
     worker = subprocess.Popen([CSDESK, "worker", "--every", "1m"], env=env, stdout=subprocess.PIPE,
@@ -44,8 +45,8 @@ def test_the_worker_runs_a_cycle_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> 
         while "Next cycle in" not in output:
             assert time.monotonic() < deadline and worker.poll() is None, output
             output += worker.stdout.readline()
-        worker.send_signal(signal.SIGINT)
-        assert worker.wait(timeout=20) == 0
+        worker.send_signal(stop_signal)
+        assert worker.wait(timeout=60) == 0
     finally:
         worker.kill()
     assert "skipped as unchanged" in output and "worker stopped" in worker.stderr.read()
