@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
@@ -67,32 +66,26 @@ def serve(
     http: Annotated[bool, typer.Option("--http", help="Serve Streamable HTTP at /mcp instead of stdio.")] = False,
     host: Annotated[str, typer.Option(help="Address to bind with --http.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind with --http.")] = 8765,
+    public_url: Annotated[str | None, typer.Option(help="Address users reach the server at, e.g. "
+                                                        "https://cs.example.com (or CSDESK_PUBLIC_URL).")] = None,
 ) -> None:
-    """Run the MCP server over stdio (for Claude Desktop) or Streamable HTTP."""
-    from server.serving import check_ready, serve_http, serve_stdio
+    """Run the MCP server over stdio (for Claude Desktop, as CSDESK_USER) or Streamable HTTP (bearer tokens)."""
+    from server.serving import check_ready, count_active_tokens, serve_http, serve_stdio
 
     settings = settings_of(ctx)
-    if http and not _is_loopback(host):
-        err.print("[bold red]error:[/] this version serves HTTP without authentication, so it binds only to a "
-                  "loopback address (127.0.0.1, ::1 or localhost). Put it behind an authenticating proxy or "
-                  "use stdio.", highlight=False)
-        raise typer.Exit(2)
-    principal = run(check_ready(settings))
-    err.print(f"csdesk serving {settings.describe_database()} as {principal.email} ({principal.role})"
-              + (f" at http://{host}:{port}/mcp" if http else " over stdio"), highlight=False)
+    if public_url is not None:
+        settings = settings.model_copy(update={"public_url": public_url})
     if http:
+        tokens = run(count_active_tokens(settings))
+        err.print(f"csdesk serving {settings.describe_database()} at http://{host}:{port}/mcp; every request "
+                  f"needs `Authorization: Bearer <token>` ({tokens} active token(s); create one with "
+                  "`csdesk tokens create`). Review page: /review", highlight=False)
         serve_http(settings, host=host, port=port)
-    else:
-        serve_stdio(settings)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        return
+    principal = run(check_ready(settings))
+    err.print(f"csdesk serving {settings.describe_database()} as {principal.email} ({principal.role}) over stdio",
+              highlight=False)
+    serve_stdio(settings)
 
 
 @app.command()

@@ -5,19 +5,23 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
 import uvicorn
+from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 from server.app import build_server
-from server.context import open_app
+from server.auth import ApiTokenVerifier
+from server.context import AppContext, open_app
 from server.review_web import review_routes
 from server.settings import Settings
 from server.web_session import SessionSigner
 from store.principals import Principal
+from store.tokens import list_tokens
 from store.users import principal_for
 
 
@@ -31,17 +35,30 @@ def serve_stdio(settings: Settings) -> None:
     build_server(settings).run()
 
 
-def build_http_app(settings: Settings, *, host: str) -> Starlette:
-    """MCP at /mcp, the review page at /review, and /healthz, sharing one database connection pool."""
-    mcp = build_server(settings)
-    mcp_app = mcp.streamable_http_app(host=host)
+def transport_security(public_url: str | None) -> TransportSecuritySettings:
+    """DNS-rebinding protection stays on: loopback names, plus the public host when there is one."""
+    hosts, origins = ["127.0.0.1:*", "localhost:*", "[::1]:*"], ["http://127.0.0.1:*", "http://localhost:*"]
+    if public_url:
+        parsed = urlsplit(public_url)
+        hosts.append(parsed.netloc)
+        origins.append(f"{parsed.scheme}://{parsed.netloc}")
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts,
+                                     allowed_origins=origins)
+
+
+def build_http_app(settings: Settings, *, host: str, port: int = 8765) -> Starlette:
+    """MCP at /mcp (bearer tokens), the review page at /review, and /healthz."""
+    opened: dict[str, AppContext] = {}
+    public_url = settings.public_url or f"http://{host if host not in {'0.0.0.0', '::'} else '127.0.0.1'}:{port}"
+    mcp = build_server(settings, token_verifier=ApiTokenVerifier(lambda: opened["app"]), public_url=public_url)
+    mcp_app = mcp.streamable_http_app(host=host, transport_security=transport_security(settings.public_url))
     secret = settings.session_secret.get_secret_value().encode() if settings.session_secret \
         else secrets.token_bytes(32)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_app(settings) as context, mcp.session_manager.run():
-            app.state.csdesk = context
+            app.state.csdesk = opened["app"] = context
             yield
 
     async def healthz(_request: Request) -> JSONResponse:
@@ -55,4 +72,11 @@ def build_http_app(settings: Settings, *, host: str) -> Starlette:
 
 
 def serve_http(settings: Settings, *, host: str, port: int) -> None:
-    uvicorn.run(build_http_app(settings, host=host), host=host, port=port, log_level=settings.log_level.lower())
+    uvicorn.run(build_http_app(settings, host=host, port=port), host=host, port=port,
+                log_level=settings.log_level.lower())
+
+
+async def count_active_tokens(settings: Settings) -> int:
+    """Migrate, and say how many tokens could call the HTTP server."""
+    async with open_app(settings) as app, app.read_sessions() as session:
+        return sum(1 for token in await list_tokens(session) if not token.revoked)

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
         None, description="Key signing review-page sessions; random per process when unset (sign in again after a "
                           "restart). Set it when several server processes share one address.")
     secure_cookies: bool = Field(False, description="Mark review-page cookies Secure (behind HTTPS).")
+    public_url: str | None = Field(None, description="The address users reach the HTTP server at.")
+    oauth_issuer: str | None = Field(None, description="Authorization server advertised to OAuth clients.")
 
     @property
     def llm_configured(self) -> bool:

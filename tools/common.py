@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
+from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
@@ -54,9 +55,13 @@ async def unit_of_work(ctx: Context, *, write: bool) -> AsyncIterator[Work]:
     """One transaction as the acting principal; store errors become tool errors the model can act on."""
     app = app_of(ctx)
     factory = app.write_sessions if write else app.read_sessions
+    # Over HTTP the bearer token names the user (its absence is a 401 before any tool runs);
+    # over stdio and in process there is no token, and the configured user acts.
+    access = get_access_token()
+    email = access.subject if access is not None else app.acting_email()
     try:
         async with factory() as session, session.begin():
-            principal = await principal_for(session, email=app.acting_email())
+            principal = await principal_for(session, email=email)
             yield Work(session=session, principal=principal, now=app.clock.now())
     except CsdeskError as exc:
         raise ToolError(str(exc)) from exc

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
+import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
 
 from tests.server.processes import CSDESK, DEMO_CSM, csdesk_env, run_csdesk
 from tests.server.processes import http_server as running_http_server
@@ -43,23 +46,63 @@ def test_csdesk_serve_refuses_to_start_without_a_known_user(demo_db: Path) -> No
     assert unknown.returncode == 2 and "ghost@example.com is not a csdesk user" in unknown.stderr
 
 
-def test_http_refuses_a_non_loopback_address_until_authentication_exists(demo_db: Path) -> None:
-    result = run_csdesk("serve", "--http", "--host", "0.0.0.0", env=csdesk_env(demo_db, CSDESK_USER=DEMO_CSM))
-    assert result.returncode == 2 and "binds only to a loopback address" in result.stderr
+@pytest.fixture(scope="module")
+def tokens(demo_db: Path) -> dict[str, str]:
+    """A token for a demo CSM, and one for the manager that is then revoked."""
+    env = csdesk_env(demo_db)
+    csm = run_csdesk("tokens", "create", "--user", DEMO_CSM, "--name", "tests", env=env).stdout.strip()
+    revoked = run_csdesk("tokens", "create", "--user", "morgan.lee@example.com", "--name", "old", env=env)
+    listed = run_csdesk("tokens", "list", env=env).stdout
+    revoked_id = next(line.split()[0] for line in listed.splitlines() if " old " in line)
+    assert run_csdesk("tokens", "revoke", revoked_id, env=env).returncode == 0
+    return {"csm": csm, "revoked": revoked.stdout.strip()}
 
 
 @pytest.fixture(scope="module")
 def mcp_url(demo_db: Path) -> Iterator[str]:
-    with running_http_server(csdesk_env(demo_db, CSDESK_USER=DEMO_CSM)) as base_url:
+    # No CSDESK_USER: over HTTP the token says who is calling.
+    with running_http_server(csdesk_env(demo_db)) as base_url:
         yield f"{base_url}/mcp"
 
 
+def authorised(url: str, token: str, mode: str = "auto") -> Client:
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    return Client(streamable_http_client(url, http_client=http), mode=mode)
+
+
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
-async def test_streamable_http_serves_both_protocol_eras(mcp_url: str, mode: str) -> None:
-    async with Client(mcp_url, mode=mode) as client:
+async def test_streamable_http_serves_both_protocol_eras(mcp_url: str, tokens: dict[str, str], mode: str) -> None:
+    async with authorised(mcp_url, tokens["csm"], mode) as client:
         tools = (await client.list_tools()).tools
         renewals = await call_ok(client, "list_renewals", owner="me", within_days=90)
         error = await call_error(client, "get_account", account_id=999_999)
     assert len(tools) == 18
     assert renewals["total"] >= 1 and all(row["days_to_due"] <= 90 for row in renewals["items"])
+    assert all(row["owner"] == DEMO_CSM for row in renewals["items"])
     assert "no account with id 999999" in error
+
+
+@pytest.mark.parametrize("credentials", [None, "csd_not-a-real-token", "revoked"])
+async def test_requests_without_a_valid_token_get_401_with_protected_resource_metadata(
+        mcp_url: str, tokens: dict[str, str], credentials: str | None) -> None:
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    if credentials is not None:
+        headers["Authorization"] = f"Bearer {tokens.get(credentials, credentials)}"
+    async with httpx.AsyncClient() as client:
+        response = await client.post(mcp_url, headers=headers, json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+        metadata_url = response.headers["www-authenticate"].split('resource_metadata="', 1)[1].split('"', 1)[0]
+        metadata = (await client.get(metadata_url)).json()
+    assert response.status_code == 401
+    assert metadata["resource"] == mcp_url and metadata["scopes_supported"] == ["csdesk"]
+
+
+async def test_a_csm_token_acts_as_that_csm_and_cannot_write_a_peers_account(mcp_url: str,
+                                                                             tokens: dict[str, str]) -> None:
+    async with authorised(mcp_url, tokens["csm"]) as client:
+        mine = await call_ok(client, "list_accounts", owner="me", limit=1)
+        peers = await call_ok(client, "list_accounts", owner="ben.okafor@example.com", limit=1)
+        peer = peers["items"][0]
+        refused = await call_error(client, "update_account", account_id=peer["id"],
+                                   expected_version=peer["version"], seats=1)
+    assert mine["items"][0]["owner"] == DEMO_CSM
+    assert "ana.garcia@example.com does not own account" in refused
