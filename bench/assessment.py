@@ -12,7 +12,8 @@ import os
 import platform
 import tempfile
 import time
-from datetime import UTC, datetime, time as clock_time
+from datetime import UTC, datetime
+from datetime import time as clock_time
 from pathlib import Path
 
 import tiktoken

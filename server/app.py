@@ -13,6 +13,7 @@ from server.auth import TOKEN_SCOPE
 from server.context import AppContext, open_app
 from server.settings import Settings
 from store.clock import Clock
+from tools import resources
 from tools.registry import build_tools
 
 INSTRUCTIONS = (
@@ -46,4 +47,5 @@ def build_server(settings: Settings, *, clock: Clock | None = None, token_verifi
     mcp: MCPServer[AppContext] = MCPServer("csdesk", instructions=INSTRUCTIONS, version="0.1.0",
                                            lifespan=lifespan, log_level=settings.log_level, tools=build_tools(),
                                            token_verifier=token_verifier, auth=auth)
+    resources.register(mcp)
     return mcp
