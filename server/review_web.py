@@ -15,11 +15,14 @@ from prompts import render
 from server.context import AppContext
 from server.web_session import LOGIN_CSRF_COOKIE, SESSION_COOKIE, SESSION_SECONDS, Session, SessionSigner
 from store import drafts
+from store.account_view import get_account_360
 from store.errors import CsdeskError
 from store.models import User
 from store.principals import Principal
+from store.schemas import DraftRow, Page
 from store.tokens import principal_for_token
 
+EMPTY_QUEUE = Page[DraftRow](items=[], total=0)
 QUEUE_STATUSES = ("pending_review", "approved", "stale", "rejected", "sent", "cancelled")
 _SECURITY_HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
                      "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
@@ -40,7 +43,7 @@ def review_routes(app_of: Any, signer: SessionSigner, *, secure_cookies: bool) -
         app: AppContext = app_of(request)
         async with app.read_sessions() as db:
             user = await db.get(User, session.user_id)
-        if user is None or not user.active or user.role not in drafts.DECIDERS:
+        if user is None or not user.active or user.role == "agent":
             return None
         return Principal(user_id=user.id, email=user.email, name=user.name, role=user.role), session
 
@@ -49,7 +52,7 @@ def review_routes(app_of: Any, signer: SessionSigner, *, secure_cookies: bool) -
         nonce = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(16)
         response = page("login.html", csrf=signer.csrf_token(Session(user_id=0, nonce=nonce, expires=0)))
         response.set_cookie(LOGIN_CSRF_COOKIE, nonce, httponly=True, samesite="strict", secure=secure_cookies,
-                            path="/review")
+                            path="/")
         return response
 
     async def login(request: Request) -> Response:
@@ -66,20 +69,26 @@ def review_routes(app_of: Any, signer: SessionSigner, *, secure_cookies: bool) -
         except CsdeskError:
             return page("login.html", status=401, flash="That token is unknown or revoked.", flash_error=True,
                         csrf=str(form.get("csrf")))
-        if principal.role not in drafts.DECIDERS:
-            return page("login.html", status=403, flash=f"{principal.email} is a {principal.role}; only reviewers, "
-                        "managers and admins review drafts.", flash_error=True, csrf=str(form.get("csrf")))
+        if principal.role == "agent":
+            return page("login.html", status=403, flash="The agent's own user cannot sign in.", flash_error=True,
+                        csrf=str(form.get("csrf")))
         response = RedirectResponse("/review", status_code=303)
         response.set_cookie(SESSION_COOKIE, signer.issue(principal.user_id), max_age=SESSION_SECONDS, httponly=True,
-                            samesite="strict", secure=secure_cookies, path="/review")
+                            samesite="strict", secure=secure_cookies, path="/")
         return response
+
+    def not_a_reviewer(principal: Principal, session: Session) -> HTMLResponse:
+        return page("queue.html", status=403, reviewer=principal, csrf=signer.csrf_token(session),
+                    page=EMPTY_QUEUE, statuses=QUEUE_STATUSES, flash_error=True,
+                    flash=f"{principal.email} is a {principal.role}; only reviewers, managers and admins review "
+                          "drafts.")
 
     async def logout(request: Request) -> Response:
         current = await signed_in(request)
         form = await request.form()
         if current is not None and signer.csrf_valid(current[1], str(form.get("csrf"))):
             response = RedirectResponse("/review/login", status_code=303)
-            response.delete_cookie(SESSION_COOKIE, path="/review")
+            response.delete_cookie(SESSION_COOKIE, path="/")
             return response
         return RedirectResponse("/review", status_code=303)
 
@@ -88,6 +97,8 @@ def review_routes(app_of: Any, signer: SessionSigner, *, secure_cookies: bool) -
         if current is None:
             return RedirectResponse("/review/login", status_code=303)
         principal, session = current
+        if principal.role not in drafts.DECIDERS:
+            return not_a_reviewer(principal, session)
         status = request.query_params.get("status", "pending_review")
         app: AppContext = app_of(request)
         try:
@@ -95,7 +106,7 @@ def review_routes(app_of: Any, signer: SessionSigner, *, secure_cookies: bool) -
                 result = await drafts.list_drafts(db, principal=principal, statuses=(status,), limit=200)
         except CsdeskError as exc:
             return page("queue.html", status=400, flash=str(exc), flash_error=True, reviewer=principal,
-                        csrf=signer.csrf_token(session), page={"total": 0, "items": []}, statuses=QUEUE_STATUSES)
+                        csrf=signer.csrf_token(session), page=EMPTY_QUEUE, statuses=QUEUE_STATUSES)
         return page("queue.html", reviewer=principal, csrf=signer.csrf_token(session), page=result,
                     statuses=QUEUE_STATUSES, flash=request.query_params.get("done"))
 
@@ -104,13 +115,15 @@ def review_routes(app_of: Any, signer: SessionSigner, *, secure_cookies: bool) -
         if current is None:
             return RedirectResponse("/review/login", status_code=303)
         principal, session = current
+        if principal.role not in drafts.DECIDERS:
+            return not_a_reviewer(principal, session)
         app: AppContext = app_of(request)
         try:
             async with app.read_sessions() as db:
                 draft = await drafts.get_draft(db, draft_id=int(request.path_params["draft_id"]))
         except CsdeskError as exc:
             return page("queue.html", status=404, flash=str(exc), flash_error=True, reviewer=principal,
-                        csrf=signer.csrf_token(session), page={"total": 0, "items": []}, statuses=QUEUE_STATUSES)
+                        csrf=signer.csrf_token(session), page=EMPTY_QUEUE, statuses=QUEUE_STATUSES)
         error = request.query_params.get("error")
         return page("draft.html", reviewer=principal, csrf=signer.csrf_token(session), draft=draft,
                     flash=error or request.query_params.get("done"), flash_error=bool(error))
@@ -120,6 +133,8 @@ def review_routes(app_of: Any, signer: SessionSigner, *, secure_cookies: bool) -
         if current is None:
             return RedirectResponse("/review/login", status_code=303)
         principal, session = current
+        if principal.role not in drafts.DECIDERS:
+            return not_a_reviewer(principal, session)
         draft_id = int(request.path_params["draft_id"])
         form = await request.form()
         if not signer.csrf_valid(session, str(form.get("csrf"))):
@@ -143,7 +158,25 @@ def review_routes(app_of: Any, signer: SessionSigner, *, secure_cookies: bool) -
                    if result.status == "stale" else f"Draft {draft_id} is now {result.status.replace('_', ' ')}.")
         return RedirectResponse(f"/review/drafts/{draft_id}?done=" + quote(message), status_code=303)
 
+    async def account(request: Request) -> Response:
+        current = await signed_in(request)
+        if current is None:
+            return RedirectResponse("/review/login", status_code=303)
+        principal, session = current
+        app: AppContext = app_of(request)
+        try:
+            async with app.read_sessions() as db:
+                view = await get_account_360(db, account_id=int(request.path_params["account_id"]),
+                                             now=app.clock.now())
+        except CsdeskError as exc:
+            return page("account.html", status=404, reviewer=principal, csrf=signer.csrf_token(session),
+                        flash=str(exc), flash_error=True, brief=None, account_name="Not found")
+        return page("account.html", reviewer=principal, csrf=signer.csrf_token(session),
+                    account_name=view.account.name,
+                    brief=render("account_brief.md.j2", a=view))
+
     return [
+        Route("/accounts/{account_id:int}", account, methods=["GET"]),
         Route("/review", queue, methods=["GET"]),
         Route("/review/login", login_form, methods=["GET"]),
         Route("/review/login", login, methods=["POST"]),

@@ -34,6 +34,8 @@ class ToolDeps(Protocol):
 
     def agent_deps(self) -> AgentDeps: ...
 
+    def public_base_url(self) -> str: ...
+
 
 @dataclass(frozen=True)
 class Work:

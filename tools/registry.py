@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from tools import accounts, drafts, health, notifications, relationship, renewals, tasks
+from tools import accounts, chatgpt, drafts, health, notifications, relationship, renewals, tasks
 from tools.arguments import CsdeskTool
 from tools.schema import compact_schema, summarise_output
 
-MODULES = (accounts, relationship, renewals, tasks, health, drafts, notifications)
+MODULES = (accounts, relationship, renewals, tasks, health, drafts, notifications, chatgpt)
 # Output schemas keep one level: an entity's fields, a page's keys, the 360's section names. Deeper
 # shapes arrive with the data itself; spelling them out would double the size of tools/list.
 OUTPUT_SCHEMA_DEPTH = 1

@@ -76,7 +76,7 @@ async def test_streamable_http_serves_both_protocol_eras(mcp_url: str, tokens: d
         tools = (await client.list_tools()).tools
         renewals = await call_ok(client, "list_renewals", owner="me", within_days=90)
         error = await call_error(client, "get_account", account_id=999_999)
-    assert len(tools) == 18
+    assert len(tools) == 20
     assert renewals["total"] >= 1 and all(row["days_to_due"] <= 90 for row in renewals["items"])
     assert all(row["owner"] == DEMO_CSM for row in renewals["items"])
     assert "no account with id 999999" in error
