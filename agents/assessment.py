@@ -30,13 +30,21 @@ from agents.playbooks import (
     plan_playbooks,
 )
 from agents.touchpoint import Composed, DraftContext, Recipient, compose
-from store.assessments import PriorAssessment, mark_churn_risk, prior_assessments, save_assessments
+from store.accounts import load_account
+from store.assessments import (
+    PriorAssessment,
+    latest_assessment,
+    mark_churn_risk,
+    prior_assessments,
+    save_assessments,
+)
 from store.clock import Clock
 from store.drafts import create_draft
-from store.errors import CsdeskError
+from store.errors import Conflict, CsdeskError, InvalidInput
 from store.models import Assessment, Contact, HealthNote, User
 from store.notifications import add_notification
 from store.principals import Principal
+from store.schemas import AssessmentOut
 from store.signal_facts import AccountFacts
 from store.signals import SignalSet, load_signal_sets
 from store.tasks import add_agent_task, audit_new_tasks, existing_dedupe_keys
@@ -95,9 +103,9 @@ async def agent_principal(deps: AgentDeps) -> Principal:
 
 async def assess_accounts(deps: AgentDeps, account_ids: Sequence[int], *, run_id: int | None = None,
                           force: bool = False, on_done: Callable[[AccountOutcome], None] | None = None,
-                          ) -> list[AccountOutcome]:
+                          agent: Principal | None = None) -> list[AccountOutcome]:
     """Assess the accounts whose signals changed (all of them with `force`), in chunks, concurrently."""
-    agent = await agent_principal(deps)
+    agent = agent or await agent_principal(deps)
     outcomes: list[AccountOutcome] = []
     for start in range(0, len(account_ids), CHUNK):
         chunk = list(account_ids[start:start + CHUNK])
@@ -310,3 +318,22 @@ async def _write_transaction(deps: AgentDeps, batch: list[_Pending], *, agent: P
 def _copy(row: Assessment) -> Assessment:
     columns = {column.key: getattr(row, column.key) for column in Assessment.__table__.columns if column.key != "id"}
     return Assessment(**columns)
+
+
+async def assess_on_request(deps: AgentDeps, account_id: int) -> AssessmentOut:
+    """Re-assess one account now, whatever its digest says, and return the stored assessment.
+
+    Raises:
+        NotFound: no such account. InvalidInput: it is not active. Conflict: the write failed.
+    """
+    async with deps.read_sessions() as session:
+        account = await load_account(session, account_id)
+    if account.status != "active":
+        raise InvalidInput(f"account {account_id} is {account.status}; only active accounts are assessed")
+    outcomes = await assess_accounts(deps, [account_id], force=True)
+    if outcomes and outcomes[0].error:
+        raise Conflict(f"the assessment could not be saved ({outcomes[0].error}); try again")
+    async with deps.read_sessions() as session:
+        assessment = await latest_assessment(session, account_id)
+    assert assessment is not None
+    return assessment

@@ -74,7 +74,7 @@ async def run_cycle(deps: AgentDeps, *, force: bool = False, on_start: Callable[
 
     status, error = "interrupted", None
     try:
-        await assess_accounts(deps, account_ids, run_id=run_id, force=force, on_done=collect)
+        await assess_accounts(deps, account_ids, run_id=run_id, force=force, on_done=collect, agent=agent)
         status = "completed"
     finally:
         summary = summarise(run_id, outcomes, time.perf_counter() - started)

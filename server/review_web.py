@@ -83,6 +83,16 @@ def review_routes(app_of: Any, signer: SessionSigner, *, secure_cookies: bool) -
                     flash=f"{principal.email} is a {principal.role}; only reviewers, managers and admins review "
                           "drafts.")
 
+    async def reviewer(request: Request) -> tuple[Principal, Session] | Response:
+        """The signed-in reviewer, or the response to send instead (sign in, or not a reviewer)."""
+        current = await signed_in(request)
+        if current is None:
+            return RedirectResponse("/review/login", status_code=303)
+        principal, session = current
+        if principal.role not in drafts.DECIDERS:
+            return not_a_reviewer(principal, session)
+        return current
+
     async def logout(request: Request) -> Response:
         current = await signed_in(request)
         form = await request.form()
@@ -93,12 +103,10 @@ def review_routes(app_of: Any, signer: SessionSigner, *, secure_cookies: bool) -
         return RedirectResponse("/review", status_code=303)
 
     async def queue(request: Request) -> Response:
-        current = await signed_in(request)
-        if current is None:
-            return RedirectResponse("/review/login", status_code=303)
+        current = await reviewer(request)
+        if isinstance(current, Response):
+            return current
         principal, session = current
-        if principal.role not in drafts.DECIDERS:
-            return not_a_reviewer(principal, session)
         status = request.query_params.get("status", "pending_review")
         app: AppContext = app_of(request)
         try:
@@ -111,12 +119,10 @@ def review_routes(app_of: Any, signer: SessionSigner, *, secure_cookies: bool) -
                     statuses=QUEUE_STATUSES, flash=request.query_params.get("done"))
 
     async def show(request: Request) -> Response:
-        current = await signed_in(request)
-        if current is None:
-            return RedirectResponse("/review/login", status_code=303)
+        current = await reviewer(request)
+        if isinstance(current, Response):
+            return current
         principal, session = current
-        if principal.role not in drafts.DECIDERS:
-            return not_a_reviewer(principal, session)
         app: AppContext = app_of(request)
         try:
             async with app.read_sessions() as db:
@@ -129,12 +135,10 @@ def review_routes(app_of: Any, signer: SessionSigner, *, secure_cookies: bool) -
                     flash=error or request.query_params.get("done"), flash_error=bool(error))
 
     async def decide(request: Request) -> Response:
-        current = await signed_in(request)
-        if current is None:
-            return RedirectResponse("/review/login", status_code=303)
+        current = await reviewer(request)
+        if isinstance(current, Response):
+            return current
         principal, session = current
-        if principal.role not in drafts.DECIDERS:
-            return not_a_reviewer(principal, session)
         draft_id = int(request.path_params["draft_id"])
         form = await request.form()
         if not signer.csrf_valid(session, str(form.get("csrf"))):

@@ -87,3 +87,9 @@ ADDITIVE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempot
 OVERWRITE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
 TRANSITION = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False)
 MARKING = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+
+
+async def acting_principal(ctx: Context) -> Principal:
+    """The active user this call acts as, for tools that hand the work to an agent."""
+    async with unit_of_work(ctx, write=False) as work:
+        return work.principal

@@ -14,7 +14,7 @@ from store import drafts
 from store.errors import CsdeskError
 from store.schemas import DraftOut, DraftRow, Page
 from tools.accounts import AccountId, Cursor, Limit
-from tools.common import ADDITIVE, READ, TRANSITION, ToolSpec, app_of, respond, unit_of_work
+from tools.common import ADDITIVE, READ, TRANSITION, ToolSpec, acting_principal, app_of, respond, unit_of_work
 
 DraftKind = Literal["check_in", "usage_nudge", "renewal_ack", "value_review", "sponsor_intro", "detractor_follow_up"]
 DraftStatus = Literal["pending_review", "approved", "rejected", "sent", "cancelled", "stale"]
@@ -32,8 +32,7 @@ async def draft_touchpoint(
 ) -> Annotated[CallToolResult, DraftOut]:
     """Draft an email for an account you own, written from its real situation, addressed to the right contact
     (sponsor for renewals, champion for check-ins). It waits for a reviewer; nothing is sent."""
-    async with unit_of_work(ctx, write=False) as work:
-        principal = work.principal
+    principal = await acting_principal(ctx)
     try:
         draft = await draft_on_request(app_of(ctx).agent_deps(), principal=principal, account_id=account_id,
                                        kind=kind, instruction=instruction)
