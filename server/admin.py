@@ -33,9 +33,10 @@ async def import_csv(settings: Settings, *, kind: str, text: str, skip_invalid: 
                               skip_invalid=skip_invalid)
 
 
-async def create_token(settings: Settings, *, user: str, name: str) -> tokens.NewToken:
+async def create_token(settings: Settings, *, user: str, name: str, expires_in_days: int | None) -> tokens.NewToken:
     async with open_app(settings) as app, app.write_sessions() as session, session.begin():
-        return await tokens.create_token(session, user_email=user, name=name, now=app.clock.now(), actor="cli")
+        return await tokens.create_token(session, user_email=user, name=name, now=app.clock.now(), actor="cli",
+                                         expires_in_days=expires_in_days)
 
 
 async def list_tokens(settings: Settings) -> list[tokens.TokenOut]:

@@ -42,8 +42,10 @@ def build_server(settings: Settings, *, clock: Clock | None = None, token_verifi
         base = (public_url or "http://127.0.0.1").rstrip("/")
         auth = AuthSettings(issuer_url=settings.oauth_issuer or base, resource_server_url=f"{base}/mcp",
                             required_scopes=[TOKEN_SCOPE],
-                            # csdesk API tokens are issued by this server for this server alone.
-                            validate_token_resource=settings.oauth_issuer is not None)
+                            # The verifiers check the audience themselves: csdesk API tokens are issued by
+                            # this server for itself, and an issuer's JWTs carry the configured audience,
+                            # which may be an API identifier rather than this URL.
+                            validate_token_resource=False)
     mcp: MCPServer[AppContext] = MCPServer("csdesk", instructions=INSTRUCTIONS, version="0.1.0",
                                            lifespan=lifespan, log_level=settings.log_level, tools=build_tools(),
                                            token_verifier=token_verifier, auth=auth)

@@ -68,6 +68,8 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to bind with --http.")] = 8765,
     public_url: Annotated[str | None, typer.Option(help="Address users reach the server at, e.g. "
                                                         "https://cs.example.com (or CSDESK_PUBLIC_URL).")] = None,
+    stateless: Annotated[bool, typer.Option("--stateless", help="Keep no MCP session in the process, so that "
+                                                                "several processes can share one address.")] = False,
 ) -> None:
     """Run the MCP server over stdio (for Claude Desktop, as CSDESK_USER) or Streamable HTTP (bearer tokens)."""
     from server.serving import check_ready, count_active_tokens, serve_http, serve_stdio
@@ -75,11 +77,18 @@ def serve(
     settings = settings_of(ctx)
     if public_url is not None:
         settings = settings.model_copy(update={"public_url": public_url})
+    if stateless:
+        settings = settings.model_copy(update={"stateless_http": True})
     if http:
         tokens = run(count_active_tokens(settings))
-        err.print(f"csdesk serving {settings.describe_database()} at http://{host}:{port}/mcp; every request "
-                  f"needs `Authorization: Bearer <token>` ({tokens} active token(s); create one with "
-                  "`csdesk tokens create`). Review page: /review", highlight=False)
+        oauth = f"; JWTs from {settings.oauth_issuer} too" if settings.oauth_issuer else ""
+        mode = " statelessly" if settings.stateless_http else ""
+        err.print(f"csdesk serving {settings.describe_database()}{mode} at http://{host}:{port}/mcp; every request "
+                  f"needs `Authorization: Bearer <token>` ({tokens} active API token(s); create one with "
+                  f"`csdesk tokens create`{oauth}). Review page: /review", highlight=False)
+        if settings.stateless_http and settings.session_secret is None:
+            err.print("warning: CSDESK_SESSION_SECRET is not set, so a review-page sign-in holds only on the process "
+                      "that made it; set the same secret on every process behind the address", highlight=False)
         serve_http(settings, host=host, port=port)
         return
     principal = run(check_ready(settings))
@@ -165,15 +174,20 @@ def users_list(ctx: typer.Context) -> None:
 
 
 @tokens_app.command("create")
-def tokens_create(ctx: typer.Context, user: Annotated[str, typer.Option(help="The user's email.")],
-                  name: Annotated[str, typer.Option(help="What it is for, e.g. laptop.")]) -> None:
+def tokens_create(
+    ctx: typer.Context, user: Annotated[str, typer.Option(help="The user's email.")],
+    name: Annotated[str, typer.Option(help="What it is for, e.g. laptop.")],
+    expires_in_days: Annotated[int, typer.Option(min=0, max=3650, help="Lifetime in days; 0 = until revoked.")]
+    = 90,
+) -> None:
     """Create a token for a user; it is printed once and stored only as a hash."""
     from server.admin import create_token
 
-    created = run(create_token(settings_of(ctx), user=user, name=name))
+    created = run(create_token(settings_of(ctx), user=user, name=name, expires_in_days=expires_in_days or None))
     print(created.token)
-    err.print(f"token {created.id} for {created.user} ({created.name}); copy it now, it is not shown again",
-              highlight=False)
+    until = f"expires {created.expires_at:%Y-%m-%d %H:%M} UTC" if created.expires_at else "does not expire"
+    err.print(f"token {created.id} for {created.user} ({created.name}), {until}; copy it now, it is not shown "
+              "again", highlight=False)
 
 
 @tokens_app.command("list")
@@ -183,7 +197,9 @@ def tokens_list(ctx: typer.Context) -> None:
 
     for token in run(list_tokens(settings_of(ctx))):
         used = token.last_used_at.isoformat(timespec="minutes") if token.last_used_at else "never used"
-        print(f"{token.id:>4}  {token.user:35} {token.name:20} {used:20} {'revoked' if token.revoked else ''}")
+        until = f"expires {token.expires_at:%Y-%m-%d}" if token.expires_at else "no expiry"
+        state = "revoked" if token.revoked else ""
+        print(f"{token.id:>4}  {token.user:35} {token.name:20} {used:20} {until:18} {state}")
 
 
 @tokens_app.command("revoke")

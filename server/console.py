@@ -9,6 +9,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from store.portfolio_schemas import PortfolioSummary
 from store.schemas import AccountRow, RenewalOut
 
 HEALTH_STYLE = {"strongly_thriving": "bold green", "actively_engaged": "green", "neutral": "yellow",
@@ -67,6 +68,45 @@ def renewals_table(rows: list[RenewalOut], *, title: str) -> Table:
                       row.stage, money(row.target_amount, row.currency), money(row.forecast_amount, row.currency),
                       health(row.health_status, row.health_score))
     return table
+
+
+def portfolio_tables(summary: PortfolioSummary) -> list[Table]:
+    """The manager's view: health now and a month ago, the pipeline by quarter, and retention."""
+    currency = summary.currency
+    health_table = _table(f"Portfolio health on {summary.as_of} ({summary.owner})",
+                          (("Status", "left"), ("Accounts", "right"), ("ARR", "right"),
+                           ("A month ago", "right"), ("ARR then", "right")))
+    for row in summary.health:
+        style = HEALTH_STYLE.get(row.status, "dim")
+        health_table.add_row(f"[{style}]{row.status}[/]", str(row.accounts), money(row.arr, currency),
+                             str(row.accounts_month_ago), money(row.arr_month_ago, currency))
+    pipeline = _table("Open renewals by quarter", (("Quarter", "left"), ("Renewals", "right"), ("Due", "right"),
+                                                   ("Forecast", "right"), ("At risk", "right")))
+    for quarter in summary.pipeline:
+        pipeline.add_row(quarter.quarter, str(quarter.renewals), money(quarter.due, currency),
+                         money(quarter.forecast, currency), money(quarter.at_risk, currency))
+    figures = summary.retention
+    retention = _table(f"Retention {figures.period_start} to {figures.period_end}", (("Figure", "left"),
+                                                                                     ("Value", "right")))
+    for label, value in (("Starting ARR", money(figures.starting_arr, currency)),
+                         ("+ expansion", money(figures.expansion, currency)),
+                         ("- contraction", money(figures.contraction, currency)),
+                         ("- churned", money(figures.churned_arr, currency)),
+                         ("GRR", _percent(figures.grr_pct)), ("NRR", _percent(figures.nrr_pct)),
+                         ("Logo churn", f"{figures.logos_churned} of {figures.starting_accounts} "
+                                        f"({_percent(figures.logo_churn_pct)})"),
+                         ("New logos", f"{figures.new_logos}, {money(figures.new_logo_arr, currency)}")):
+        retention.add_row(label, value)
+    movers = _table("At risk this week", (("", "left"), ("Account", "left"), ("ARR", "right"), ("Was", "left"),
+                                          ("Now", "left")))
+    for mark, rows in (("became", summary.became_at_risk), ("left", summary.left_at_risk)):
+        for row in rows:
+            movers.add_row(mark, row.name, money(row.arr, row.currency), row.was, row.status)
+    return [health_table, movers, pipeline, retention]
+
+
+def _percent(value: Decimal | None) -> str:
+    return "n/a" if value is None else f"{value} %"
 
 
 def make_console() -> Console:

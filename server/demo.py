@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from server.agent_commands import cycle_with_progress
-from server.console import attention_table, make_console, renewals_table, retention_table
+from server.console import attention_table, make_console, portfolio_tables, renewals_table, retention_table
 from server.context import open_app
 from server.settings import Settings
 from store import accounts as account_service
@@ -11,6 +11,7 @@ from store import renewals
 from store.assessments import latest_assessments
 from store.demo_portfolio import DEMO_USERS, seed_demo_portfolio
 from store.pagination import MAX_PAGE_SIZE
+from store.portfolio import portfolio_summary
 from store.schemas import AssessmentOut
 from store.users import principal_for
 
@@ -27,8 +28,8 @@ async def run_demo(settings: Settings, *, accounts: int = 80) -> None:
         async with app.write_sessions() as session, session.begin():
             result = await seed_demo_portfolio(session, today=today, accounts=count)
         if result.created:
-            console.print(f"Seeded {result.accounts} accounts for {result.users} users in "
-                          f"{settings.describe_database()}.")
+            console.print(f"Seeded {result.accounts} accounts (and {result.churned} lost in the past year) for "
+                          f"{result.users} users in {settings.describe_database()}.")
         else:
             console.print(f"{settings.describe_database()} already holds {result.accounts} accounts; "
                           "nothing was added.")
@@ -45,12 +46,17 @@ async def run_demo(settings: Settings, *, accounts: int = 80) -> None:
                                                      today=today, limit=MAX_PAGE_SIZE)
             due = await renewals.list_renewals(session, principal=manager, today=today,
                                                within_days=RENEWAL_HORIZON_DAYS, limit=MAX_PAGE_SIZE)
+            summary = await portfolio_summary(session, principal=manager, now=app.clock.now())
     shown = f"{len(portfolio.items)} of {portfolio.total}" if portfolio.total > len(portfolio.items) else "all"
     console.print(retention_table(portfolio.items, title=f"Retention view on {today}: health and ARR, by ARR ({shown})"))
     console.print(renewals_table(due.items, title=f"Renewals due in the next {RENEWAL_HORIZON_DAYS} days "
                                                   f"({due.total}, overdue included)"))
     console.print(attention_table(attention.items, title="Needs attention first (lowest health), with the main reason",
                                   reasons={account_id: _main_reason(a) for account_id, a in reasons.items()}))
+    for table in portfolio_tables(summary):
+        console.print(table)
+    for note in summary.notes:
+        console.print(f"[dim]{note}[/dim]", highlight=False)
     csm = next(email for email, _name, role in DEMO_USERS if role == "csm")
     console.print(f"\nNext: connect an assistant as a CSM, e.g. [bold]CSDESK_USER={csm} .venv/bin/csdesk serve[/] "
                   "(see the README).", highlight=False)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
@@ -17,11 +17,12 @@ from starlette.routing import Mount, Route
 from server.app import build_server
 from server.auth import ApiTokenVerifier
 from server.context import AppContext, open_app
+from server.oauth import EitherVerifier, JwtVerifier
 from server.review_web import review_routes
 from server.settings import Settings
 from server.web_session import SessionSigner
 from store.principals import Principal
-from store.tokens import list_tokens
+from store.tokens import TOKEN_PREFIX, list_tokens
 from store.users import principal_for
 
 
@@ -50,8 +51,12 @@ def build_http_app(settings: Settings, *, host: str, port: int = 8765) -> Starle
     """MCP at /mcp (bearer tokens), the review page at /review, and /healthz."""
     opened: dict[str, AppContext] = {}
     public_url = settings.public_url or f"http://{host if host not in {'0.0.0.0', '::'} else '127.0.0.1'}:{port}"
-    mcp = build_server(settings, token_verifier=ApiTokenVerifier(lambda: opened["app"]), public_url=public_url)
-    mcp_app = mcp.streamable_http_app(host=host, transport_security=transport_security(settings.public_url))
+    mcp = build_server(settings, token_verifier=token_verifier(settings, lambda: opened["app"], public_url),
+                       public_url=public_url)
+    # Stateless: each request stands alone (no Mcp-Session-Id), so any process behind the address can
+    # answer it; everything a request needs is in the database.
+    mcp_app = mcp.streamable_http_app(host=host, transport_security=transport_security(settings.public_url),
+                                      stateless_http=settings.stateless_http)
     secret = settings.session_secret.get_secret_value().encode() if settings.session_secret \
         else secrets.token_bytes(32)
 
@@ -69,6 +74,17 @@ def build_http_app(settings: Settings, *, host: str, port: int = 8765) -> Starle
                              secure_cookies=settings.secure_cookies),
               Mount("/", app=mcp_app)]
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+def token_verifier(settings: Settings, app_of: Callable[[], AppContext], public_url: str) -> EitherVerifier:
+    """API tokens always; JWTs from the configured OAuth issuer as well when there is one."""
+    jwts = None
+    if settings.oauth_issuer:
+        resource = f"{public_url.rstrip('/')}/mcp"
+        jwts = JwtVerifier(app_of, issuer=settings.oauth_issuer, audience=settings.oauth_audience or resource,
+                           resource=resource, email_claim=settings.oauth_email_claim,
+                           jwks_url=settings.oauth_jwks_url)
+    return EitherVerifier(ApiTokenVerifier(app_of), jwts, api_token_prefix=TOKEN_PREFIX)
 
 
 def serve_http(settings: Settings, *, host: str, port: int) -> None:

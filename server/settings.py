@@ -45,7 +45,14 @@ class Settings(BaseSettings):
                           "restart). Set it when several server processes share one address.")
     secure_cookies: bool = Field(False, description="Mark review-page cookies Secure (behind HTTPS).")
     public_url: str | None = Field(None, description="The address users reach the HTTP server at.")
-    oauth_issuer: str | None = Field(None, description="Authorization server advertised to OAuth clients.")
+    stateless_http: bool = Field(False, description="Serve MCP over HTTP without per-process sessions, for several "
+                                                    "processes behind one load balancer.")
+    oauth_issuer: str | None = Field(
+        None, description="OAuth 2.1 authorization server whose JWT access tokens are accepted over HTTP (its exact "
+                          "`iss`), and which OAuth clients are sent to.")
+    oauth_audience: str | None = Field(None, description="The `aud` those tokens must carry; default <public-url>/mcp.")
+    oauth_jwks_url: str | None = Field(None, description="The issuer's key set; default: from the issuer's metadata.")
+    oauth_email_claim: str = Field("email", description="The claim holding the csdesk user's email.")
 
     @property
     def llm_configured(self) -> bool:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store import audit, validation
+from store import audit, revenue, validation
 from store.errors import Conflict, InvalidInput, NotFound
 from store.models import Account, Renewal, User
 from store.pagination import check_page_size, decode_cursor, filters_fingerprint, next_cursor
@@ -197,6 +197,10 @@ async def create_account(
     await session.flush()
     audit.record(session, principal=principal, action="account.create", entity="account", entity_id=account.id,
                  at=now, after=audit.snapshot(account))
+    opening = revenue.opening_event(account, on=account.contract_start or now.date(), now=now,
+                                    source="account.create")
+    if opening is not None:
+        session.add(opening)
     if account.renewal_date is not None:
         renewal = Renewal(account_id=account.id, owner_id=owner_user.id, due_date=account.renewal_date,
                           currency=account.currency, target_amount=account.arr, forecast_amount=account.arr,
@@ -244,8 +248,12 @@ async def update_account(
     require_account_writer(principal, owner_id=account.owner_id, account_name=account.name)
     check_version("account", account.id, account.version, expected_version)
     before = audit.snapshot(account)
+    arr_before, currency_before, was_churned = revenue.contracted_arr(account), account.currency, account.status
     await _apply_account_changes(session, principal=principal, account=account, changes=changes, now=now)
     account.updated_at = now
+    revenue.record_change(session, account=account, before=arr_before, before_currency=currency_before,
+                          on=now.date(), now=now, source="account.update",
+                          reactivated=was_churned == "churned" and account.status == "active")
     await flush_guarded(session, "account", account_id)
     audit.record(session, principal=principal, action="account.update", entity="account", entity_id=account.id,
                  at=now, before=before, after=audit.snapshot(account))

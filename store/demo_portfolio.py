@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,9 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from store import audit
 from store.models import (
     Account,
+    Assessment,
     Contact,
     HealthNote,
     Renewal,
+    RevenueEvent,
     SupportTicket,
     SurveyResponse,
     Task,
@@ -27,6 +29,7 @@ from store.models import (
     User,
 )
 from store.renewals import add_months
+from store.revenue import ZERO, event_kind
 
 DEMO_USERS = (
     ("morgan.lee@example.com", "Morgan Lee", "manager"),
@@ -54,11 +57,28 @@ _PEOPLE = ("Avery Brooks", "Jordan Kim", "Taylor Nguyen", "Casey Romero", "Riley
            "Hayden Park", "Rowan Ito", "Sasha Petrov", "Dana Lindqvist", "Kai Mensah", "Noa Levi", "Luca Bianchi")
 
 
+# Accounts lost in the last year, seeded beside the active ones so that retention figures have churn to show.
+CHURNED_SHARE = 1 / 16
+# How the account's health read before the first run, by story: (a month ago, a week ago).
+PRIOR_HEALTH = {"thriving": (("strongly_thriving", 88), ("strongly_thriving", 87)),
+                "steady": (("actively_engaged", 74), ("actively_engaged", 72)),
+                "declining": (("actively_engaged", 72), ("neutral", 60)),
+                "sponsor_left": (("actively_engaged", 73), ("neutral", 58)),
+                "renewal_at_risk": (("needs_attention", 46), ("needs_attention", 42)),
+                "onboarding_stalled": (("neutral", 56), ("needs_attention", 44))}
+PRIOR_HEALTH_DAYS = (35, 9)
+
+
+def churned_count(active_accounts: int) -> int:
+    return max(1, round(active_accounts * CHURNED_SHARE))
+
+
 @dataclass(frozen=True)
 class SeedResult:
     created: bool
     accounts: int
     users: int
+    churned: int = 0
 
 
 async def seed_demo_portfolio(session: AsyncSession, *, today: date, accounts: int = 80,
@@ -71,13 +91,21 @@ async def seed_demo_portfolio(session: AsyncSession, *, today: date, accounts: i
     rng = random.Random(seed)
     now = datetime.combine(today, time(12, 0), tzinfo=UTC)
     csms = [user for user in users if user.role == "csm"]
+    history: list[tuple[Renewal | None, RevenueEvent]] = []
     for index, story in enumerate(_story_plan(accounts, rng)):
-        await _seed_account(session, rng=rng, index=index, story=story, owner=csms[index % len(csms)],
-                            today=today, now=now)
+        history += await _seed_account(session, rng=rng, index=index, story=story, owner=csms[index % len(csms)],
+                                       today=today, now=now)
+    for index in range(accounts, accounts + churned_count(accounts)):
+        history += await _seed_churned_account(session, rng=rng, index=index, owner=csms[index % len(csms)],
+                                               today=today, now=now)
+    await session.flush()
+    for renewal, event in history:
+        event.renewal_id = renewal.id if renewal is not None else None
+    session.add_all(event for _renewal, event in history)
     for account_id in await session.scalars(select(Account.id)):
         audit.record(session, principal=SEEDER, action="account.seed", entity="account", entity_id=account_id,
                      at=now)
-    return SeedResult(created=True, accounts=accounts, users=len(users))
+    return SeedResult(created=True, accounts=accounts, users=len(users), churned=churned_count(accounts))
 
 
 async def _ensure_users(session: AsyncSession, today: date) -> list[User]:
@@ -110,7 +138,7 @@ def _company_name(index: int) -> str:
 
 
 async def _seed_account(session: AsyncSession, *, rng: random.Random, index: int, story: str, owner: User,
-                        today: date, now: datetime) -> None:
+                        today: date, now: datetime) -> list[tuple[Renewal | None, RevenueEvent]]:
     name = _company_name(index)
     segment = rng.choices(("enterprise", "mid_market", "smb"), weights=(2, 4, 4))[0]
     base = {"enterprise": 180_000, "mid_market": 60_000, "smb": 15_000}[segment]
@@ -146,10 +174,89 @@ async def _seed_account(session: AsyncSession, *, rng: random.Random, index: int
     ]
     rows = [*contacts, _renewal(account, story, rng, now), *_usage(account, story, rng, today),
             *_touchpoints(story, rng, now, owner), *_notes(story, rng, now, owner), *_tickets(story, rng, now),
-            *_surveys(story, rng, now), *_tasks(account, story, rng, today, now, owner)]
+            *_surveys(story, rng, now), *_tasks(account, story, rng, today, now, owner),
+            *_prior_health(account, story, now)]
+    history = _revenue_history(account, story, today, now)
+    rows += [renewal for renewal, _event in history if renewal is not None]
     for row in rows:
         row.account_id = account.id
     session.add_all(rows)
+    return history
+
+
+async def _seed_churned_account(session: AsyncSession, *, rng: random.Random, index: int, owner: User,
+                                today: date, now: datetime) -> list[tuple[Renewal | None, RevenueEvent]]:
+    """An account lost at a renewal in the last year: its history, sponsor and the closed-lost renewal."""
+    name = _company_name(index)
+    arr = Decimal(int(60_000 * rng.uniform(0.3, 2.0)) // 100 * 100)
+    churned_on = today - timedelta(days=rng.randint(20, 330))
+    contract_start = add_months(churned_on, -rng.choice((12, 24)))
+    account = Account(
+        name=name, name_lower=name.lower(), domain=name.lower().replace(" ", "") + ".example", owner_id=owner.id,
+        segment=rng.choice(("mid_market", "smb")), lifecycle_stage="mature", arr=arr, currency="USD",
+        seats=max(5, int(arr / 600)), contract_start=contract_start, renewal_date=churned_on,
+        onboarding_status="completed", churn_risk_reason="Lost at renewal: moved to a cheaper tool.",
+        status="churned", churned_on=churned_on, created_at=now, updated_at=now,
+    )
+    session.add(account)
+    await session.flush()
+    sponsor = rng.choice(_PEOPLE)
+    lost = Renewal(owner_id=owner.id, due_date=churned_on, currency="USD", target_amount=arr, forecast_amount=ZERO,
+                   final_amount=ZERO, stage="closed_lost", booking_type="churn", closed_on=churned_on,
+                   created_at=now, updated_at=now)
+    rows = [Contact(name=sponsor, email=_email(sponsor, account.domain), title="VP Operations",
+                    role="executive_sponsor", is_primary_sponsor=True, created_at=now, updated_at=now), lost]
+    for row in rows:
+        row.account_id = account.id
+    session.add_all(rows)
+    return [(None, _event(account, contract_start, ZERO, arr, now)),
+            (lost, _event(account, churned_on, arr, ZERO, now))]
+
+
+def _revenue_history(account: Account, story: str, today: date,
+                     now: datetime) -> list[tuple[Renewal | None, RevenueEvent]]:
+    """The account's ARR since its contract began: renewals closed at each past anniversary, growing
+    for thriving accounts and shrinking for declining ones, flat otherwise."""
+    assert account.contract_start is not None
+    step = {"thriving": Decimal("1.15"), "declining": Decimal("0.9")}.get(story, Decimal(1))
+    anniversaries = []
+    months = 12
+    while add_months(account.contract_start, months) <= today:
+        anniversaries.append(add_months(account.contract_start, months))
+        months += 12
+    amount = account.arr
+    amounts = [amount]
+    for _ in anniversaries:
+        amount = (amount / step).quantize(Decimal("1"), rounding=ROUND_HALF_UP) // 100 * 100
+        amounts.insert(0, amount)
+    history: list[tuple[Renewal | None, RevenueEvent]] = [(None, _event(account, account.contract_start, ZERO,
+                                                                        amounts[0], now))]
+    for due, before, after in zip(anniversaries, amounts[:-1], amounts[1:], strict=True):
+        closed_on = due - timedelta(days=7)
+        renewal = Renewal(owner_id=account.owner_id, due_date=due, currency=account.currency, target_amount=before,
+                          forecast_amount=after, final_amount=after, stage="closed_won",
+                          booking_type="expansion" if after > before else "contraction" if after < before else "flat",
+                          closed_on=closed_on, created_at=now, updated_at=now)
+        history.append((renewal, _event(account, closed_on, before, after, now)))
+    return history
+
+
+def _event(account: Account, on: date, before: Decimal, after: Decimal, now: datetime) -> RevenueEvent:
+    return RevenueEvent(account_id=account.id, occurred_on=on, kind=event_kind(before, after),
+                        currency=account.currency, arr_before=before, arr_after=after, source="demo", created_at=now)
+
+
+def _prior_health(account: Account, story: str, now: datetime) -> list[Assessment]:
+    """The status the account had before csdesk's first run, so that a month ago and last week have figures."""
+    rows = []
+    for days, (status, score) in zip(PRIOR_HEALTH_DAYS, PRIOR_HEALTH[story], strict=True):
+        if account.contract_start is not None and account.contract_start > (now - timedelta(days=days)).date():
+            continue
+        rows.append(Assessment(created_at=now - timedelta(days=days), method="demo-history", status=status,
+                               score=score, rules_score=score, trend="stable", dimensions={},
+                               summary="Demo history: the health this account had before the first run.",
+                               drivers=[], next_actions=[], signals=[], input_digest="demo-history"))
+    return rows
 
 
 def _email(person: str, domain: str | None) -> str:

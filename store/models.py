@@ -373,3 +373,28 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Null: the token never expires (only for service accounts that rotate by revoking).
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class RevenueEvent(Base):
+    """One change to an account's contracted ARR (or a renewal closed flat): the rows behind GRR and NRR.
+
+    `arr_after` is the account's ARR from `occurred_on` on, 0 once churned; the latest event on or
+    before a day gives the account's ARR that day.
+    """
+
+    __tablename__ = "revenue_events"
+    __table_args__ = (Index("ix_revenue_events_account_occurred", "account_id", "occurred_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    occurred_on: Mapped[date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(12))
+    currency: Mapped[str] = mapped_column(String(3))
+    arr_before: Mapped[Decimal] = mapped_column(Money)
+    arr_after: Mapped[Decimal] = mapped_column(Money)
+    renewal_id: Mapped[int | None] = mapped_column(ForeignKey("renewals.id", ondelete="SET NULL"))
+    # Which write recorded it: account.create, account.update, renewal.close, import, demo, migration.
+    source: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store import audit, validation
+from store import audit, revenue, validation
 from store.accounts import renewal_window
 from store.errors import Conflict, InvalidInput, NotFound
 from store.models import Account, Renewal, User
@@ -100,6 +100,7 @@ async def update_renewal(
     if renewal.stage in CLOSED_RENEWAL_STAGES:
         raise Conflict(f"renewal {renewal.id} is {renewal.stage}; closed renewals are final")
     before_renewal, before_account = audit.snapshot(renewal), audit.snapshot(account)
+    arr_before, currency_before = revenue.contracted_arr(account), account.currency
     if forecast_amount is not None:
         renewal.forecast_amount = validation.money(forecast_amount, "forecast_amount")
     if notes is not None:
@@ -117,6 +118,9 @@ async def update_renewal(
         _close_lost(renewal=renewal, account=account, today=now.date())
     renewal.stage = new_stage
     renewal.updated_at = now
+    if new_stage in CLOSED_RENEWAL_STAGES:
+        revenue.record_change(session, account=account, before=arr_before, before_currency=currency_before,
+                              on=now.date(), now=now, source="renewal.close", renewal_id=renewal.id, always=True)
     await flush_guarded(session, "renewal", renewal_id)
     audit.record(session, principal=principal, action="renewal.update", entity="renewal", entity_id=renewal.id,
                  at=now, before=before_renewal, after=audit.snapshot(renewal))

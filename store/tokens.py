@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from sqlalchemy import select, update
@@ -17,6 +17,7 @@ from store.models import ApiToken, User
 from store.principals import Principal
 
 TOKEN_PREFIX = "csd_"
+MAX_LIFETIME_DAYS = 3650
 
 
 class TokenOut(BaseModel):
@@ -26,6 +27,7 @@ class TokenOut(BaseModel):
     created_at: datetime
     last_used_at: datetime | None
     revoked: bool
+    expires_at: datetime | None = None
 
 
 class NewToken(TokenOut):
@@ -38,33 +40,39 @@ def hash_token(token: str) -> str:
 
 
 async def create_token(session: AsyncSession, *, user_email: str, name: str, now: datetime,
-                       actor: Principal | str) -> NewToken:
-    """A new token for the user; the plain token is in the result and nowhere else.
+                       actor: Principal | str, expires_in_days: int | None = None) -> NewToken:
+    """A new token for the user, valid for `expires_in_days` (None: until revoked); the plain token is
+    in the result and nowhere else.
 
     Raises:
-        NotFound: no such user. InvalidInput: the name is empty or too long.
+        NotFound: no such user. InvalidInput: the name is empty or too long, or a bad lifetime.
     """
+    if expires_in_days is not None and not 1 <= expires_in_days <= MAX_LIFETIME_DAYS:
+        raise InvalidInput(f"a token lives 1 to {MAX_LIFETIME_DAYS} days (or without expiry); "
+                           f"got {expires_in_days}")
     user = await session.scalar(select(User).where(User.email == validation.email(user_email, "user")))
     if user is None:
         raise NotFound(f"no user with email {user_email}; create one with `csdesk users add`")
     if not user.active:
         raise InvalidInput(f"user {user.email} is deactivated")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    expires_at = now + timedelta(days=expires_in_days) if expires_in_days is not None else None
     row = ApiToken(user_id=user.id, name=validation.text(name, "name", max_length=100), token_hash=hash_token(token),
-                   scopes=["csdesk"], created_at=now)
+                   scopes=["csdesk"], created_at=now, expires_at=expires_at)
     session.add(row)
     await session.flush()
     audit.record(session, principal=actor, action="token.create", entity="api_token", entity_id=row.id, at=now,
-                 after={"user": user.email, "name": row.name})
+                 after={"user": user.email, "name": row.name,
+                        "expires_at": expires_at.isoformat() if expires_at else None})
     return NewToken(id=row.id, user=user.email, name=row.name, created_at=now, last_used_at=None, revoked=False,
-                    token=token)
+                    expires_at=expires_at, token=token)
 
 
 async def list_tokens(session: AsyncSession) -> list[TokenOut]:
     rows = await session.execute(select(ApiToken, User.email).join(User, User.id == ApiToken.user_id)
                                  .order_by(ApiToken.id))
     return [TokenOut(id=row.id, user=email, name=row.name, created_at=row.created_at, last_used_at=row.last_used_at,
-                     revoked=row.revoked_at is not None) for row, email in rows]
+                     revoked=row.revoked_at is not None, expires_at=row.expires_at) for row, email in rows]
 
 
 async def revoke_token(session: AsyncSession, *, token_id: int, now: datetime, actor: Principal | str) -> None:
@@ -81,7 +89,7 @@ async def principal_for_token(session: AsyncSession, *, token: str, now: datetim
     """The active user a token belongs to; records its use.
 
     Raises:
-        Forbidden: the token is unknown, revoked, or its user is deactivated.
+        Forbidden: the token is unknown, revoked or expired, or its user is deactivated.
     """
     if not token.startswith(TOKEN_PREFIX):
         raise Forbidden("that is not a csdesk token")
@@ -90,6 +98,8 @@ async def principal_for_token(session: AsyncSession, *, token: str, now: datetim
     # The lookup is by hash; the compare is constant-time all the same.
     if row is None or not hmac.compare_digest(row.token_hash, digest) or row.revoked_at is not None:
         raise Forbidden("the token is unknown or revoked")
+    if row.expires_at is not None and row.expires_at <= now:
+        raise Forbidden(f"the token expired at {row.expires_at.isoformat(timespec='minutes')}")
     user = await session.get(User, row.user_id)
     if user is None or not user.active:
         raise Forbidden("the token's user is deactivated")

@@ -15,6 +15,8 @@ TicketPriority = Literal["low", "normal", "high", "urgent"]
 SurveyKind = Literal["nps", "csat"]
 RenewalStage = Literal["upcoming", "in_discussion", "proposal_sent", "verbal_commit", "closed_won", "closed_lost"]
 BookingType = Literal["flat", "expansion", "contraction", "churn"]
+# What happened to an account's ARR: the facts retention metrics are computed from.
+RevenueEventKind = Literal["new", "expansion", "contraction", "renewal", "churn", "reactivation"]
 TaskStatus = Literal["open", "in_progress", "done", "cancelled"]
 TaskPriority = Literal["low", "normal", "high", "urgent"]
 TaskSource = Literal["manual", "playbook", "agent", "import"]
@@ -26,6 +28,7 @@ ONBOARDING_STATUSES: tuple[str, ...] = get_args(OnboardingStatus)
 HEALTH_STATUSES: tuple[str, ...] = get_args(HealthStatus)
 CONTACT_ROLES: tuple[str, ...] = get_args(ContactRole)
 RENEWAL_STAGES: tuple[str, ...] = get_args(RenewalStage)
+REVENUE_EVENT_KINDS: tuple[str, ...] = get_args(RevenueEventKind)
 OPEN_RENEWAL_STAGES: tuple[str, ...] = ("upcoming", "in_discussion", "proposal_sent", "verbal_commit")
 CLOSED_RENEWAL_STAGES: tuple[str, ...] = ("closed_won", "closed_lost")
 OPEN_TASK_STATUSES: tuple[str, ...] = ("open", "in_progress")

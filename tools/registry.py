@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from tools import accounts, chatgpt, drafts, health, notifications, relationship, renewals, tasks
+from tools import accounts, chatgpt, drafts, health, notifications, portfolio, relationship, renewals, tasks
 from tools.arguments import CsdeskTool
-from tools.schema import compact_schema, summarise_output
+from tools.schema import compact_schema, field_names_only, summarise_output
 
-MODULES = (accounts, relationship, renewals, tasks, health, drafts, notifications, chatgpt)
+MODULES = (accounts, relationship, renewals, tasks, health, drafts, portfolio, notifications, chatgpt)
 # Output schemas keep one level: an entity's fields, a page's keys, the 360's section names. Deeper
-# shapes arrive with the data itself; spelling them out would double the size of tools/list.
+# shapes arrive with the data itself; spelling them out would double the size of tools/list. Write tools
+# name their result's fields without types: the read tools describe the same entities in full.
 OUTPUT_SCHEMA_DEPTH = 1
 
 
@@ -23,6 +24,8 @@ def build_tools() -> list[CsdeskTool]:
             tool.parameters = compact_schema(tool.parameters)
             if tool.fn_metadata.output_schema is not None:
                 full = compact_schema(tool.fn_metadata.output_schema)
-                tool.fn_metadata.output_schema = summarise_output(full, depth=OUTPUT_SCHEMA_DEPTH)
+                summary = summarise_output(full, depth=OUTPUT_SCHEMA_DEPTH)
+                read_only = tool_annotations.read_only_hint is True
+                tool.fn_metadata.output_schema = summary if read_only else field_names_only(summary)
             built.append(tool)
     return built

@@ -79,3 +79,14 @@ def _limit(node: dict[str, Any], defs: dict[str, Any], depth: int) -> dict[str, 
     if "anyOf" in node:
         return {"anyOf": [_limit(option, defs, depth) for option in node["anyOf"]]}
     return {key: value for key, value in node.items() if key not in {"description", "format"}}
+
+
+def field_names_only(schema: dict[str, Any]) -> dict[str, Any]:
+    """An object schema that names its fields and leaves their types open.
+
+    For write tools: what they return is the entity just written, whose typed shape the read tools
+    already describe; repeating it would cost a tenth of the catalogue's budget for no new meaning.
+    """
+    if "properties" not in schema:
+        return schema
+    return {"type": schema.get("type", "object"), "properties": {name: {} for name in schema["properties"]}}

@@ -25,16 +25,22 @@ def test_demo_seeds_a_realistic_portfolio_once_and_prints_the_retention_view(tmp
     second = run_csdesk("demo", env=csdesk_env(db))
 
     assert first.returncode == 0, first.stderr
-    assert "Seeded 80 accounts for 4 users" in first.stdout
+    assert "Seeded 80 accounts (and 5 lost in the past year) for 4 users" in first.stdout
+    assert "Portfolio health on 2026-11-23" in first.stdout and "GRR" in first.stdout
     assert "Retention view on 2026-11-23" in first.stdout and "Renewals due in the next 90 days" in first.stdout
-    assert second.returncode == 0 and "already holds 80 accounts; nothing was added" in second.stdout
+    assert second.returncode == 0 and "already holds 85 accounts; nothing was added" in second.stdout
     assert _counts(db) == counts
     # Four demo users and the assessment agent's own user.
-    assert counts["accounts"] == 80 and counts["users"] == 5 and counts["assessments"] == 80
+    assert counts["accounts"] == 85 and counts["users"] == 5
+    with sqlite3.connect(db) as connection:
+        made = connection.execute("SELECT count(*) FROM assessments WHERE method = 'rules'").fetchone()[0]
+        churned = connection.execute("SELECT count(*) FROM accounts WHERE status = 'churned'").fetchone()[0]
+        churn_events = connection.execute("SELECT count(*) FROM revenue_events WHERE kind = 'churn'").fetchone()[0]
+    assert made == 80 and churned == 5 and churn_events == 5
     assert "Needs attention first" in first.stdout and "skipped as unchanged │ 80" in second.stdout.replace("  ", "")
     with sqlite3.connect(db) as connection:
         owners = connection.execute("SELECT count(DISTINCT owner_id) FROM accounts").fetchone()[0]
-        bands = {row[0] for row in connection.execute("SELECT health_status FROM accounts")}
+        bands = {row[0] for row in connection.execute("SELECT health_status FROM accounts WHERE status = 'active'")}
         left = connection.execute("SELECT count(*) FROM contacts WHERE left_company_on IS NOT NULL").fetchone()[0]
         stalled = connection.execute("SELECT count(*) FROM accounts WHERE onboarding_status = 'stalled'").fetchone()[0]
         months = connection.execute(

@@ -48,14 +48,22 @@ def test_csdesk_serve_refuses_to_start_without_a_known_user(demo_db: Path) -> No
 
 @pytest.fixture(scope="module")
 def tokens(demo_db: Path) -> dict[str, str]:
-    """A token for a demo CSM, and one for the manager that is then revoked."""
+    """Tokens for a demo CSM and a reviewer; one for the manager that is then revoked; one that expired
+    (a one-day token made three days before the server's today)."""
     env = csdesk_env(demo_db)
     csm = run_csdesk("tokens", "create", "--user", DEMO_CSM, "--name", "tests", env=env).stdout.strip()
     revoked = run_csdesk("tokens", "create", "--user", "morgan.lee@example.com", "--name", "old", env=env)
     listed = run_csdesk("tokens", "list", env=env).stdout
     revoked_id = next(line.split()[0] for line in listed.splitlines() if " old " in line)
     assert run_csdesk("tokens", "revoke", revoked_id, env=env).returncode == 0
-    return {"csm": csm, "revoked": revoked.stdout.strip()}
+    earlier = csdesk_env(demo_db, CSDESK_TODAY="2026-11-20")
+    expired = run_csdesk("tokens", "create", "--user", DEMO_CSM, "--name", "short", "--expires-in-days", "1",
+                         env=earlier)
+    assert run_csdesk("users", "add", "riley.chen@example.com", "--name", "Riley Chen", "--role", "reviewer",
+                      env=env).returncode == 0
+    reviewer = run_csdesk("tokens", "create", "--user", "riley.chen@example.com", "--name", "review", env=env)
+    return {"csm": csm, "revoked": revoked.stdout.strip(), "expired": expired.stdout.strip(),
+            "reviewer": reviewer.stdout.strip()}
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +84,13 @@ async def test_streamable_http_serves_both_protocol_eras(mcp_url: str, tokens: d
         tools = (await client.list_tools()).tools
         renewals = await call_ok(client, "list_renewals", owner="me", within_days=90)
         error = await call_error(client, "get_account", account_id=999_999)
-    assert len(tools) == 20
+    assert len(tools) == 21
     assert renewals["total"] >= 1 and all(row["days_to_due"] <= 90 for row in renewals["items"])
     assert all(row["owner"] == DEMO_CSM for row in renewals["items"])
     assert "no account with id 999999" in error
 
 
-@pytest.mark.parametrize("credentials", [None, "csd_not-a-real-token", "revoked"])
+@pytest.mark.parametrize("credentials", [None, "csd_not-a-real-token", "revoked", "expired", "not-a-jwt"])
 async def test_requests_without_a_valid_token_get_401_with_protected_resource_metadata(
         mcp_url: str, tokens: dict[str, str], credentials: str | None) -> None:
     headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
@@ -94,6 +102,34 @@ async def test_requests_without_a_valid_token_get_401_with_protected_resource_me
         metadata = (await client.get(metadata_url)).json()
     assert response.status_code == 401
     assert metadata["resource"] == mcp_url and metadata["scopes_supported"] == ["csdesk"]
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_resources_and_prompts_over_http_in_both_eras(mcp_url: str, tokens: dict[str, str], mode: str) -> None:
+    async with authorised(mcp_url, tokens["csm"], mode) as client:
+        account = (await call_ok(client, "list_accounts", owner="me", limit=1))["items"][0]
+        brief = await client.read_resource(f"csdesk://accounts/{account['id']}")
+        prompts = {prompt.name for prompt in (await client.list_prompts()).prompts}
+        renewal = await client.get_prompt("prepare_renewal", {"account_id": str(account["id"])})
+    assert brief.contents[0].text.startswith(f"# {account['name']} (account {account['id']})")
+    assert prompts == {"weekly_risk_review", "prepare_renewal"}
+    assert f"get_account with account_id {account['id']}" in renewal.messages[0].content.text
+
+
+async def test_a_reviewer_token_approves_a_draft_and_a_csm_token_cannot(mcp_url: str,
+                                                                        tokens: dict[str, str]) -> None:
+    async with authorised(mcp_url, tokens["reviewer"]) as reviewer:
+        queue = await call_ok(reviewer, "list_drafts", status=["pending_review"], limit=2)
+        first, second = queue["items"]
+        approved = await call_ok(reviewer, "review_draft", draft_id=first["id"], decision="approve",
+                                 expected_version=first["version"])
+    async with authorised(mcp_url, tokens["csm"]) as csm:
+        refused = await call_error(csm, "review_draft", draft_id=second["id"], decision="approve",
+                                   expected_version=second["version"])
+        unchanged = await call_ok(csm, "get_draft", draft_id=second["id"])
+    assert (approved["status"], approved["reviewer"]) == ("approved", "riley.chen@example.com")
+    assert "role 'csm' cannot approve drafts" in refused
+    assert unchanged["status"] == "pending_review" and unchanged["version"] == second["version"]
 
 
 async def test_a_csm_token_acts_as_that_csm_and_cannot_write_a_peers_account(mcp_url: str,

@@ -51,3 +51,40 @@ async def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> No
         foreign_keys = (await connection.execute(text("PRAGMA foreign_keys"))).scalar()
     await engine.dispose()
     assert (mode, timeout, foreign_keys) == ("wal", 5000, 1)
+
+
+async def test_upgrading_an_existing_crm_rebuilds_its_revenue_history(tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    engine = create_engine(sqlite_url(str(tmp_path / "history.db")))
+    await upgrade(engine, "0004")
+    stamp = "2026-01-01 00:00:00+00:00"
+    async with engine.begin() as connection:
+        await connection.execute(text(
+            "INSERT INTO users (id, email, name, role, active, created_at) "
+            f"VALUES (1, 'ana@example.com', 'Ana', 'csm', 1, '{stamp}')"))
+        for account_id, arr, start, status, churned in ((1, "120000.00", "2024-06-01", "active", None),
+                                                        (2, "30000.00", "2025-03-01", "churned", "2026-02-20"),
+                                                        (3, "9000.00", None, "active", None)):
+            await connection.execute(text(
+                "INSERT INTO accounts (id, name, name_lower, owner_id, segment, lifecycle_stage, arr, currency, "
+                "seats, contract_start, onboarding_status, status, churned_on, created_at, updated_at, version) "
+                f"VALUES ({account_id}, 'A{account_id}', 'a{account_id}', 1, 'smb', 'mature', {arr}, 'USD', 5, "
+                f"{repr(start) if start else 'NULL'}, 'completed', '{status}', "
+                f"{repr(churned) if churned else 'NULL'}, '{stamp}', '{stamp}', 1)"))
+        await connection.execute(text(
+            "INSERT INTO renewals (id, account_id, owner_id, due_date, currency, target_amount, forecast_amount, "
+            "final_amount, stage, booking_type, closed_on, created_at, updated_at, version) VALUES "
+            f"(1, 1, 1, '2025-06-01', 'USD', 100000, 100000, 120000, 'closed_won', 'expansion', '2025-05-20', "
+            f"'{stamp}', '{stamp}', 1)"))
+    await upgrade(engine)
+    async with engine.connect() as connection:
+        rows = (await connection.execute(text(
+            "SELECT account_id, occurred_on, kind, arr_before, arr_after, renewal_id FROM revenue_events "
+            "ORDER BY account_id, id"))).all()
+    await engine.dispose()
+    assert [tuple(row) for row in rows] == [
+        (1, "2024-06-01", "new", 0, 100000, None), (1, "2025-05-20", "expansion", 100000, 120000, 1),
+        (2, "2025-03-01", "new", 0, 30000, None), (2, "2026-02-20", "churn", 30000, 0, None),
+        (3, "2026-01-01", "new", 0, 9000, None),
+    ]

@@ -5,7 +5,7 @@ from tests.conftest import ClientFactory
 EXPECTED_TOOLS = {"list_accounts", "get_account", "create_account", "update_account", "upsert_contact",
                   "add_health_note", "log_touchpoint", "list_renewals", "update_renewal", "list_tasks",
                   "create_task", "update_task", "assess_account", "draft_touchpoint", "list_drafts", "get_draft",
-                  "review_draft", "list_notifications", "search", "fetch"}
+                  "review_draft", "portfolio_summary", "list_notifications", "search", "fetch"}
 # The design budget: the whole of tools/list under 6,000 tokens.
 TOOLS_LIST_TOKEN_CEILING = 6_000
 
@@ -21,7 +21,7 @@ async def test_every_tool_is_listed_with_an_output_schema_annotations_and_a_desc
         assert len(tool.description or "") > 30, tool.name
     read_only = {tool.name for tool in tools if tool.annotations.read_only_hint}
     assert read_only == {"list_accounts", "get_account", "list_renewals", "list_tasks", "list_drafts", "get_draft",
-                         "search", "fetch"}
+                         "portfolio_summary", "search", "fetch"}
 
 
 async def test_tools_list_stays_compact(connect: ClientFactory) -> None:

@@ -1,0 +1,63 @@
+"""A local OAuth authorization server's public side: RFC 8414 metadata and a JWKS, with a signing key
+the tests create, so that JWT access tokens can be minted and verified for real."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import jwt
+import uvicorn
+from cryptography.hazmat.primitives.asymmetric import rsa
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from tests.server.processes import free_port
+
+KEY_ID = "test-key-1"
+
+
+class FakeIssuer:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.jwks_requests = 0
+        app = Starlette(routes=[Route("/.well-known/oauth-authorization-server", self._metadata),
+                                Route("/jwks.json", self._jwks)])
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("fake issuer did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+    def token(self, *, email: str, audience: str, scope: str = "csdesk", lifetime: int = 300,
+              issuer: str | None = None, key: Any = None, key_id: str = KEY_ID, **claims: Any) -> str:
+        now = int(time.time())
+        payload = {"iss": issuer or self.url, "sub": f"user-{email}", "aud": audience, "iat": now,
+                   "exp": now + lifetime, "scope": scope, "email": email, "client_id": "test-client", **claims}
+        return jwt.encode(payload, key or self.key, algorithm="RS256", headers={"kid": key_id})
+
+    async def _metadata(self, _request: Request) -> JSONResponse:
+        return JSONResponse({"issuer": self.url, "jwks_uri": f"{self.url}/jwks.json",
+                             "authorization_endpoint": f"{self.url}/authorize", "token_endpoint": f"{self.url}/token"})
+
+    async def _jwks(self, _request: Request) -> JSONResponse:
+        self.jwks_requests += 1
+        public = jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
+        return JSONResponse({"keys": [{**public, "kid": KEY_ID, "use": "sig", "alg": "RS256"}]})
