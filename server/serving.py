@@ -36,15 +36,17 @@ def serve_stdio(settings: Settings) -> None:
     build_server(settings).run()
 
 
-def transport_security(public_url: str | None) -> TransportSecuritySettings:
-    """DNS-rebinding protection stays on: loopback names, plus the public host when there is one."""
+def transport_security(settings: Settings) -> TransportSecuritySettings:
+    """DNS-rebinding protection stays on: loopback names, the public host when there is one, and any
+    hosts and origins configured beside it (an internal name the load balancer uses, say)."""
     hosts, origins = ["127.0.0.1:*", "localhost:*", "[::1]:*"], ["http://127.0.0.1:*", "http://localhost:*"]
-    if public_url:
-        parsed = urlsplit(public_url)
+    if settings.public_url:
+        parsed = urlsplit(settings.public_url)
         hosts.append(parsed.netloc)
         origins.append(f"{parsed.scheme}://{parsed.netloc}")
-    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts,
-                                     allowed_origins=origins)
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True,
+                                     allowed_hosts=[*hosts, *settings.allowed_hosts],
+                                     allowed_origins=[*origins, *settings.allowed_origins])
 
 
 def build_http_app(settings: Settings, *, host: str, port: int = 8765) -> Starlette:
@@ -55,7 +57,7 @@ def build_http_app(settings: Settings, *, host: str, port: int = 8765) -> Starle
                        public_url=public_url)
     # Stateless: each request stands alone (no Mcp-Session-Id), so any process behind the address can
     # answer it; everything a request needs is in the database.
-    mcp_app = mcp.streamable_http_app(host=host, transport_security=transport_security(settings.public_url),
+    mcp_app = mcp.streamable_http_app(host=host, transport_security=transport_security(settings),
                                       stateless_http=settings.stateless_http)
     secret = settings.session_secret.get_secret_value().encode() if settings.session_secret \
         else secrets.token_bytes(32)

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
                           "restart). Set it when several server processes share one address.")
     secure_cookies: bool = Field(False, description="Mark review-page cookies Secure (behind HTTPS).")
     public_url: str | None = Field(None, description="The address users reach the HTTP server at.")
+    allowed_hosts: list[str] = Field(default_factory=list, description='More Host values to accept, e.g. '
+                                     '["csdesk.internal:8765"]; loopback and the public URL\'s host always are.')
+    allowed_origins: list[str] = Field(default_factory=list, description="More browser origins to accept.")
     stateless_http: bool = Field(False, description="Serve MCP over HTTP without per-process sessions, for several "
                                                     "processes behind one load balancer.")
     oauth_issuer: str | None = Field(
