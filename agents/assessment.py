@@ -34,12 +34,12 @@ from store.accounts import load_account
 from store.assessments import (
     PriorAssessment,
     latest_assessment,
-    mark_churn_risk,
+    mark_churn_risks,
     prior_assessments,
     save_assessments,
 )
 from store.clock import Clock
-from store.drafts import create_draft
+from store.drafts import add_agent_draft, audit_new_drafts
 from store.errors import Conflict, CsdeskError, InvalidInput
 from store.models import Assessment, Contact, HealthNote, User
 from store.notifications import add_notification
@@ -150,7 +150,9 @@ async def _load_inputs(deps: AgentDeps, ids: list[int], now: datetime) -> _Chunk
         managers = list(await session.scalars(select(User.id).where(User.role == "manager", User.active.is_(True))))
         existing_keys = await existing_dedupe_keys(session, ids)
         contacts: dict[int, list[Recipient]] = defaultdict(list)
-        for contact in await session.scalars(select(Contact).where(Contact.account_id.in_(ids))):
+        for contact in await session.execute(
+                select(Contact.id, Contact.account_id, Contact.name, Contact.email, Contact.role,
+                       Contact.is_primary_sponsor, Contact.left_company_on).where(Contact.account_id.in_(ids))):
             contacts[contact.account_id].append(Recipient(
                 contact_id=contact.id, name=contact.name, email=contact.email or "", role=contact.role,
                 is_primary_sponsor=contact.is_primary_sponsor, left_company_on=contact.left_company_on))
@@ -290,7 +292,8 @@ async def _write_transaction(deps: AgentDeps, batch: list[_Pending], *, agent: P
         # Fresh rows each attempt: a failed transaction leaves its objects unusable.
         rows = [_copy(pending.row) for pending in batch]
         await save_assessments(session, rows, principal=agent.email)
-        tasks = []
+        tasks, drafts = [], []
+        risks: dict[int, str] = {}
         for pending in batch:
             for action in pending.actions:
                 if isinstance(action, NewTask):
@@ -303,16 +306,20 @@ async def _write_transaction(deps: AgentDeps, batch: list[_Pending], *, agent: P
                                      kind=action.kind, message=action.message, now=now,
                                      dedupe_key=action.dedupe_key)
                 elif isinstance(action, MarkRisk):
-                    await mark_churn_risk(session, account_id=action.account_id, reason=action.reason)
+                    risks.setdefault(action.account_id, action.reason)
             for action, composed in pending.drafts:
-                await create_draft(session, principal=agent, now=now, account_id=action.account_id,
-                                   kind=composed.kind, contact_id=composed.recipient_id, from_name=pending.owner[0],
-                                   from_email=pending.owner[1], subject=composed.subject, body=composed.body,
-                                   reasons=list(action.reasons), method=composed.method,
-                                   fallback_reason=composed.fallback_reason, prompt_tokens=composed.prompt_tokens,
-                                   completion_tokens=composed.completion_tokens, dedupe_key=action.dedupe_key)
+                drafts.append(add_agent_draft(
+                    session, principal=agent, now=now, account_id=action.account_id, kind=composed.kind,
+                    contact_id=composed.recipient_id, to_name=composed.recipient_name,
+                    to_email=composed.recipient_email, from_name=pending.owner[0], from_email=pending.owner[1],
+                    subject=composed.subject, body=composed.body, reasons=list(action.reasons),
+                    method=composed.method, fallback_reason=composed.fallback_reason,
+                    prompt_tokens=composed.prompt_tokens, completion_tokens=composed.completion_tokens,
+                    dedupe_key=action.dedupe_key))
+        await mark_churn_risks(session, risks)
         await session.flush()
         audit_new_tasks(session, tasks, principal=agent, now=now)
+        audit_new_drafts(session, drafts, principal=agent, now=now)
 
 
 def _copy(row: Assessment) -> Assessment:

@@ -74,6 +74,8 @@ class DraftContext:
 class Composed(BaseModel):
     kind: str
     recipient_id: int
+    recipient_name: str
+    recipient_email: str
     subject: str
     body: str
     method: str
@@ -132,7 +134,8 @@ async def compose(kind: str, context: DraftContext, *, model: StructuredModel | 
         return None
     values = template_facts(kind, context, recipient)
     subject, body = render_template(kind, values)
-    composed = Composed(kind=kind, recipient_id=recipient.contact_id, subject=subject, body=body, method="template")
+    composed = Composed(kind=kind, recipient_id=recipient.contact_id, recipient_name=recipient.name,
+                        recipient_email=recipient.email, subject=subject, body=body, method="template")
     if model is None:
         return composed
     system = render("draft_system.j2", recipient_first_name=recipient.first_name, owner_name=context.owner_name,

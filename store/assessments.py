@@ -9,8 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store import audit
-from store.models import Account, Assessment
+from store.models import Account, Assessment, AuditEvent
 from store.schemas import AssessmentOut
 
 
@@ -70,7 +69,10 @@ async def prior_assessments(session: AsyncSession, account_ids: Sequence[int], *
         select(Assessment.account_id, func.max(Assessment.score))
         .where(Assessment.account_id.in_(account_ids), Assessment.created_at >= window_start)
         .group_by(Assessment.account_id))).all())
-    for row in await session.scalars(select(Assessment).where(Assessment.id.in_(latest_ids))):
+    # Only the columns a prior is made of: the JSON columns are the bulk of a row and are not needed here.
+    for row in await session.execute(
+            select(Assessment.account_id, Assessment.input_digest, Assessment.status, Assessment.score,
+                   Assessment.created_at).where(Assessment.id.in_(latest_ids))):
         priors[row.account_id] = PriorAssessment(input_digest=row.input_digest, status=row.status, score=row.score,
                                                  created_at=row.created_at,
                                                  recent_max_score=best.get(row.account_id, row.score))
@@ -80,27 +82,43 @@ async def prior_assessments(session: AsyncSession, account_ids: Sequence[int], *
 async def save_assessments(session: AsyncSession, rows: list[Assessment], *, principal: str) -> None:
     """Store assessments and copy status, score and trend onto their accounts, in the caller's transaction.
 
-    The accounts' `version` is left alone: health is the agent's field, and a CSM's pending edit of an
-    account must not fail because an assessment landed meanwhile.
+    One multi-row INSERT for the assessments, one for their audit events and one UPDATE for the
+    accounts, whatever the batch size. The accounts' `version` is left alone: health is the agent's
+    field, and a CSM's pending edit of an account must not fail because an assessment landed meanwhile.
     """
-    session.add_all(rows)
-    await session.flush()
-    table = Account.__table__
+    if not rows:
+        return
+    table = Assessment.__table__
+    # Column defaults apply at flush, which a Core INSERT bypasses: fill them in for unset attributes.
+    defaults = {column.key: column.default.arg if column.default is not None and column.default.is_scalar else None
+                for column in table.columns if column.key != "id"}
+    values = [{key: default if getattr(row, key) is None else getattr(row, key) for key, default in defaults.items()}
+              for row in rows]
+    inserted = await session.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), values)
+    for row, assessment_id in zip(rows, inserted.scalars().all(), strict=True):
+        row.id = assessment_id
+    accounts = Account.__table__
     await session.execute(
-        update(table).where(table.c.id == bindparam("b_account")).values(
+        update(accounts).where(accounts.c.id == bindparam("b_account")).values(
             health_status=bindparam("b_status"), health_score=bindparam("b_score"),
             health_trend=bindparam("b_trend"), assessed_at=bindparam("b_at")),
         [{"b_account": row.account_id, "b_status": row.status, "b_score": row.score, "b_trend": row.trend,
           "b_at": row.created_at} for row in rows],
     )
-    for row in rows:
-        audit.record(session, principal=principal, action="assessment.create", entity="assessment", entity_id=row.id,
-                     at=row.created_at, after={"account_id": row.account_id, "status": row.status,
-                                               "score": row.score, "method": row.method,
-                                               "fallback_reason": row.fallback_reason})
+    await session.execute(AuditEvent.__table__.insert(), [
+        {"at": row.created_at, "principal": principal, "action": "assessment.create", "entity": "assessment",
+         "entity_id": row.id, "before": None,
+         "after": {"account_id": row.account_id, "status": row.status, "score": row.score, "method": row.method,
+                   "fallback_reason": row.fallback_reason}} for row in rows])
 
 
-async def mark_churn_risk(session: AsyncSession, *, account_id: int, reason: str) -> None:
-    """Record why an account may churn, unless a reason is already there (no version bump: agent annotation)."""
-    await session.execute(update(Account).where(Account.id == account_id, Account.churn_risk_reason.is_(None))
-                          .values(churn_risk_reason=reason).execution_options(synchronize_session=False))
+async def mark_churn_risks(session: AsyncSession, reasons: dict[int, str]) -> None:
+    """Record why accounts may churn, where no reason is recorded yet (no version bump: an agent
+    annotation); one statement for the whole batch."""
+    if not reasons:
+        return
+    accounts = Account.__table__
+    await session.execute(
+        update(accounts).where(accounts.c.id == bindparam("b_account"), accounts.c.churn_risk_reason.is_(None))
+        .values(churn_risk_reason=bindparam("b_reason")),
+        [{"b_account": account_id, "b_reason": reason} for account_id, reason in reasons.items()])

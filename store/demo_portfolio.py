@@ -9,14 +9,17 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import audit
 from store.models import (
     Account,
     Assessment,
+    AuditEvent,
+    Base,
     Contact,
     HealthNote,
     Renewal,
@@ -57,6 +60,10 @@ _PEOPLE = ("Avery Brooks", "Jordan Kim", "Taylor Nguyen", "Casey Romero", "Riley
            "Hayden Park", "Rowan Ito", "Sasha Petrov", "Dana Lindqvist", "Kai Mensah", "Noa Levi", "Luca Bianchi")
 
 
+# Accounts written per batch of multi-row INSERTs: large enough to amortise round trips, small enough
+# to keep memory flat at 100,000 accounts.
+SEED_CHUNK = 1000
+CHURNED = "churned"
 # Accounts lost in the last year, seeded beside the active ones so that retention figures have churn to show.
 CHURNED_SHARE = 1 / 16
 # How the account's health read before the first run, by story: (a month ago, a week ago).
@@ -91,21 +98,88 @@ async def seed_demo_portfolio(session: AsyncSession, *, today: date, accounts: i
     rng = random.Random(seed)
     now = datetime.combine(today, time(12, 0), tzinfo=UTC)
     csms = [user for user in users if user.role == "csm"]
-    history: list[tuple[Renewal | None, RevenueEvent]] = []
-    for index, story in enumerate(_story_plan(accounts, rng)):
-        history += await _seed_account(session, rng=rng, index=index, story=story, owner=csms[index % len(csms)],
-                                       today=today, now=now)
-    for index in range(accounts, accounts + churned_count(accounts)):
-        history += await _seed_churned_account(session, rng=rng, index=index, owner=csms[index % len(csms)],
-                                               today=today, now=now)
-    await session.flush()
-    for renewal, event in history:
-        event.renewal_id = renewal.id if renewal is not None else None
-    session.add_all(event for _renewal, event in history)
-    for account_id in await session.scalars(select(Account.id)):
-        audit.record(session, principal=SEEDER, action="account.seed", entity="account", entity_id=account_id,
-                     at=now)
+    plan = [(index, story) for index, story in enumerate(_story_plan(accounts, rng))]
+    plan += [(index, CHURNED) for index in range(accounts, accounts + churned_count(accounts))]
+    ids = _Ids(account=await _last_id(session, Account), renewal=await _last_id(session, Renewal))
+    for start in range(0, len(plan), SEED_CHUNK):
+        built = [_build_churned_account(rng=rng, index=index, owner=csms[index % len(csms)], today=today, now=now)
+                 if story == CHURNED else
+                 _build_account(rng=rng, index=index, story=story, owner=csms[index % len(csms)], today=today,
+                                now=now)
+                 for index, story in plan[start:start + SEED_CHUNK]]
+        await _write(session, built, ids, now)
+    await _advance_id_sequences(session, (Account, Renewal))
     return SeedResult(created=True, accounts=accounts, users=len(users), churned=churned_count(accounts))
+
+
+@dataclass
+class _Built:
+    """One account and everything hanging off it, before any of it has an id."""
+
+    account: Account
+    rows: list[Base]
+    history: list[tuple[Renewal | None, RevenueEvent]]
+
+
+@dataclass
+class _Ids:
+    """The last id given out per table: ids are assigned here so that children can point at parents
+    without a round trip per row."""
+
+    account: int
+    renewal: int
+
+
+async def _last_id(session: AsyncSession, model: type[Account] | type[Renewal]) -> int:
+    return (await session.scalar(select(func.max(model.id)))) or 0
+
+
+async def _advance_id_sequences(session: AsyncSession, models: tuple[type[Base], ...]) -> None:
+    """PostgreSQL hands out ids from a sequence, which explicit ids do not move; move it past them."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for model in models:
+        table = model.__tablename__
+        await session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                   f"(SELECT coalesce(max(id), 1) FROM {table}))"))
+
+
+async def _write(session: AsyncSession, built: list[_Built], ids: _Ids, now: datetime) -> None:
+    """A chunk of accounts as one multi-row INSERT per table (executemany), not a statement per row."""
+    rows: dict[type[Base], list[dict[str, Any]]] = {Account: [], Renewal: []}
+    for item in built:
+        ids.account += 1
+        item.account.id = ids.account
+        rows[Account].append(_values(item.account))
+        for row in item.rows:
+            row.account_id = ids.account
+            if isinstance(row, Renewal):
+                ids.renewal += 1
+                row.id = ids.renewal
+        for row in item.rows:
+            rows.setdefault(type(row), []).append(_values(row))
+        for renewal, event in item.history:
+            event.account_id = ids.account
+            event.renewal_id = renewal.id if renewal is not None else None
+            rows.setdefault(RevenueEvent, []).append(_values(event))
+        rows.setdefault(AuditEvent, []).append({"at": now, "principal": SEEDER, "action": "account.seed",
+                                                "entity": "account", "entity_id": ids.account})
+    for model, values in rows.items():
+        table = model.__table__
+        await session.execute(table.insert(), _complete(table, values))
+
+
+def _values(row: Base) -> dict[str, Any]:
+    """The column values set on a transient row."""
+    return {key: value for key, value in vars(row).items() if not key.startswith("_")}
+
+
+def _complete(table: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with the same keys (what executemany needs), filled from the columns' scalar defaults."""
+    defaults = {column.key: column.default.arg if column.default is not None and column.default.is_scalar else None
+                for column in table.columns}
+    keys = [key for key in defaults if key != "id" or any("id" in row for row in rows)]
+    return [{key: row.get(key, defaults[key]) for key in keys} for row in rows]
 
 
 async def _ensure_users(session: AsyncSession, today: date) -> list[User]:
@@ -137,8 +211,8 @@ def _company_name(index: int) -> str:
     return f"{first} {second}{suffix}"
 
 
-async def _seed_account(session: AsyncSession, *, rng: random.Random, index: int, story: str, owner: User,
-                        today: date, now: datetime) -> list[tuple[Renewal | None, RevenueEvent]]:
+def _build_account(*, rng: random.Random, index: int, story: str, owner: User, today: date,
+                   now: datetime) -> _Built:
     name = _company_name(index)
     segment = rng.choices(("enterprise", "mid_market", "smb"), weights=(2, 4, 4))[0]
     base = {"enterprise": 180_000, "mid_market": 60_000, "smb": 15_000}[segment]
@@ -155,10 +229,8 @@ async def _seed_account(session: AsyncSession, *, rng: random.Random, index: int
         seats=max(seats, 5), contract_start=contract_start, renewal_date=renewal_date,
         onboarding_status=("stalled" if story == "onboarding_stalled"
                            else "completed" if contract_months_ago > 3 else "in_progress"),
-        churn_risk_reason=_risk_reason(story), status="active", created_at=now, updated_at=now,
+        churn_risk_reason=_risk_reason(story), status="active", created_at=now, updated_at=now, version=1,
     )
-    session.add(account)
-    await session.flush()
     people = rng.sample(_PEOPLE, 4)
     domain = account.domain
     sponsor_left_on = today - timedelta(days=rng.randint(10, 45)) if story == "sponsor_left" else None
@@ -178,14 +250,10 @@ async def _seed_account(session: AsyncSession, *, rng: random.Random, index: int
             *_prior_health(account, story, now)]
     history = _revenue_history(account, story, today, now)
     rows += [renewal for renewal, _event in history if renewal is not None]
-    for row in rows:
-        row.account_id = account.id
-    session.add_all(rows)
-    return history
+    return _Built(account=account, rows=rows, history=history)
 
 
-async def _seed_churned_account(session: AsyncSession, *, rng: random.Random, index: int, owner: User,
-                                today: date, now: datetime) -> list[tuple[Renewal | None, RevenueEvent]]:
+def _build_churned_account(*, rng: random.Random, index: int, owner: User, today: date, now: datetime) -> _Built:
     """An account lost at a renewal in the last year: its history, sponsor and the closed-lost renewal."""
     name = _company_name(index)
     arr = Decimal(int(60_000 * rng.uniform(0.3, 2.0)) // 100 * 100)
@@ -196,21 +264,17 @@ async def _seed_churned_account(session: AsyncSession, *, rng: random.Random, in
         segment=rng.choice(("mid_market", "smb")), lifecycle_stage="mature", arr=arr, currency="USD",
         seats=max(5, int(arr / 600)), contract_start=contract_start, renewal_date=churned_on,
         onboarding_status="completed", churn_risk_reason="Lost at renewal: moved to a cheaper tool.",
-        status="churned", churned_on=churned_on, created_at=now, updated_at=now,
+        status="churned", churned_on=churned_on, created_at=now, updated_at=now, version=1,
     )
-    session.add(account)
-    await session.flush()
     sponsor = rng.choice(_PEOPLE)
     lost = Renewal(owner_id=owner.id, due_date=churned_on, currency="USD", target_amount=arr, forecast_amount=ZERO,
                    final_amount=ZERO, stage="closed_lost", booking_type="churn", closed_on=churned_on,
                    created_at=now, updated_at=now)
-    rows = [Contact(name=sponsor, email=_email(sponsor, account.domain), title="VP Operations",
-                    role="executive_sponsor", is_primary_sponsor=True, created_at=now, updated_at=now), lost]
-    for row in rows:
-        row.account_id = account.id
-    session.add_all(rows)
-    return [(None, _event(account, contract_start, ZERO, arr, now)),
-            (lost, _event(account, churned_on, arr, ZERO, now))]
+    rows: list[Base] = [Contact(name=sponsor, email=_email(sponsor, account.domain), title="VP Operations",
+                                role="executive_sponsor", is_primary_sponsor=True, created_at=now, updated_at=now),
+                        lost]
+    return _Built(account=account, rows=rows, history=[(None, _event(account, contract_start, ZERO, arr, now)),
+                                                       (lost, _event(account, churned_on, arr, ZERO, now))])
 
 
 def _revenue_history(account: Account, story: str, today: date,

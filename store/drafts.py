@@ -8,10 +8,10 @@ went out (account churned, recipient left, renewal closed) turns `stale` and can
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import audit, validation
@@ -107,6 +107,39 @@ async def create_draft(
     return await get_draft(session, draft_id=draft.id)
 
 
+def add_agent_draft(
+    session: AsyncSession, *, principal: Principal, now: datetime, account_id: int, kind: str, contact_id: int,
+    to_name: str, to_email: str, from_name: str, from_email: str, subject: str, body: str, reasons: list[str],
+    method: str, fallback_reason: str | None, prompt_tokens: int, completion_tokens: int, dedupe_key: str,
+) -> Draft:
+    """Queue a playbook draft for review, addressed to a contact the agent read in this cycle; the caller
+    flushes and audits (see `audit_new_drafts`). A contact gone since makes the write fail and retry.
+
+    Raises:
+        Forbidden: the principal is not the agent. InvalidInput: a bad kind, an empty text or no address.
+    """
+    if principal.role != "agent":
+        raise Forbidden("only the agent queues playbook drafts this way")
+    if not to_email:
+        raise InvalidInput(f"{to_name} has no email address")
+    draft = Draft(account_id=account_id, contact_id=contact_id, kind=validation.one_of(kind, DRAFT_KINDS, "kind"),
+                  dedupe_key=dedupe_key, to_name=to_name, to_email=to_email, from_name=from_name,
+                  from_email=from_email, subject=validation.text(subject, "subject", max_length=MAX_SUBJECT),
+                  body=validation.text(body, "body", max_length=MAX_BODY), reasons=reasons, method=method,
+                  fallback_reason=fallback_reason, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                  status="pending_review", author=principal.email, author_id=principal.user_id,
+                  created_at=now, updated_at=now)
+    session.add(draft)
+    return draft
+
+
+def audit_new_drafts(session: AsyncSession, drafts: list[Draft], *, principal: Principal, now: datetime) -> None:
+    """Audit drafts once a flush has given them ids."""
+    for draft in drafts:
+        audit.record(session, principal=principal, action="draft.create", entity="draft", entity_id=draft.id,
+                     at=now, after=audit.snapshot(draft))
+
+
 async def get_draft(session: AsyncSession, *, draft_id: int) -> DraftOut:
     """The draft with its reasons and the account's current health.
 
@@ -171,20 +204,29 @@ async def list_drafts(
 async def stale_reason(session: AsyncSession, draft: Draft) -> str | None:
     """Why the draft no longer fits its account, or None while it still does."""
     account = await session.get(Account, draft.account_id)
-    if account is None or account.status != "active":
-        return "the account has churned"
     contact = await session.get(Contact, draft.contact_id) if draft.contact_id else None
-    if contact is None:
-        return "the recipient was removed"
-    if contact.left_company_on is not None:
-        return f"{contact.name} left the company on {contact.left_company_on}"
-    if draft.kind in RENEWAL_KINDS:
+    reason = _recipient_gone(account.status if account else None, contact.name if contact else None,
+                             contact.left_company_on if contact else None)
+    if reason is None and draft.kind in RENEWAL_KINDS:
         closed_since = await session.scalar(select(Renewal.stage).where(
             Renewal.account_id == draft.account_id, Renewal.stage.in_(CLOSED_RENEWAL_STAGES),
             Renewal.closed_on >= draft.created_at.date()))
-        if closed_since is not None:
-            return f"the renewal closed ({closed_since}) after the draft was written"
+        reason = _renewal_closed(closed_since)
+    return reason
+
+
+def _recipient_gone(account_status: str | None, contact_name: str | None, left_on: date | None) -> str | None:
+    if account_status != "active":
+        return "the account has churned"
+    if contact_name is None:
+        return "the recipient was removed"
+    if left_on is not None:
+        return f"{contact_name} left the company on {left_on}"
     return None
+
+
+def _renewal_closed(stage: str | None) -> str | None:
+    return f"the renewal closed ({stage}) after the draft was written" if stage is not None else None
 
 
 async def review_draft(
@@ -267,15 +309,32 @@ async def _mark_stale(session: AsyncSession, draft: Draft, *, reason: str, now: 
 
 
 async def sweep_stale(session: AsyncSession, *, now: datetime, principal: Principal | str) -> int:
-    """Mark stale every open draft whose account changed materially; returns how many."""
-    drafts = list(await session.scalars(select(Draft).where(Draft.status.in_(("pending_review", "approved")))))
-    marked = 0
-    for draft in drafts:
-        reason = await stale_reason(session, draft)
+    """Mark stale every open draft whose account changed materially; returns how many.
+
+    Two set-based queries find the candidates (the same rules as `stale_reason`), so a cycle over a
+    large review queue costs two round trips, not several per draft.
+    """
+    open_draft = Draft.status.in_(("pending_review", "approved"))
+    stale: dict[int, tuple[Draft, str]] = {}
+    gone = await session.execute(
+        select(Draft, Account.status, Contact.name, Contact.left_company_on)
+        .join(Account, Account.id == Draft.account_id).outerjoin(Contact, Contact.id == Draft.contact_id)
+        .where(open_draft, or_(Account.status != "active", Contact.id.is_(None),
+                               Contact.left_company_on.is_not(None))))
+    for draft, account_status, contact_name, left_on in gone:
+        reason = _recipient_gone(account_status, contact_name, left_on)
         if reason is not None:
-            await _mark_stale(session, draft, reason=reason, now=now, principal=principal)
-            marked += 1
-    return marked
+            stale[draft.id] = (draft, reason)
+    closed = await session.execute(
+        select(Draft, Renewal.stage, Renewal.closed_on)
+        .join(Renewal, and_(Renewal.account_id == Draft.account_id, Renewal.stage.in_(CLOSED_RENEWAL_STAGES)))
+        .where(open_draft, Draft.kind.in_(RENEWAL_KINDS)).order_by(Renewal.closed_on))
+    for draft, stage, closed_on in closed:
+        if draft.id not in stale and closed_on is not None and closed_on >= draft.created_at.date():
+            stale[draft.id] = (draft, _renewal_closed(stage) or "")
+    for draft, reason in stale.values():
+        await _mark_stale(session, draft, reason=reason, now=now, principal=principal)
+    return len(stale)
 
 
 async def claim_for_sending(session: AsyncSession, *, principal: Principal, now: datetime,
