@@ -25,7 +25,7 @@ clean:
 	rm -rf $(VENV) csdesk.db csdesk.db-wal csdesk.db-shm
 
 bench: $(STAMP)
-	$(BIN)/python -m bench.assessment
+	$(BIN)/python -m bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check store tools agents prompts server tests bench

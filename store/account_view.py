@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, or_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from store import validation
-from store.accounts import account_detail, load_account, owner_email
+from store.accounts import account_detail
 from store.assessments import health_history, latest_assessment
+from store.errors import NotFound
 from store.models import (
+    Account,
     Contact,
     HealthNote,
     Renewal,
@@ -21,6 +23,7 @@ from store.models import (
     Touchpoint,
     UsageSnapshot,
     User,
+    UtcDateTime,
 )
 from store.renewals import renewal_out
 from store.schemas import (
@@ -54,7 +57,11 @@ async def get_account_360(session: AsyncSession, *, account_id: int, now: dateti
     Raises:
         NotFound: no such account.
     """
-    account = await load_account(session, account_id)
+    found = (await session.execute(select(Account, User.email).join(User, User.id == Account.owner_id)
+                                   .where(Account.id == account_id))).one_or_none()
+    if found is None:
+        raise NotFound(f"no account with id {account_id}; find ids with list_accounts")
+    account, owner = found
     today = now.date()
     text_limit = validation.MAX_TEXT if full_text else SHORT_TEXT
     author = aliased(User)
@@ -67,7 +74,6 @@ async def get_account_360(session: AsyncSession, *, account_id: int, now: dateti
         select(Renewal).where(Renewal.account_id == account_id, Renewal.stage.in_(OPEN_RENEWAL_STAGES))
         .order_by(Renewal.due_date).limit(1)
     )
-    owner = await owner_email(session, account)
     touchpoints = await session.execute(
         select(Touchpoint, author.email).join(author, author.id == Touchpoint.author_id)
         .where(Touchpoint.account_id == account_id)
@@ -91,14 +97,14 @@ async def get_account_360(session: AsyncSession, *, account_id: int, now: dateti
         select(SurveyResponse).where(SurveyResponse.account_id == account_id)
         .order_by(SurveyResponse.responded_at.desc()).limit(RECENT_ITEMS)
     )
-    last_outbound = await session.scalar(
-        select(func.max(Touchpoint.occurred_at)).where(Touchpoint.account_id == account_id,
-                                                       Touchpoint.kind.in_(OUTBOUND_KINDS))
-    )
-    last_meeting = await session.scalar(
-        select(func.max(Touchpoint.occurred_at)).where(Touchpoint.account_id == account_id,
-                                                       Touchpoint.kind.in_(MEETING_KINDS))
-    )
+    # CASE loses the column type; coercing restores the timezone-aware conversion on every backend.
+    last_outbound, last_meeting = (await session.execute(
+        select(type_coerce(func.max(case((Touchpoint.kind.in_(OUTBOUND_KINDS), Touchpoint.occurred_at))),
+                           UtcDateTime()),
+               type_coerce(func.max(case((Touchpoint.kind.in_(MEETING_KINDS), Touchpoint.occurred_at))),
+                           UtcDateTime()))
+        .where(Touchpoint.account_id == account_id)
+    )).one()
     latest = await latest_assessment(session, account_id)
     history = await health_history(session, account_id)
     return Account360(
@@ -138,14 +144,15 @@ def _survey(row: SurveyResponse, limit: int) -> SurveyOut:
 
 
 async def _support(session: AsyncSession, *, account_id: int, now: datetime) -> SupportSummary:
-    open_rows = list(await session.scalars(
-        select(SupportTicket).where(SupportTicket.account_id == account_id, SupportTicket.closed_at.is_(None))
+    # Open tickets and those closed in the last 90 days, in one query.
+    rows = list(await session.scalars(
+        select(SupportTicket).where(SupportTicket.account_id == account_id,
+                                    or_(SupportTicket.closed_at.is_(None),
+                                        SupportTicket.closed_at >= now - timedelta(days=90)))
         .order_by(SupportTicket.opened_at.desc())
     ))
-    closed_recently = await session.scalar(
-        select(func.count()).where(SupportTicket.account_id == account_id,
-                                   SupportTicket.closed_at >= now - timedelta(days=90))
-    ) or 0
+    open_rows = [row for row in rows if row.closed_at is None]
+    closed_recently = len(rows) - len(open_rows)
     tickets = [TicketOut(id=t.id, subject=t.subject, priority=t.priority, opened_at=t.opened_at, due_at=t.due_at,
                          escalated=t.escalated, overdue=t.due_at is not None and t.due_at < now)
                for t in open_rows]

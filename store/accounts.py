@@ -68,11 +68,12 @@ def account_row(account: Account, owner_email: str, today: date) -> AccountRow:
 def account_detail(account: Account, owner_email: str, today: date) -> AccountDetail:
     return AccountDetail(
         **_common_fields(account, owner_email, today),
+        status=account.status,
+        lifecycle_stage=account.lifecycle_stage,
         domain=account.domain,
         seats=account.seats,
         contract_start=account.contract_start,
         onboarding_status=account.onboarding_status,
-        churned_on=account.churned_on,
         assessed_at=account.assessed_at,
     )
 
@@ -81,10 +82,11 @@ def _common_fields(account: Account, owner_email: str, today: date) -> dict[str,
     days = (account.renewal_date - today).days if account.renewal_date else None
     return {
         "id": account.id, "name": account.name, "owner": owner_email, "segment": account.segment,
-        "lifecycle_stage": account.lifecycle_stage, "arr": account.arr, "currency": account.currency,
+        "arr": account.arr, "currency": account.currency,
         "renewal_date": account.renewal_date, "days_to_renewal": days, "health_status": account.health_status,
         "health_score": account.health_score, "health_trend": account.health_trend,
-        "churn_risk_reason": account.churn_risk_reason, "status": account.status, "version": account.version,
+        "churn_risk_reason": account.churn_risk_reason, "churned_on": account.churned_on,
+        "version": account.version,
     }
 
 

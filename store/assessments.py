@@ -54,7 +54,8 @@ async def latest_assessments(session: AsyncSession, account_ids: Sequence[int]) 
 
 async def health_history(session: AsyncSession, account_id: int, *, limit: int = 8) -> list[HealthPoint]:
     """The account's assessments, newest first: how its health moved."""
-    rows = await session.scalars(select(Assessment).where(Assessment.account_id == account_id)
+    rows = await session.execute(select(Assessment.created_at, Assessment.status, Assessment.score, Assessment.method)
+                                 .where(Assessment.account_id == account_id)
                                  .order_by(Assessment.created_at.desc(), Assessment.id.desc()).limit(limit))
     return [HealthPoint(at=row.created_at, status=row.status, score=row.score, method=row.method) for row in rows]
 

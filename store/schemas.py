@@ -30,13 +30,12 @@ class UserOut(Out):
 
 
 class AccountRow(Out):
-    """One line of the retention view."""
+    """One line of the retention view: what a CSM scans 25 rows of at a time (the rest is in AccountDetail)."""
 
     id: int
     name: str
     owner: str
     segment: str
-    lifecycle_stage: str
     arr: Decimal
     currency: str
     renewal_date: date | None
@@ -45,16 +44,17 @@ class AccountRow(Out):
     health_score: int | None
     health_trend: str | None
     churn_risk_reason: str | None
-    status: str
+    churned_on: date | None = Field(None, description="Set only on churned accounts.")
     version: int
 
 
 class AccountDetail(AccountRow):
+    status: str
+    lifecycle_stage: str
     domain: str | None
     seats: int
     contract_start: date | None
     onboarding_status: str
-    churned_on: date | None
     assessed_at: datetime | None
 
 

@@ -1,0 +1,71 @@
+"""Every benchmark in one run: tool latency by portfolio size (csdesk over stdio, HTTP and in process,
+the raw-SQL floor, the generic SQL peer), agent cycles and memory at the largest size, the context
+cost of the catalogue and its answers, and LLM-backed throughput against a local model server.
+
+`.venv/bin/python -m bench` (what `make bench` runs); `--accounts 1000 10000` for a shorter run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import re
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import context_cost, latency, model_throughput, peer
+from bench.portfolio import settings_for
+
+SIZES = (1_000, 10_000, 100_000)
+
+
+def csdesk_run(accounts: int, *extra: str) -> str:
+    """`csdesk run` as its own process on the portfolio: its summary line, wall time and peak memory."""
+    settings = settings_for(accounts)
+    env = latency.server_env(settings)
+    started = time.perf_counter()
+    process = subprocess.Popen([latency.CSDESK, "run", *extra], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    output = process.stdout.read() if process.stdout else ""
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    if status != 0:
+        raise RuntimeError(f"csdesk run failed: {output[-500:]}")
+    assessed = re.search(r"assessed\s*│\s*([\d,]+)", output)
+    skipped = re.search(r"skipped as unchanged\s*│\s*([\d,]+)", output)
+    label = "forced re-assessment" if extra else "unchanged re-run"
+    return (f"  csdesk run {' '.join(extra) or '(no flags)':8}: {label}, {seconds:6.1f} s wall "
+            f"(assessed {assessed.group(1) if assessed else '?'}, skipped {skipped.group(1) if skipped else '?'}); "
+            f"peak RSS {usage.ru_maxrss / 1024:,.0f} MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--accounts", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--calls", type=int, default=100, help="timed calls per tool and channel")
+    args = parser.parse_args()
+    print(f"{platform.machine()} · {os.cpu_count()} CPUs · Python {platform.python_version()} · "
+          f"{datetime.now(UTC):%Y-%m-%d} · SQLite (WAL) unless noted", flush=True)
+    for accounts in args.accounts:
+        print(f"\n{accounts:,} accounts:", flush=True)
+        latency.report(asyncio.run(latency.measure_size(accounts, None, args.calls)))
+    largest = max(args.accounts)
+    print(f"\nAgent cycles at {largest:,} accounts (rules engine, each its own process):", flush=True)
+    print(csdesk_run(largest), flush=True)
+    print(csdesk_run(largest, "--force"), flush=True)
+    smallest = min(args.accounts)
+    listing, answers = asyncio.run(context_cost.context_cost(smallest))
+    peer_listing = asyncio.run(peer.peer_tools_list_size(Path(settings_for(smallest).db_path)))
+    context_cost.report(listing, answers, peer_listing)
+    print(f"\nLLM-backed assessment against the local test server answering after "
+          f"{model_throughput.DELAY_SECONDS * 1000:.0f} ms:", flush=True)
+    for line in asyncio.run(model_throughput.model_throughput()):
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()

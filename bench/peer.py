@@ -1,0 +1,103 @@
+"""The generic peer: `mcp-server-sqlite` from PyPI on the same SQLite file, answering the same
+questions with the SQL a model would write. It needs `mcp<2`, so it lives in a virtualenv of its own
+(created on first use under bench/.data). Prints its latency and answer sizes beside csdesk's.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from mcp import Client, StdioServerParameters
+
+from bench.portfolio import CACHE, CSM, TODAY
+from bench.timing import Timing, measure
+
+PEER_PACKAGES = ("mcp-server-sqlite==2025.4.25", "mcp<2")
+PEER_VENV = CACHE / "peer-venv"
+HORIZON = (TODAY + timedelta(days=90)).isoformat()
+OPEN_STAGES = "('upcoming','in_discussion','proposal_sent','verbal_commit')"
+
+
+def peer_command() -> str:
+    """The peer's executable, installed into its own virtualenv the first time."""
+    executable = PEER_VENV / "bin" / "mcp-server-sqlite"
+    if not executable.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
+        subprocess.run([str(PEER_VENV / "bin" / "pip"), "install", "--quiet", *PEER_PACKAGES], check=True)
+    return str(executable)
+
+
+def questions(account_id: int, renewal_id: int) -> dict[str, list[tuple[str, str]]]:
+    """Per csdesk tool, the peer calls (tool, SQL) a model would make to answer the same question."""
+    me = f"(SELECT id FROM users WHERE email = '{CSM}')"
+    account = f"account_id = {account_id}"
+    return {
+        "list_accounts": [("read_query",
+                           "SELECT a.id, a.name, a.segment, a.arr, a.currency, a.renewal_date, a.health_status, "
+                           "a.health_score, a.health_trend, a.churn_risk_reason FROM accounts a "
+                           f"WHERE a.owner_id = {me} AND a.status = 'active' AND a.health_status = 'at_risk' "
+                           f"AND a.renewal_date BETWEEN '{TODAY}' AND '{HORIZON}' ORDER BY a.arr DESC LIMIT 25")],
+        "get_account": [("read_query", sql) for sql in (
+            f"SELECT * FROM accounts WHERE id = {account_id}",
+            f"SELECT * FROM contacts WHERE {account}",
+            f"SELECT * FROM renewals WHERE {account} AND stage IN {OPEN_STAGES} ORDER BY due_date LIMIT 1",
+            f"SELECT * FROM touchpoints WHERE {account} ORDER BY occurred_at DESC LIMIT 5",
+            f"SELECT * FROM health_notes WHERE {account} ORDER BY created_at DESC LIMIT 5",
+            f"SELECT * FROM tasks WHERE {account} AND status IN ('open','in_progress')",
+            f"SELECT * FROM usage_snapshots WHERE {account} ORDER BY period_start DESC LIMIT 6",
+            f"SELECT * FROM support_tickets WHERE {account} AND closed_at IS NULL",
+            f"SELECT * FROM survey_responses WHERE {account} ORDER BY responded_at DESC LIMIT 5",
+            f"SELECT status, score, trend, summary, drivers, next_actions FROM assessments WHERE {account} "
+            "ORDER BY created_at DESC LIMIT 1")],
+        "list_renewals": [("read_query",
+                           "SELECT r.id, a.name, r.due_date, r.stage, r.target_amount, r.forecast_amount, a.arr, "
+                           "a.health_status, a.health_score FROM renewals r JOIN accounts a ON a.id = r.account_id "
+                           f"WHERE r.owner_id = {me} AND r.stage IN {OPEN_STAGES} AND r.due_date <= '{HORIZON}' "
+                           "ORDER BY r.due_date LIMIT 25")],
+        "portfolio_summary": [("read_query", sql) for sql in (
+            "SELECT coalesce(health_status, 'unassessed') AS status, count(*) AS accounts, sum(arr) AS arr "
+            "FROM accounts WHERE status = 'active' GROUP BY 1",
+            "SELECT strftime('%Y', r.due_date) || '-Q' || ((cast(strftime('%m', r.due_date) AS integer) + 2) / 3) "
+            "AS quarter, count(*), sum(r.target_amount), sum(r.forecast_amount), sum(CASE WHEN a.health_status = "
+            "'at_risk' THEN r.target_amount ELSE 0 END) FROM renewals r JOIN accounts a ON a.id = r.account_id "
+            f"WHERE r.stage IN {OPEN_STAGES} AND a.status = 'active' GROUP BY 1 ORDER BY 1",
+            "WITH s AS (SELECT account_id, arr_after FROM (SELECT account_id, arr_after, row_number() OVER "
+            "(PARTITION BY account_id ORDER BY occurred_on DESC, id DESC) AS n FROM revenue_events "
+            "WHERE occurred_on < '2025-11-24') WHERE n = 1 AND arr_after > 0), e AS (SELECT account_id, arr_after "
+            "FROM (SELECT account_id, arr_after, row_number() OVER (PARTITION BY account_id ORDER BY occurred_on "
+            "DESC, id DESC) AS n FROM revenue_events WHERE occurred_on <= '2026-11-23') WHERE n = 1) "
+            "SELECT sum(s.arr_after), sum(min(s.arr_after, coalesce(e.arr_after, 0))), sum(coalesce(e.arr_after, 0)),"
+            " count(*), sum(coalesce(e.arr_after, 0) = 0) FROM s LEFT JOIN e ON e.account_id = s.account_id")],
+        "update_renewal": [("write_query",
+                            f"UPDATE renewals SET forecast_amount = 1500.00 WHERE id = {renewal_id}")],
+    }
+
+
+async def measure_peer(db_path: Path, account_id: int, renewal_id: int, calls: int) -> dict[str, tuple[Timing, int]]:
+    """Per question: the latency of all its peer calls together, and the characters of their answers."""
+    params = StdioServerParameters(command=peer_command(), args=["--db-path", str(db_path)])
+    results: dict[str, tuple[Timing, int]] = {}
+    async with Client(params, mode="legacy") as client:
+        for tool, steps in questions(account_id, renewal_id).items():
+            sizes: list[int] = []
+
+            async def ask(steps: list[tuple[str, str]] = steps, sizes: list[int] = sizes) -> None:
+                total = 0
+                for peer_tool, sql in steps:
+                    result = await client.call_tool(peer_tool, {"query": sql})
+                    if result.is_error:
+                        raise RuntimeError(f"the peer refused {sql[:60]}…: {result.content[0].text}")
+                    total += sum(len(block.text) for block in result.content if block.type == "text")
+                sizes.append(total)
+
+            results[tool] = (await measure(ask, calls), sizes[-1])
+    return results
+
+
+async def peer_tools_list_size(db_path: Path) -> str:
+    params = StdioServerParameters(command=peer_command(), args=["--db-path", str(db_path)])
+    async with Client(params, mode="legacy") as client:
+        return (await client.list_tools()).model_dump_json(by_alias=True, exclude_none=True)

@@ -1,0 +1,80 @@
+"""The questions every channel answers: the same five tools with the same arguments.
+
+A CSM's retention view (my at-risk accounts renewing in 90 days, by ARR), one account's 360, my
+renewals, the manager's portfolio summary, and a forecast update on one renewal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+
+from server.context import AppContext
+from store import accounts as account_service
+from store import renewals as renewal_service
+from store.account_view import get_account_360
+from store.models import Renewal, User
+from store.portfolio import portfolio_summary
+from store.users import principal_for
+
+RETENTION = {"owner": "me", "health_status": ["at_risk"], "renewal_within_days": 90, "sort": "arr_desc",
+             "limit": 25}
+RENEWALS = {"owner": "me", "within_days": 90}
+FORECASTS = (Decimal("1000.00"), Decimal("2000.00"))
+TOOLS = ("list_accounts", "get_account", "list_renewals", "portfolio_summary", "update_renewal")
+
+
+@dataclass
+class Targets:
+    """The rows the questions are about, picked once from the portfolio."""
+
+    account_id: int
+    renewal_id: int
+
+
+async def pick_targets(app: AppContext, csm_email: str) -> Targets:
+    async with app.read_sessions() as session:
+        owner_id = await session.scalar(select(User.id).where(User.email == csm_email))
+        renewal = await session.scalar(select(Renewal).where(Renewal.owner_id == owner_id,
+                                                             Renewal.stage == "upcoming").limit(1))
+    assert renewal is not None, "the portfolio has no open renewal to update"
+    return Targets(account_id=renewal.account_id, renewal_id=renewal.id)
+
+
+def tool_arguments(tool: str, targets: Targets, version: int, turn: int) -> dict[str, Any]:
+    return {
+        "list_accounts": RETENTION,
+        "get_account": {"account_id": targets.account_id},
+        "list_renewals": RENEWALS,
+        "portfolio_summary": {},
+        "update_renewal": {"renewal_id": targets.renewal_id, "expected_version": version,
+                           "forecast_amount": str(FORECASTS[turn % 2])},
+    }[tool]
+
+
+async def in_process(app: AppContext, tool: str, targets: Targets, csm_email: str, manager_email: str,
+                     turn: int) -> object:
+    """The service function a tool calls, in its own transaction, without any transport."""
+    now = app.clock.now()
+    write = tool == "update_renewal"
+    sessions = app.write_sessions if write else app.read_sessions
+    async with sessions() as session, session.begin():
+        principal = await principal_for(session, email=manager_email if tool == "portfolio_summary" else csm_email)
+        if tool == "list_accounts":
+            filters = account_service.AccountFilters(owner="me", health_statuses=("at_risk",), renewal_within_days=90)
+            return await account_service.list_accounts(session, principal=principal, filters=filters,
+                                                       today=now.date(), limit=25)
+        if tool == "get_account":
+            return await get_account_360(session, account_id=targets.account_id, now=now)
+        if tool == "list_renewals":
+            return await renewal_service.list_renewals(session, principal=principal, today=now.date(), owner="me",
+                                                       within_days=90)
+        if tool == "portfolio_summary":
+            return await portfolio_summary(session, principal=principal, now=now)
+        version = (await session.get(Renewal, targets.renewal_id)).version
+        return await renewal_service.update_renewal(session, principal=principal, now=now,
+                                                    renewal_id=targets.renewal_id, expected_version=version,
+                                                    forecast_amount=FORECASTS[turn % 2])
