@@ -7,13 +7,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import audit, revenue, validation
 from store.errors import Conflict, InvalidInput, NotFound
 from store.models import Account, Renewal, User
-from store.pagination import check_page_size, decode_cursor, filters_fingerprint, next_cursor
+from store.pagination import check_page_size, decode_cursor, filters_fingerprint, next_cursor, page_and_total
 from store.principals import Principal, require_account_writer, require_role
 from store.schemas import AccountDetail, AccountRow, Page
 from store.users import resolve_assignee, user_id_filter
@@ -105,14 +105,11 @@ async def list_accounts(
     statement = await _filtered(session, principal=principal, filters=filters, today=today)
     fingerprint = filters_fingerprint({**filters.__dict__, "who": principal.user_id})
     offset = decode_cursor(cursor, fingerprint)
-    total = await session.scalar(select(func.count()).select_from(statement.subquery()))
-    rows = await session.execute(
-        statement.add_columns(User.email).join(User, User.id == Account.owner_id)
-        .order_by(*ACCOUNT_SORTS[filters.sort]).offset(offset).limit(limit)
-    )
+    rows, total = await page_and_total(
+        session, statement.add_columns(User.email).join(User, User.id == Account.owner_id)
+        .order_by(*ACCOUNT_SORTS[filters.sort]), offset=offset, limit=limit)
     items = [account_row(account, email, today) for account, email in rows]
-    return Page[AccountRow](items=items, total=total or 0,
-                            next_cursor=next_cursor(offset, len(items), total or 0, fingerprint))
+    return Page[AccountRow](items=items, total=total, next_cursor=next_cursor(offset, len(items), total, fingerprint))
 
 
 async def _filtered(

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import audit, revenue, validation
 from store.accounts import renewal_window
 from store.errors import Conflict, InvalidInput, NotFound
 from store.models import Account, Renewal, User
-from store.pagination import check_page_size, decode_cursor, filters_fingerprint, next_cursor
+from store.pagination import check_page_size, decode_cursor, filters_fingerprint, next_cursor, page_and_total
 from store.principals import Principal, require_account_writer
 from store.schemas import Page, RenewalOut
 from store.users import user_id_filter
@@ -71,8 +71,8 @@ async def list_renewals(
     fingerprint = filters_fingerprint({"owner": owner_id, "within": within_days, "overdue": include_overdue,
                                        "stages": stages, "health": health_statuses, "sort": sort})
     offset = decode_cursor(cursor, fingerprint)
-    total = await session.scalar(select(func.count()).select_from(statement.subquery())) or 0
-    rows = await session.execute(statement.order_by(*RENEWAL_SORTS[sort]).offset(offset).limit(limit))
+    rows, total = await page_and_total(session, statement.order_by(*RENEWAL_SORTS[sort]), offset=offset,
+                                       limit=limit)
     items = [renewal_out(renewal, account, email, today) for renewal, account, email in rows]
     return Page[RenewalOut](items=items, total=total, next_cursor=next_cursor(offset, len(items), total, fingerprint))
 

@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from store.accounts import AccountFilters, create_account, list_accounts, update_account
 from store.errors import Conflict, Forbidden, InvalidInput, NotFound
 from store.models import Account, AuditEvent, Renewal
+from store.pagination import encode_cursor, filters_fingerprint
 from tests.conftest import NOW, TODAY, Db
 from tests.factories import make_account
 
@@ -179,6 +180,12 @@ async def test_pages_follow_the_cursor_and_a_cursor_is_bound_to_its_filters(db: 
             if cursor is None:
                 break
         assert seen == ["Bravo", "Echo", "Charlie", "Alpha", "Delta"]
+        # A cursor past the end (rows went away since it was issued) still reports the true total.
+        past_end = encode_cursor(10, filters_fingerprint({**AccountFilters().__dict__,
+                                                          "who": db.principals["ana"].user_id}))
+        beyond = await list_accounts(session, principal=db.principals["ana"], filters=AccountFilters(),
+                                     today=TODAY, limit=2, cursor=past_end)
+        assert (beyond.items, beyond.total, beyond.next_cursor) == ([], 5, None)
         first = await list_accounts(session, principal=db.principals["ana"], filters=AccountFilters(),
                                     today=TODAY, limit=2)
         with pytest.raises(InvalidInput, match="issued for different filters"):
