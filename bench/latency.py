@@ -104,7 +104,7 @@ async def measure_client(client: Client, run: Run, targets: Targets, calls: int,
     for tool in TOOLS:
         state = {"version": None, "turn": 0}
         if tool == "update_renewal":
-            view = await client.call_tool("list_renewals", {"owner": "me", "within_days": None, "limit": 200})
+            view = await client.call_tool("get_account", {"account_id": targets.account_id})
             state["version"] = _version_of(view, targets.renewal_id)
 
         async def call(tool: str = tool, state: dict = state) -> object:
@@ -123,11 +123,11 @@ async def measure_client(client: Client, run: Run, targets: Targets, calls: int,
         setattr(run.tools[tool], channel, await measure(call, calls))
 
 
-def _version_of(result: object, renewal_id: int) -> int:
-    for row in result.structured_content["items"]:  # type: ignore[attr-defined]
-        if row["id"] == renewal_id:
-            return row["version"]
-    raise RuntimeError(f"renewal {renewal_id} is not among the CSM's open renewals")
+def _version_of(account_view: object, renewal_id: int) -> int:
+    renewal = account_view.structured_content["open_renewal"]  # type: ignore[attr-defined]
+    if renewal is None or renewal["id"] != renewal_id:
+        raise RuntimeError(f"renewal {renewal_id} is not the account's open renewal")
+    return renewal["version"]
 
 
 async def measure_empty_tool(calls: int) -> Timing:

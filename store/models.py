@@ -73,6 +73,8 @@ class Account(Base):
     __tablename__ = "accounts"
     __table_args__ = (
         Index("ix_accounts_owner_arr", "owner_id", "arr"),
+        # The retention view: one CSM's accounts in some health statuses, renewing in a window.
+        Index("ix_accounts_owner_health_renewal", "owner_id", "health_status", "renewal_date"),
         Index("ix_accounts_renewal_date", "renewal_date"),
         Index("ix_accounts_arr", "arr"),
         Index("ix_accounts_health_score", "health_score"),
@@ -202,6 +204,8 @@ class Renewal(Base):
         UniqueConstraint("account_id", "due_date", name="uq_renewals_account_due"),
         Index("ix_renewals_due_stage", "due_date", "stage"),
         Index("ix_renewals_owner_due", "owner_id", "due_date"),
+        # A CSM's open renewals coming due, without walking past their closed history.
+        Index("ix_renewals_owner_stage_due", "owner_id", "stage", "due_date"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -106,24 +106,21 @@ async def _currencies(session: AsyncSession, owner_id: int | None, asked: str | 
     return chosen, present[1:]
 
 
-def arr_as_of(day: date, currency: str, *, inclusive: bool = True):
-    """Each account's contracted ARR in cents at the end of `day` (or its start), from revenue events."""
-    latest_first = (RevenueEvent.occurred_on.desc(), RevenueEvent.id.desc())
-    on_or_before = RevenueEvent.occurred_on <= day if inclusive else RevenueEvent.occurred_on < day
-    ranked = select(RevenueEvent.account_id, RevenueEvent.currency, RevenueEvent.arr_after,
-                    func.row_number().over(partition_by=RevenueEvent.account_id, order_by=latest_first)
-                    .label("rank")).where(on_or_before).subquery()
-    in_currency = case((ranked.c.currency == currency, cents(ranked.c.arr_after)), else_=0)
-    return select(ranked.c.account_id, in_currency.label("cents")).where(ranked.c.rank == 1).subquery()
+def arr_on(day: date, currency: str, *, inclusive: bool = True) -> ColumnElement:
+    """The account's contracted ARR in cents at the end of `day` (or its start): its latest revenue event
+    by then, found through the (account, day) index, 0 in another currency or before its first event."""
+    by_then = RevenueEvent.occurred_on <= day if inclusive else RevenueEvent.occurred_on < day
+    latest = select(case((RevenueEvent.currency == currency, cents(RevenueEvent.arr_after)), else_=0)) \
+        .where(RevenueEvent.account_id == Account.id, by_then) \
+        .order_by(RevenueEvent.occurred_on.desc(), RevenueEvent.id.desc()).limit(1).scalar_subquery()
+    return func.coalesce(latest, 0)
 
 
-def status_as_of(moment: datetime):
-    """Each account's health status in its latest assessment at or before `moment`."""
-    ranked = select(Assessment.account_id, Assessment.status,
-                    func.row_number().over(partition_by=Assessment.account_id,
-                                           order_by=(Assessment.created_at.desc(), Assessment.id.desc()))
-                    .label("rank")).where(Assessment.created_at <= moment).subquery()
-    return select(ranked.c.account_id, ranked.c.status).where(ranked.c.rank == 1).subquery()
+def status_on(moment: datetime) -> ColumnElement:
+    """The account's health status in its latest assessment at or before `moment`, else unassessed."""
+    latest = select(Assessment.status).where(Assessment.account_id == Account.id, Assessment.created_at <= moment) \
+        .order_by(Assessment.created_at.desc(), Assessment.id.desc()).limit(1).scalar_subquery()
+    return func.coalesce(latest, UNASSESSED)
 
 
 async def _health(session: AsyncSession, owner_id: int | None, currency: str,
@@ -133,13 +130,11 @@ async def _health(session: AsyncSession, owner_id: int | None, currency: str,
         select(label, func.count(), func.sum(cents(Account.arr)))
         .where(Account.status == "active", Account.currency == currency).group_by(label), owner_id))}
     then = now - timedelta(days=MONTH_AGO_DAYS)
-    arr_then, status_then = arr_as_of(then.date(), currency), status_as_of(then)
-    label_then = func.coalesce(status_then.c.status, UNASSESSED)
-    past = {status: (count, total) for status, count, total in await session.execute(_scoped(
-        select(label_then, func.count(), func.sum(arr_then.c.cents))
-        .join(Account, Account.id == arr_then.c.account_id)
-        .outerjoin(status_then, status_then.c.account_id == arr_then.c.account_id)
-        .where(arr_then.c.cents > 0).group_by(label_then), owner_id))}
+    accounts_then = _scoped(select(arr_on(then.date(), currency).label("cents"), status_on(then).label("status"))
+                            .select_from(Account), owner_id).cte("accounts_then").prefix_with("MATERIALIZED")
+    past = {status: (count, total) for status, count, total in await session.execute(
+        select(accounts_then.c.status, func.count(), func.sum(accounts_then.c.cents))
+        .where(accounts_then.c.cents > 0).group_by(accounts_then.c.status))}
     slices = [StatusSlice(status=status, accounts=current.get(status, (0, 0))[0],
                           arr=money(current.get(status, (0, 0))[1]), accounts_month_ago=past.get(status, (0, 0))[0],
                           arr_month_ago=money(past.get(status, (0, 0))[1]))
@@ -149,26 +144,31 @@ async def _health(session: AsyncSession, owner_id: int | None, currency: str,
 
 async def _risk_movers(session: AsyncSession, owner_id: int | None,
                        now: datetime) -> tuple[list[RiskMover], list[RiskMover], int]:
-    """Accounts that became, or stopped being, at_risk in the last seven days (churn counts as stopping)."""
+    """Accounts that became, or stopped being, at_risk in the last seven days (churn counts as stopping).
+
+    Only accounts at risk now can have become so; only accounts assessed or churned since a week ago
+    can have stopped (without a new assessment, their status is what it was).
+    """
     week_ago = now - timedelta(days=WEEK_AGO_DAYS)
-    before = status_as_of(week_ago)
-    was = func.coalesce(before.c.status, UNASSESSED)
-    base = _scoped(select(Account, User.email, was).join(User, User.id == Account.owner_id)
-                   .outerjoin(before, before.c.account_id == Account.id), owner_id)
-    became_filter = and_(Account.status == "active", Account.health_status == "at_risk", was != "at_risk")
-    left_filter = and_(was == "at_risk", or_(
-        and_(Account.status == "active", Account.health_status != "at_risk"),
-        and_(Account.status == "churned", Account.churned_on > week_ago.date())))
+    was = status_on(week_ago).label("was")
+    assessed_since = select(Assessment.id).where(Assessment.account_id == Account.id,
+                                                 Assessment.created_at > week_ago).exists()
+    base = _scoped(select(Account, User.email, was).join(User, User.id == Account.owner_id), owner_id)
+    became_candidates = and_(Account.status == "active", Account.health_status == "at_risk")
+    left_candidates = or_(
+        and_(Account.status == "active", Account.health_status != "at_risk", assessed_since),
+        and_(Account.status == "churned", Account.churned_on > week_ago.date()))
     lists, hidden = [], 0
-    for condition in (became_filter, left_filter):
-        total = await session.scalar(select(func.count()).select_from(base.where(condition).subquery())) or 0
-        rows = await session.execute(base.where(condition).order_by(Account.arr.desc(), Account.id)
-                                     .limit(MOVERS_SHOWN))
+    for candidates, keep in ((became_candidates, lambda previous: previous != "at_risk"),
+                             (left_candidates, lambda previous: previous == "at_risk")):
+        movers = [(account, email, previous) for account, email, previous in await session.execute(
+            base.where(candidates)) if keep(previous)]
+        movers.sort(key=lambda row: (-row[0].arr, row[0].id))
         lists.append([RiskMover(account_id=account.id, name=account.name, owner=email, arr=account.arr,
                                 currency=account.currency,
                                 status="churned" if account.status == "churned" else account.health_status or "",
-                                was=previous) for account, email, previous in rows])
-        hidden += max(0, total - MOVERS_SHOWN)
+                                was=previous) for account, email, previous in movers[:MOVERS_SHOWN]])
+        hidden += max(0, len(movers) - MOVERS_SHOWN)
     return lists[0], lists[1], hidden
 
 
@@ -205,26 +205,25 @@ async def _pipeline(session: AsyncSession, owner_id: int | None, currency: str, 
 async def retention(session: AsyncSession, *, owner_id: int | None, currency: str, start: date,
                     end: date) -> RetentionFigures:
     """GRR, NRR and logo churn of the accounts that were paying when the period began."""
-    opening, closing = arr_as_of(start, currency, inclusive=False), arr_as_of(end, currency)
-    begin, finish = opening.c.cents, func.coalesce(closing.c.cents, 0)
-    cohort = await session.execute(_scoped(
-        select(func.count(), func.sum(begin), func.sum(finish),
-               func.sum(case((finish < begin, finish), else_=begin)),
-               func.sum(case((finish > begin, finish - begin), else_=0)),
-               func.sum(case((and_(finish > 0, finish < begin), begin - finish), else_=0)),
-               func.sum(case((finish == 0, begin), else_=0)),
-               func.sum(case((finish == 0, 1), else_=0)))
-        .join(Account, Account.id == opening.c.account_id)
-        .outerjoin(closing, closing.c.account_id == opening.c.account_id)
-        .where(begin > 0), owner_id))
-    accounts, starting, ending, kept, expansion, contraction, churned, logos_lost = \
-        (int(value or 0) for value in cohort.one())
-    newcomers = await session.execute(_scoped(
-        select(func.count(), func.sum(closing.c.cents))
-        .join(Account, Account.id == closing.c.account_id)
-        .outerjoin(opening, opening.c.account_id == closing.c.account_id)
-        .where(closing.c.cents > 0, func.coalesce(opening.c.cents, 0) == 0), owner_id))
-    new_logos, new_arr = (int(value or 0) for value in newcomers.one())
+    per_account = _scoped(select(arr_on(start, currency, inclusive=False).label("begin"),
+                                 arr_on(end, currency).label("finish")).select_from(Account), owner_id) \
+        .cte("per_account").prefix_with("MATERIALIZED")  # each account's lookups run once, not once per use
+    begin, finish = per_account.c.begin, per_account.c.finish
+    in_cohort, newcomer = begin > 0, and_(begin == 0, finish > 0)
+
+    def total(value: ColumnElement, where: ColumnElement) -> ColumnElement:
+        return func.sum(case((where, value), else_=0))
+
+    # One pass over the accounts: the starting cohort's figures and the new logos together.
+    figures = await session.execute(select(
+        total(1, in_cohort), total(begin, in_cohort), total(finish, in_cohort),
+        total(case((finish < begin, finish), else_=begin), in_cohort),
+        total(finish - begin, and_(in_cohort, finish > begin)),
+        total(begin - finish, and_(in_cohort, finish > 0, finish < begin)),
+        total(begin, and_(in_cohort, finish == 0)), total(1, and_(in_cohort, finish == 0)),
+        total(1, newcomer), total(finish, newcomer)))
+    accounts, starting, ending, kept, expansion, contraction, churned, logos_lost, new_logos, new_arr = \
+        (int(value or 0) for value in figures.one())
     return RetentionFigures(
         period_start=start, period_end=end, starting_accounts=accounts, starting_arr=money(starting),
         expansion=money(expansion), contraction=money(contraction), churned_arr=money(churned),

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.server.processes import free_port
+from tests.server.threaded_server import ThreadedServer
 
 
 @dataclass
@@ -34,34 +31,19 @@ def answer(payload: dict[str, Any], **kwargs: Any) -> Reply:
     return Reply(content=json.dumps(payload), **kwargs)
 
 
-class FakeOpenAI:
+class FakeOpenAI(ThreadedServer):
     """Serves `POST /v1/chat/completions` from `script`; the last reply repeats once the script runs out."""
 
     def __init__(self) -> None:
         self.script: list[Reply] = []
         self.requests: list[dict[str, Any]] = []
-        self.port = free_port()
         self.in_flight = 0
         self.max_in_flight = 0
-        app = Starlette(routes=[Route("/v1/chat/completions", self._complete, methods=["POST"])])
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        super().__init__(Starlette(routes=[Route("/v1/chat/completions", self._complete, methods=["POST"])]))
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
-
-    def start(self) -> None:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("fake OpenAI server did not start")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
 
     async def _complete(self, request: Request) -> JSONResponse:
         body = await request.json()

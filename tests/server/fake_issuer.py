@@ -3,48 +3,31 @@ the tests create, so that JWT access tokens can be minted and verified for real.
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
 import jwt
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.server.processes import free_port
+from tests.server.threaded_server import ThreadedServer
 
 KEY_ID = "test-key-1"
 
 
-class FakeIssuer:
+class FakeIssuer(ThreadedServer):
     def __init__(self) -> None:
-        self.port = free_port()
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.jwks_requests = 0
-        app = Starlette(routes=[Route("/.well-known/oauth-authorization-server", self._metadata),
-                                Route("/jwks.json", self._jwks)])
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        super().__init__(Starlette(routes=[Route("/.well-known/oauth-authorization-server", self._metadata),
+                                           Route("/jwks.json", self._jwks)]))
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("fake issuer did not start")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
 
     def token(self, *, email: str, audience: str, scope: str = "csdesk", lifetime: int = 300,
               issuer: str | None = None, key: Any = None, key_id: str = KEY_ID, **claims: Any) -> str:
