@@ -224,6 +224,9 @@ def report(run: Run) -> None:
             notes.append(f"vs peer: {'as fast or faster' if faster else 'slower'}")
         if ratio > IN_PROCESS_FLOOR_RATIO:
             notes.append("in process over 10x the floor")
+        fewest = min(timing.calls for timing in (figures.in_process, figures.stdio, figures.http) if timing)
+        if fewest < 100:
+            notes.append(f"{fewest} calls (time budget)")
         print(f"  {tool:18} {figures.floor!s:>17} {figures.in_process!s:>17} {figures.stdio!s:>17} "
               f"{figures.http!s:>17} {peer_timing!s:>17} {ratio:12.1f}x {stdio_ratio:10.1f}x "
               f"{figures.answer_chars:12,} {figures.answer_tokens:6,} {peer_chars:10,}  {'; '.join(notes)}")

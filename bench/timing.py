@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 WARMUP = 5
+# A slow call gets fewer repetitions: each measurement stops adding calls after this long.
+BUDGET_SECONDS = 20.0
 
 
 @dataclass(frozen=True)
@@ -23,8 +25,9 @@ class Timing:
 async def measure(call: Callable[[], Awaitable[object]], calls: int) -> Timing:
     for _ in range(WARMUP):
         await call()
-    samples = []
-    for _ in range(calls):
+    samples: list[float] = []
+    deadline = time.perf_counter() + BUDGET_SECONDS
+    while len(samples) < calls and (len(samples) < 10 or time.perf_counter() < deadline):
         started = time.perf_counter()
         await call()
         samples.append((time.perf_counter() - started) * 1000)
@@ -34,8 +37,9 @@ async def measure(call: Callable[[], Awaitable[object]], calls: int) -> Timing:
 def measure_sync(call: Callable[[], object], calls: int) -> Timing:
     for _ in range(WARMUP):
         call()
-    samples = []
-    for _ in range(calls):
+    samples: list[float] = []
+    deadline = time.perf_counter() + BUDGET_SECONDS
+    while len(samples) < calls and (len(samples) < 10 or time.perf_counter() < deadline):
         started = time.perf_counter()
         call()
         samples.append((time.perf_counter() - started) * 1000)

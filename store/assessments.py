@@ -8,6 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from store.models import Account, Assessment, AuditEvent
 from store.schemas import AssessmentOut
@@ -39,7 +40,9 @@ def assessment_out(row: Assessment) -> AssessmentOut:
 
 
 async def latest_assessment(session: AsyncSession, account_id: int) -> AssessmentOut | None:
-    row = await session.scalar(select(Assessment).where(Assessment.account_id == account_id)
+    # The signals column (every signal with its evidence) is the largest part of a row and not shown here.
+    row = await session.scalar(select(Assessment).options(defer(Assessment.signals))
+                               .where(Assessment.account_id == account_id)
                                .order_by(Assessment.created_at.desc(), Assessment.id.desc()).limit(1))
     return assessment_out(row) if row else None
 

@@ -63,6 +63,8 @@ _PEOPLE = ("Avery Brooks", "Jordan Kim", "Taylor Nguyen", "Casey Romero", "Riley
 # Accounts written per batch of multi-row INSERTs: large enough to amortise round trips, small enough
 # to keep memory flat at 100,000 accounts.
 SEED_CHUNK = 1000
+# A CSM's book in a large demo portfolio: more accounts mean more CSMs, not bigger books.
+ACCOUNTS_PER_CSM = 80
 CHURNED = "churned"
 # Accounts lost in the last year, seeded beside the active ones so that retention figures have churn to show.
 CHURNED_SHARE = 1 / 16
@@ -97,7 +99,7 @@ async def seed_demo_portfolio(session: AsyncSession, *, today: date, accounts: i
         return SeedResult(created=False, accounts=existing, users=len(users))
     rng = random.Random(seed)
     now = datetime.combine(today, time(12, 0), tzinfo=UTC)
-    csms = [user for user in users if user.role == "csm"]
+    csms = [user for user in users if user.role == "csm"] + await _more_csms(session, accounts, now)
     plan = [(index, story) for index, story in enumerate(_story_plan(accounts, rng))]
     plan += [(index, CHURNED) for index in range(accounts, accounts + churned_count(accounts))]
     ids = _Ids(account=await _last_id(session, Account), renewal=await _last_id(session, Renewal))
@@ -195,6 +197,23 @@ async def _ensure_users(session: AsyncSession, today: date) -> list[User]:
                          at=user.created_at, after=audit.snapshot(user))
         users.append(user)
     return users
+
+
+async def _more_csms(session: AsyncSession, accounts: int, now: datetime) -> list[User]:
+    """CSMs beyond the three named ones, so that a large portfolio has books of a real size."""
+    wanted = max(len([user for user in DEMO_USERS if user[2] == "csm"]), -(-accounts // ACCOUNTS_PER_CSM))
+    existing = set(await session.scalars(select(User.email).where(User.email.like("csm-%@example.com"))))
+    extra = [{"email": email, "name": f"CSM {number:04d}", "role": "csm", "active": True, "created_at": now}
+             for number in range(4, wanted + 1) if (email := f"csm-{number:04d}@example.com") not in existing]
+    if extra:
+        await session.execute(User.__table__.insert(), extra)
+    made = list(await session.scalars(select(User).where(User.email.like("csm-%@example.com")).order_by(User.id)))
+    created = [user for user in made if user.email not in existing]
+    if created:
+        await session.execute(AuditEvent.__table__.insert(), [
+            {"at": now, "principal": SEEDER, "action": "user.create", "entity": "user", "entity_id": user.id,
+             "before": None, "after": {"email": user.email, "role": user.role}} for user in created])
+    return made[:wanted - 3]
 
 
 def _story_plan(count: int, rng: random.Random) -> list[str]:

@@ -150,25 +150,29 @@ async def _risk_movers(session: AsyncSession, owner_id: int | None,
     can have stopped (without a new assessment, their status is what it was).
     """
     week_ago = now - timedelta(days=WEEK_AGO_DAYS)
-    was = status_on(week_ago).label("was")
     assessed_since = select(Assessment.id).where(Assessment.account_id == Account.id,
                                                  Assessment.created_at > week_ago).exists()
-    base = _scoped(select(Account, User.email, was).join(User, User.id == Account.owner_id), owner_id)
     became_candidates = and_(Account.status == "active", Account.health_status == "at_risk")
     left_candidates = or_(
         and_(Account.status == "active", Account.health_status != "at_risk", assessed_since),
         and_(Account.status == "churned", Account.churned_on > week_ago.date()))
     lists, hidden = [], 0
-    for candidates, keep in ((became_candidates, lambda previous: previous != "at_risk"),
-                             (left_candidates, lambda previous: previous == "at_risk")):
-        movers = [(account, email, previous) for account, email, previous in await session.execute(
-            base.where(candidates)) if keep(previous)]
-        movers.sort(key=lambda row: (-row[0].arr, row[0].id))
-        lists.append([RiskMover(account_id=account.id, name=account.name, owner=email, arr=account.arr,
-                                currency=account.currency,
-                                status="churned" if account.status == "churned" else account.health_status or "",
-                                was=previous) for account, email, previous in movers[:MOVERS_SHOWN]])
-        hidden += max(0, len(movers) - MOVERS_SHOWN)
+    for name, candidates, moved in (("became", became_candidates, lambda was: was != "at_risk"),
+                                    ("left", left_candidates, lambda was: was == "at_risk")):
+        # Columns only, the week-ago status looked up once per candidate, and only the largest rows
+        # leave the database, with the count of the rest riding along.
+        rows = _scoped(select(Account.id, Account.name, User.email.label("owner"), Account.arr, Account.currency,
+                              Account.status, Account.health_status, status_on(week_ago).label("was"))
+                       .join(User, User.id == Account.owner_id).where(candidates), owner_id) \
+            .cte(f"{name}_candidates").prefix_with("MATERIALIZED")
+        shown = list(await session.execute(
+            select(rows, func.count().over()).where(moved(rows.c.was))
+            .order_by(rows.c.arr.desc(), rows.c.id).limit(MOVERS_SHOWN)))
+        lists.append([RiskMover(account_id=row.id, name=row.name, owner=row.owner, arr=row.arr,
+                                currency=row.currency,
+                                status="churned" if row.status == "churned" else row.health_status or "",
+                                was=row.was) for row in shown])
+        hidden += max(0, int(shown[0][-1]) - MOVERS_SHOWN) if shown else 0
     return lists[0], lists[1], hidden
 
 
