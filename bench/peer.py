@@ -40,6 +40,10 @@ def questions(account_id: int, renewal_id: int) -> dict[str, list[tuple[str, str
                            "a.health_score, a.health_trend, a.churn_risk_reason FROM accounts a "
                            f"WHERE a.owner_id = {me} AND a.status = 'active' AND a.health_status = 'at_risk' "
                            f"AND a.renewal_date BETWEEN '{TODAY}' AND '{HORIZON}' ORDER BY a.arr DESC LIMIT 25")],
+        "list_accounts/25": [("read_query",
+                              "SELECT a.id, a.name, a.segment, a.arr, a.currency, a.renewal_date, a.health_status, "
+                              "a.health_score, a.health_trend, a.churn_risk_reason FROM accounts a "
+                              f"WHERE a.owner_id = {me} AND a.status = 'active' ORDER BY a.arr DESC LIMIT 25")],
         "get_account": [("read_query", sql) for sql in (
             f"SELECT * FROM accounts WHERE id = {account_id}",
             f"SELECT * FROM contacts WHERE {account}",

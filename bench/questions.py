@@ -24,7 +24,13 @@ RETENTION = {"owner": "me", "health_status": ["at_risk"], "renewal_within_days":
              "limit": 25}
 RENEWALS = {"owner": "me", "within_days": 90}
 FORECASTS = (Decimal("1000.00"), Decimal("2000.00"))
-TOOLS = ("list_accounts", "get_account", "list_renewals", "portfolio_summary", "update_renewal")
+MY_BOOK = {"owner": "me", "sort": "arr_desc", "limit": 25}
+# Question labels; each is a tool, except "list_accounts/25": a full page of the CSM's book by ARR.
+TOOLS = ("list_accounts", "list_accounts/25", "get_account", "list_renewals", "portfolio_summary", "update_renewal")
+
+
+def tool_of(label: str) -> str:
+    return label.split("/")[0]
 
 
 @dataclass
@@ -47,6 +53,7 @@ async def pick_targets(app: AppContext, csm_email: str) -> Targets:
 def tool_arguments(tool: str, targets: Targets, version: int, turn: int) -> dict[str, Any]:
     return {
         "list_accounts": RETENTION,
+        "list_accounts/25": MY_BOOK,
         "get_account": {"account_id": targets.account_id},
         "list_renewals": RENEWALS,
         "portfolio_summary": {},
@@ -66,6 +73,10 @@ async def in_process(app: AppContext, tool: str, targets: Targets, csm_email: st
         if tool == "list_accounts":
             filters = account_service.AccountFilters(owner="me", health_statuses=("at_risk",), renewal_within_days=90)
             return await account_service.list_accounts(session, principal=principal, filters=filters,
+                                                       today=now.date(), limit=25)
+        if tool == "list_accounts/25":
+            return await account_service.list_accounts(session, principal=principal,
+                                                       filters=account_service.AccountFilters(owner="me"),
                                                        today=now.date(), limit=25)
         if tool == "get_account":
             return await get_account_360(session, account_id=targets.account_id, now=now)
