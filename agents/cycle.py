@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from datetime import datetime
 
 from pydantic import BaseModel
 
 from agents.assessment import AccountOutcome, AgentDeps, agent_principal, assess_accounts
-from store.agent_runs import active_account_ids, close_run, open_run
+from store.agent_runs import active_account_ids, claim_accounts, close_run, join_cycle, open_run
 from store.drafts import sweep_stale
+
+# Accounts a worker claims at a time: a few write batches, so workers spread the cycle evenly.
+CLAIM_BATCH = 200
 
 
 class CycleSummary(BaseModel):
@@ -49,22 +53,23 @@ def summarise(run_id: int, outcomes: list[AccountOutcome], seconds: float) -> Cy
 
 
 async def run_cycle(deps: AgentDeps, *, force: bool = False, on_start: Callable[[int], None] | None = None,
-                    on_done: Callable[[AccountOutcome], None] | None = None) -> CycleSummary:
+                    on_done: Callable[[AccountOutcome], None] | None = None, worker: bool = False) -> CycleSummary:
     """Assess every active account whose signals changed, then record the run.
 
     Each account's assessment, notifications and tasks commit together, so an interrupted cycle leaves
     whole assessments behind and the next cycle picks up the rest (unchanged ones are skipped).
+    As a `worker`, the process joins the shared cycle and assesses only the batches it claims, so
+    several workers split one cycle between them without doing any account twice.
     """
     started = time.perf_counter()
     agent = await agent_principal(deps)
     async with deps.write_sessions() as session, session.begin():
-        run_id = await open_run(session, kind="assessment", now=deps.clock.now())
+        if worker:
+            run_id, cycle_started = await join_cycle(session, now=deps.clock.now())
+        else:
+            run_id, cycle_started = await open_run(session, kind="assessment", now=deps.clock.now()), None
         # Drafts whose account changed materially since they were written can no longer go out.
         await sweep_stale(session, now=deps.clock.now(), principal=agent)
-    async with deps.read_sessions() as session:
-        account_ids = await active_account_ids(session)
-    if on_start is not None:
-        on_start(len(account_ids))
     outcomes: list[AccountOutcome] = []
 
     def collect(outcome: AccountOutcome) -> None:
@@ -74,7 +79,15 @@ async def run_cycle(deps: AgentDeps, *, force: bool = False, on_start: Callable[
 
     status, error = "interrupted", None
     try:
-        await assess_accounts(deps, account_ids, run_id=run_id, force=force, on_done=collect, agent=agent)
+        if cycle_started is None:
+            async with deps.read_sessions() as session:
+                account_ids = await active_account_ids(session)
+            if on_start is not None:
+                on_start(len(account_ids))
+            await assess_accounts(deps, account_ids, run_id=run_id, force=force, on_done=collect, agent=agent)
+        else:
+            while ids := await _claim(deps, cycle_started):
+                await assess_accounts(deps, ids, run_id=run_id, force=force, on_done=collect, agent=agent)
         status = "completed"
     finally:
         summary = summarise(run_id, outcomes, time.perf_counter() - started)
@@ -83,6 +96,11 @@ async def run_cycle(deps: AgentDeps, *, force: bool = False, on_start: Callable[
         # Shielded: a cancelled cycle still records how far it got.
         await asyncio.shield(_close(deps, run_id, status, summary, error))
     return summary
+
+
+async def _claim(deps: AgentDeps, cycle_started: datetime) -> list[int]:
+    async with deps.write_sessions() as session, session.begin():
+        return await claim_accounts(session, cycle_started=cycle_started, now=deps.clock.now(), limit=CLAIM_BATCH)
 
 
 async def _close(deps: AgentDeps, run_id: int, status: str, summary: CycleSummary, error: str | None) -> None:

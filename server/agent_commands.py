@@ -42,12 +42,13 @@ def describe_engine(app: AppContext) -> str:
     return f"model {app.model.name} at {app.settings.llm_base_url or 'the OpenAI API'}, checked against the rules engine"
 
 
-async def cycle_with_progress(app: AppContext, console: Console, *, force: bool = False) -> CycleSummary:
+async def cycle_with_progress(app: AppContext, console: Console, *, force: bool = False,
+                              worker: bool = False) -> CycleSummary:
     console.print(f"Assessing with {describe_engine(app)}.", highlight=False)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         bar = progress.add_task("Assessing accounts", total=None)
-        summary = await run_cycle(app.agent_deps(), force=force,
+        summary = await run_cycle(app.agent_deps(), force=force, worker=worker,
                                   on_start=lambda total: progress.update(bar, total=total),
                                   on_done=lambda _outcome: progress.advance(bar))
     console.print(summary_table(summary))
@@ -69,9 +70,9 @@ def summary_table(summary: CycleSummary) -> Table:
     return table
 
 
-async def run_once(settings: Settings, console: Console, *, force: bool) -> CycleSummary:
+async def run_once(settings: Settings, console: Console, *, force: bool, worker: bool = False) -> CycleSummary:
     async with open_app(settings) as app:
-        return await cycle_with_progress(app, console, force=force)
+        return await cycle_with_progress(app, console, force=force, worker=worker)
 
 
 async def run_worker(settings: Settings, console: Console, *, every: timedelta) -> None:

@@ -112,11 +112,13 @@ def demo(
 def run_agents(
     ctx: typer.Context,
     force: Annotated[bool, typer.Option("--force", help="Re-assess every account, changed or not.")] = False,
+    worker: Annotated[bool, typer.Option("--worker", help="Join the shared cycle: several processes started this "
+                                                          "way split it, no account done twice.")] = False,
 ) -> None:
     """Run one agent cycle: assess every account whose signals changed, then fire the playbooks."""
     from server.agent_commands import run_once
 
-    summary = run(run_once(settings_of(ctx), Console(), force=force))
+    summary = run(run_once(settings_of(ctx), Console(), force=force, worker=worker))
     if summary.failures:
         raise typer.Exit(1)
 

@@ -106,6 +106,8 @@ class Account(Base):
     health_score: Mapped[int | None] = mapped_column(Integer)
     health_trend: Mapped[str | None] = mapped_column(String(12))
     assessed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # When a worker of a shared cycle (`csdesk run --worker`) claimed the account; not a user field.
+    cycle_claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     version: Mapped[int] = mapped_column(Integer, default=1)
