@@ -107,18 +107,25 @@ async def _truncate_postgres(url: str) -> None:
     await engine.dispose()
 
 
+def fresh_postgres_or_skip(request: pytest.FixtureRequest, what: str) -> str:
+    """The session's PostgreSQL database, emptied; a skip with the reason when none is configured (a
+    failure when CI requires one)."""
+    if not POSTGRES_URL:
+        if REQUIRE_POSTGRES:
+            pytest.fail("CSDESK_TEST_REQUIRE_POSTGRES is set but CSDESK_TEST_POSTGRES_URL is not")
+        pytest.skip(f"set CSDESK_TEST_POSTGRES_URL (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test) to run "
+                    f"{what} on PostgreSQL")
+    url = request.getfixturevalue("postgres_database")
+    asyncio.run(_truncate_postgres(url))
+    return url
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def backend_settings(request: pytest.FixtureRequest, sqlite_settings: Settings) -> Settings:
     """Settings for each database backend; the PostgreSQL run skips with a reason when none is configured."""
     if request.param == "sqlite":
         return sqlite_settings
-    if not POSTGRES_URL:
-        if REQUIRE_POSTGRES:
-            pytest.fail("CSDESK_TEST_REQUIRE_POSTGRES is set but CSDESK_TEST_POSTGRES_URL is not")
-        pytest.skip("set CSDESK_TEST_POSTGRES_URL (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test) "
-                    "to run the store suite on PostgreSQL")
-    url = request.getfixturevalue("postgres_database")
-    asyncio.run(_truncate_postgres(url))
+    url = fresh_postgres_or_skip(request, "the store suite")
     return Settings(database_url=url, user=USERS["ana"][0], today=TODAY)
 
 

@@ -17,7 +17,7 @@ from server.settings import Settings
 from store.clock import FixedClock
 from store.demo_portfolio import seed_demo_portfolio
 from store.models import Account, AgentRun, Assessment
-from tests.conftest import NOW, POSTGRES_URL, REQUIRE_POSTGRES, TODAY, _truncate_postgres
+from tests.conftest import NOW, TODAY, fresh_postgres_or_skip
 from tests.server.processes import CSDESK, csdesk_env
 
 ACCOUNTS = 2_400
@@ -27,12 +27,7 @@ WORKERS = 3
 @pytest.fixture(params=["sqlite", "postgres"])
 def portfolio(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Settings, dict[str, str]]:
     if request.param == "postgres":
-        if not POSTGRES_URL:
-            if REQUIRE_POSTGRES:
-                pytest.fail("CSDESK_TEST_REQUIRE_POSTGRES is set but CSDESK_TEST_POSTGRES_URL is not")
-            pytest.skip("set CSDESK_TEST_POSTGRES_URL to run the shared cycle on PostgreSQL")
-        url = request.getfixturevalue("postgres_database")
-        asyncio.run(_truncate_postgres(url))
+        url = fresh_postgres_or_skip(request, "the shared cycle")
         settings = Settings(database_url=url)
         env = csdesk_env(tmp_path / "unused.db", CSDESK_DATABASE_URL=url)
     else:

@@ -3,7 +3,6 @@ may land on any of them, and a review-page sign-in made on one holds on the othe
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -15,7 +14,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.conftest import POSTGRES_URL, REQUIRE_POSTGRES, _truncate_postgres
+from tests.conftest import fresh_postgres_or_skip
 from tests.server.processes import DEMO_CSM, csdesk_env, run_csdesk
 from tests.server.processes import http_server as running_http_server
 from tests.tools.helpers import call_ok
@@ -46,13 +45,7 @@ def shared_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]
     """The environment every process gets: one database, one session secret, stateless HTTP."""
     extra = {"CSDESK_STATELESS_HTTP": "true", "CSDESK_SESSION_SECRET": "one-secret-for-every-process"}
     if request.param == "postgres":
-        if not POSTGRES_URL:
-            if REQUIRE_POSTGRES:
-                pytest.fail("CSDESK_TEST_REQUIRE_POSTGRES is set but CSDESK_TEST_POSTGRES_URL is not")
-            pytest.skip("set CSDESK_TEST_POSTGRES_URL to run several server processes over PostgreSQL")
-        url = request.getfixturevalue("postgres_database")
-        asyncio.run(_truncate_postgres(url))
-        extra["CSDESK_DATABASE_URL"] = url
+        extra["CSDESK_DATABASE_URL"] = fresh_postgres_or_skip(request, "several server processes")
     env = csdesk_env(tmp_path / "csdesk.db", **extra)
     seeded = run_csdesk("demo", env=env)
     assert seeded.returncode == 0, seeded.stderr
