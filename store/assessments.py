@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
-from store.models import Account, Assessment, AuditEvent
+from store.models import Account, Assessment, AuditEvent, insert_defaults
 from store.schemas import AssessmentOut
 
 
@@ -94,8 +94,7 @@ async def save_assessments(session: AsyncSession, rows: list[Assessment], *, pri
         return
     table = Assessment.__table__
     # Column defaults apply at flush, which a Core INSERT bypasses: fill them in for unset attributes.
-    defaults = {column.key: column.default.arg if column.default is not None and column.default.is_scalar else None
-                for column in table.columns if column.key != "id"}
+    defaults = {key: value for key, value in insert_defaults(table).items() if key != "id"}
     values = [{key: default if getattr(row, key) is None else getattr(row, key) for key, default in defaults.items()}
               for row in rows]
     inserted = await session.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), values)

@@ -30,6 +30,7 @@ from store.models import (
     Touchpoint,
     UsageSnapshot,
     User,
+    insert_defaults,
 )
 from store.renewals import add_months
 from store.revenue import ZERO, event_kind
@@ -178,8 +179,7 @@ def _values(row: Base) -> dict[str, Any]:
 
 def _complete(table: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows with the same keys (what executemany needs), filled from the columns' scalar defaults."""
-    defaults = {column.key: column.default.arg if column.default is not None and column.default.is_scalar else None
-                for column in table.columns}
+    defaults = insert_defaults(table)
     keys = [key for key in defaults if key != "id" or any("id" in row for row in rows)]
     return [{key: row.get(key, defaults[key]) for key in keys} for row in rows]
 

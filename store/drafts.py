@@ -93,13 +93,11 @@ async def create_draft(
         raise InvalidInput(f"{contact.name} has no email address; add one with upsert_contact first")
     if contact.left_company_on is not None:
         raise InvalidInput(f"{contact.name} left on {contact.left_company_on}; address someone still there")
-    draft = Draft(account_id=account_id, contact_id=contact.id, kind=kind, dedupe_key=dedupe_key,
-                  to_name=contact.name, to_email=contact.email, from_name=from_name, from_email=from_email,
-                  subject=validation.text(subject, "subject", max_length=MAX_SUBJECT),
-                  body=validation.text(body, "body", max_length=MAX_BODY), reasons=reasons, method=method,
-                  fallback_reason=fallback_reason, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                  status="pending_review", author=principal.email, author_id=principal.user_id,
-                  created_at=now, updated_at=now)
+    draft = _pending_draft(principal, now, account_id=account_id, contact_id=contact.id, kind=kind,
+                           dedupe_key=dedupe_key, to_name=contact.name, to_email=contact.email, from_name=from_name,
+                           from_email=from_email, subject=subject, body=body, reasons=reasons, method=method,
+                           fallback_reason=fallback_reason, prompt_tokens=prompt_tokens,
+                           completion_tokens=completion_tokens)
     session.add(draft)
     await session.flush()
     audit.record(session, principal=principal, action="draft.create", entity="draft", entity_id=draft.id, at=now,
@@ -122,15 +120,22 @@ def add_agent_draft(
         raise Forbidden("only the agent queues playbook drafts this way")
     if not to_email:
         raise InvalidInput(f"{to_name} has no email address")
-    draft = Draft(account_id=account_id, contact_id=contact_id, kind=validation.one_of(kind, DRAFT_KINDS, "kind"),
-                  dedupe_key=dedupe_key, to_name=to_name, to_email=to_email, from_name=from_name,
-                  from_email=from_email, subject=validation.text(subject, "subject", max_length=MAX_SUBJECT),
-                  body=validation.text(body, "body", max_length=MAX_BODY), reasons=reasons, method=method,
-                  fallback_reason=fallback_reason, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                  status="pending_review", author=principal.email, author_id=principal.user_id,
-                  created_at=now, updated_at=now)
+    draft = _pending_draft(principal, now, account_id=account_id, contact_id=contact_id, kind=kind,
+                           dedupe_key=dedupe_key, to_name=to_name, to_email=to_email, from_name=from_name,
+                           from_email=from_email, subject=subject, body=body, reasons=reasons, method=method,
+                           fallback_reason=fallback_reason, prompt_tokens=prompt_tokens,
+                           completion_tokens=completion_tokens)
     session.add(draft)
     return draft
+
+
+def _pending_draft(principal: Principal, now: datetime, *, kind: str, subject: str, body: str,
+                   **fields: Any) -> Draft:
+    """A new draft waiting for review, its kind and texts checked; authored by `principal`."""
+    return Draft(**fields, kind=validation.one_of(kind, DRAFT_KINDS, "kind"),
+                 subject=validation.text(subject, "subject", max_length=MAX_SUBJECT),
+                 body=validation.text(body, "body", max_length=MAX_BODY), status="pending_review",
+                 author=principal.email, author_id=principal.user_id, created_at=now, updated_at=now)
 
 
 def audit_new_drafts(session: AsyncSession, drafts: list[Draft], *, principal: Principal, now: datetime) -> None:

@@ -35,6 +35,12 @@ NAMING_CONVENTION = {
 Money = Numeric(14, 2)
 
 
+def insert_defaults(table: Any) -> dict[str, Any]:
+    """Each column's scalar default (or None): what a bulk INSERT, which skips the ORM's flush, must fill in."""
+    return {column.key: column.default.arg if column.default is not None and column.default.is_scalar else None
+            for column in table.columns}
+
+
 class UtcDateTime(TypeDecorator[datetime]):
     """A timestamp stored in UTC and always read back timezone-aware (SQLite keeps no zone)."""
 

@@ -147,12 +147,14 @@ async def test_a_csm_token_acts_as_that_csm_and_cannot_write_a_peers_account(mcp
 async def test_foreign_host_names_are_refused_unless_configured(demo_db: Path, tokens: dict[str, str]) -> None:
     env = csdesk_env(demo_db, CSDESK_ALLOWED_HOSTS='["csdesk.internal:8765"]')
     headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
-               "Authorization": f"Bearer {tokens['csm']}", "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/list"}
+               "Authorization": f"Bearer {tokens['csm']}", "MCP-Protocol-Version": "2026-07-28",
+               "Mcp-Method": "tools/list"}
     listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": {
         "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}}}
     with running_http_server(env) as base_url:
         async with httpx.AsyncClient() as client:
-            foreign = await client.post(f"{base_url}/mcp", headers={**headers, "Host": "evil.example.com"}, json=listing)
+            foreign = await client.post(f"{base_url}/mcp", headers={**headers, "Host": "evil.example.com"},
+                                        json=listing)
             internal = await client.post(f"{base_url}/mcp", headers={**headers, "Host": "csdesk.internal:8765"},
                                          json=listing)
             origin = await client.post(f"{base_url}/mcp", headers={**headers, "Origin": "https://evil.example.com"},
