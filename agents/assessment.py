@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agents import rules
@@ -94,10 +94,15 @@ class AccountOutcome(BaseModel):
 
 
 async def agent_principal(deps: AgentDeps) -> Principal:
-    """The agent's own user, created on first use."""
-    async with deps.write_sessions() as session, session.begin():
-        if await session.scalar(select(User.id).where(User.email == AGENT_EMAIL)) is None:
-            await add_user(session, email=AGENT_EMAIL, name="Assessment agent", role="agent", now=deps.clock.now())
+    """The agent's own user, created on first use (by whichever of several starting workers gets there first)."""
+    try:
+        async with deps.write_sessions() as session, session.begin():
+            if await session.scalar(select(User.id).where(User.email == AGENT_EMAIL)) is None:
+                await add_user(session, email=AGENT_EMAIL, name="Assessment agent", role="agent",
+                               now=deps.clock.now())
+    except (IntegrityError, Conflict):
+        pass  # another worker created it at the same moment; it exists now either way
+    async with deps.read_sessions() as session:
         return await principal_for(session, email=AGENT_EMAIL)
 
 
