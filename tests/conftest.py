@@ -4,7 +4,6 @@ a pinned clock, seeded users, and real MCP clients."""
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -27,7 +26,9 @@ from store.migrate import upgrade
 from store.models import Base
 from store.principals import Principal
 from store.users import add_user, principal_for
+from tests import backends
 from tests.agents.fake_openai import FakeOpenAI
+from tests.backends import MAIN_BACKEND, POSTGRES_URL, REQUIRE_POSTGRES
 
 TODAY = date(2026, 11, 23)
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -39,8 +40,15 @@ USERS = {
     "root": ("root@example.com", "Ada Admin", "admin"),
     "bot": ("agent@example.com", "Assessment Agent", "agent"),
 }
-POSTGRES_URL = os.environ.get("CSDESK_TEST_POSTGRES_URL")
-REQUIRE_POSTGRES = os.environ.get("CSDESK_TEST_REQUIRE_POSTGRES") == "1"
+if (_problem := backends.check_configuration()) is not None:
+    raise pytest.UsageError(_problem)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_file_databases() -> Iterator[None]:
+    """Drop the PostgreSQL databases that stood in for SQLite files, once the session ends."""
+    yield
+    backends.drop_databases()
 
 
 @pytest.fixture(scope="session")
@@ -129,6 +137,16 @@ def backend_settings(request: pytest.FixtureRequest, sqlite_settings: Settings) 
     return Settings(database_url=url, user=USERS["ana"][0], today=TODAY)
 
 
+@pytest.fixture
+def main_settings(request: pytest.FixtureRequest, sqlite_settings: Settings) -> Settings:
+    """The suite's main database: a SQLite file, or the emptied PostgreSQL database when
+    CSDESK_TEST_BACKEND=postgres (CI runs the whole suite both ways)."""
+    if MAIN_BACKEND == "sqlite":
+        return sqlite_settings
+    url = fresh_postgres_or_skip(request, "the suite")
+    return Settings(database_url=url, user=USERS["ana"][0], today=TODAY)
+
+
 @dataclass
 class Db:
     """A migrated database with the test users, and helpers to act on it as one of them."""
@@ -167,8 +185,9 @@ async def db(backend_settings: Settings) -> AsyncIterator[Db]:
 
 
 @pytest.fixture
-async def sqlite_db(sqlite_settings: Settings) -> AsyncIterator[Db]:
-    async for opened in _open_db(sqlite_settings):
+async def main_db(main_settings: Settings) -> AsyncIterator[Db]:
+    """The store on the suite's main database."""
+    async for opened in _open_db(main_settings):
         yield opened
 
 
@@ -176,12 +195,12 @@ ClientFactory = Callable[[str], AbstractAsyncContextManager[Client]]
 
 
 @pytest.fixture
-def connect(sqlite_db: Db, sqlite_settings: Settings) -> ClientFactory:
+def connect(main_db: Db, main_settings: Settings) -> ClientFactory:
     """Open an in-memory MCP client acting as one of the test users (by key: "ana", "morgan", …)."""
 
     @asynccontextmanager
     async def open_client(user: str, *, mode: str = "auto") -> AsyncIterator[Client]:
-        settings = sqlite_settings.model_copy(update={"user": USERS[user][0]})
+        settings = main_settings.model_copy(update={"user": USERS[user][0]})
         async with Client(build_server(settings, clock=FixedClock(NOW)), mode=mode) as client:
             yield client
 

@@ -13,14 +13,31 @@ from pathlib import Path
 
 import httpx
 
+from server.settings import Settings
+from tests.backends import database_env
+
 CSDESK = str(Path(sys.executable).parent / "csdesk")
 DEMO_CSM = "ana.garcia@example.com"
 
 
-def csdesk_env(db_path: Path, **extra: str) -> dict[str, str]:
+def plain_env(**extra: str) -> dict[str, str]:
+    """This process's environment without any csdesk setting, on the tests' pinned date, plus `extra`."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("CSDESK_")}
-    env.update({"CSDESK_DB_PATH": str(db_path), "CSDESK_TODAY": "2026-11-23", **extra})
+    env.update({"CSDESK_TODAY": "2026-11-23", **extra})
     return env
+
+
+def csdesk_env(db_path: Path, **extra: str) -> dict[str, str]:
+    """The environment for a `csdesk` process on the database a test calls `db_path` (that SQLite file,
+    or its PostgreSQL stand-in when the suite runs on PostgreSQL)."""
+    return plain_env(**database_env(db_path), **extra)
+
+
+def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment for a `csdesk` process on the database `settings` name."""
+    where = {"CSDESK_DATABASE_URL": settings.database_url} if settings.database_url else \
+        {"CSDESK_DB_PATH": str(settings.db_path)}
+    return plain_env(**where, **extra)
 
 
 def run_csdesk(*args: str, env: dict[str, str], cwd: Path | None = None,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 
 from server.agent_commands import parse_interval
 from store.errors import InvalidInput
+from tests.backends import fetch_rows
 from tests.server.processes import CSDESK, csdesk_env, run_csdesk
 
 
@@ -28,8 +28,7 @@ def test_run_assesses_once_and_a_second_run_skips_everything(tmp_path: Path) -> 
     assert "Assessing with the rules engine (no model configured" in forced.stdout
     assert "assessed 80" in _flat(forced.stdout) and "tasks created 0" in _flat(forced.stdout)
     assert "skipped as unchanged 80" in _flat(again.stdout) and "assessed 0" in _flat(again.stdout)
-    with sqlite3.connect(tmp_path / "run.db") as connection:
-        runs = connection.execute("SELECT status FROM agent_runs ORDER BY id").fetchall()
+    runs = fetch_rows(tmp_path / "run.db", "SELECT status FROM agent_runs ORDER BY id")
     assert runs == [("completed",), ("completed",), ("completed",)]
 
 

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from store.demo_portfolio import STORIES
 from store.migrate import head_revision
-from tests.server.processes import csdesk_env, run_csdesk
+from tests.backends import fetch_rows
+from tests.server.processes import csdesk_env, plain_env, run_csdesk
 
 TABLES = ("users", "accounts", "contacts", "renewals", "tasks", "touchpoints", "health_notes", "usage_snapshots",
           "support_tickets", "survey_responses", "audit_events", "assessments", "notifications")
 
 
 def _counts(path: Path) -> dict[str, int]:
-    with sqlite3.connect(path) as connection:
-        return {table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in TABLES}
+    return {table: _one(path, f"SELECT count(*) FROM {table}") for table in TABLES}
+
+
+def _one(path: Path, sql: str) -> object:
+    return fetch_rows(path, sql)[0][0]
 
 
 def test_demo_seeds_a_realistic_portfolio_once_and_prints_the_retention_view(tmp_path: Path) -> None:
@@ -32,20 +35,18 @@ def test_demo_seeds_a_realistic_portfolio_once_and_prints_the_retention_view(tmp
     assert _counts(db) == counts
     # Four demo users and the assessment agent's own user.
     assert counts["accounts"] == 85 and counts["users"] == 5
-    with sqlite3.connect(db) as connection:
-        made = connection.execute("SELECT count(*) FROM assessments WHERE method = 'rules'").fetchone()[0]
-        churned = connection.execute("SELECT count(*) FROM accounts WHERE status = 'churned'").fetchone()[0]
-        churn_events = connection.execute("SELECT count(*) FROM revenue_events WHERE kind = 'churn'").fetchone()[0]
+    made = _one(db, "SELECT count(*) FROM assessments WHERE method = 'rules'")
+    churned = _one(db, "SELECT count(*) FROM accounts WHERE status = 'churned'")
+    churn_events = _one(db, "SELECT count(*) FROM revenue_events WHERE kind = 'churn'")
     assert made == 80 and churned == 5 and churn_events == 5
     assert "Needs attention first" in first.stdout and "skipped as unchanged │ 80" in second.stdout.replace("  ", "")
-    with sqlite3.connect(db) as connection:
-        owners = connection.execute("SELECT count(DISTINCT owner_id) FROM accounts").fetchone()[0]
-        bands = {row[0] for row in connection.execute("SELECT health_status FROM accounts WHERE status = 'active'")}
-        left = connection.execute("SELECT count(*) FROM contacts WHERE left_company_on IS NOT NULL").fetchone()[0]
-        stalled = connection.execute("SELECT count(*) FROM accounts WHERE onboarding_status = 'stalled'").fetchone()[0]
-        months = connection.execute(
-            "SELECT count(DISTINCT substr(due_date, 1, 7)) FROM renewals WHERE stage = 'upcoming' "
-            "OR stage LIKE 'in_%' OR stage IN ('proposal_sent', 'verbal_commit')").fetchone()[0]
+    owners = _one(db, "SELECT count(DISTINCT owner_id) FROM accounts")
+    bands = {row[0] for row in fetch_rows(db, "SELECT health_status FROM accounts WHERE status = 'active'")}
+    left = _one(db, "SELECT count(*) FROM contacts WHERE left_company_on IS NOT NULL")
+    stalled = _one(db, "SELECT count(*) FROM accounts WHERE onboarding_status = 'stalled'")
+    due_dates = fetch_rows(db, "SELECT due_date FROM renewals WHERE stage = 'upcoming' OR stage LIKE 'in_%' "
+                               "OR stage IN ('proposal_sent', 'verbal_commit')")
+    months = len({str(due)[:7] for (due,) in due_dates})
     assert owners == 3
     assert bands == {"strongly_thriving", "actively_engaged", "neutral", "needs_attention", "at_risk"}
     assert left == round(dict(STORIES)["sponsor_left"] * 80) and stalled >= 1
@@ -55,7 +56,8 @@ def test_demo_seeds_a_realistic_portfolio_once_and_prints_the_retention_view(tmp
 def test_the_database_path_is_configurable_and_db_upgrade_is_repeatable(tmp_path: Path) -> None:
     elsewhere = tmp_path / "nested" / "crm.db"
     elsewhere.parent.mkdir()
-    env = csdesk_env(tmp_path / "unused.db")
+    # `--db` names a SQLite file (whichever database the rest of the suite runs on) and wins over the setting.
+    env = plain_env(CSDESK_DB_PATH=str(tmp_path / "unused.db"))
     first = run_csdesk("--db", str(elsewhere), "db", "upgrade", env=env)
     second = run_csdesk("--db", str(elsewhere), "db", "upgrade", env=env)
     assert first.returncode == 0 and second.returncode == 0
@@ -92,8 +94,7 @@ def test_import_reports_bad_rows_imports_nothing_and_skip_invalid_imports_the_re
     assert skipped.returncode == 0 and "accounts: 1 created" in skipped.stdout and "1 skipped" in skipped.stdout
     assert "accounts: 0 created, 0 updated, 1 already present" in again.stdout
     assert missing.returncode == 2 and "no such file" in missing.stderr
-    with sqlite3.connect(tmp_path / "import.db") as connection:
-        assert connection.execute("SELECT name FROM accounts").fetchall() == [("Acme Corp",)]
+    assert fetch_rows(tmp_path / "import.db", "SELECT name FROM accounts") == [("Acme Corp",)]
 
 
 def test_every_command_has_help(tmp_path: Path) -> None:

@@ -77,59 +77,60 @@ async def _statuses(db: Db) -> dict[int, str]:
         return dict((await session.execute(select(Draft.id, Draft.status))).all())
 
 
-async def test_the_outbox_writes_each_approved_draft_once(sqlite_db: Db, tmp_path: Path) -> None:
-    ids = await _approved_drafts(sqlite_db)
+async def test_the_outbox_writes_each_approved_draft_once(main_db: Db, tmp_path: Path) -> None:
+    ids = await _approved_drafts(main_db)
     outbox = OutboxFolder(tmp_path / "outbox")
-    first = await send_approved(sqlite_db.app, principal=sqlite_db.principals["riley"], transport=outbox)
-    second = await send_approved(sqlite_db.app, principal=sqlite_db.principals["riley"], transport=outbox)
+    first = await send_approved(main_db.app, principal=main_db.principals["riley"], transport=outbox)
+    second = await send_approved(main_db.app, principal=main_db.principals["riley"], transport=outbox)
     assert sorted(first.sent) == ids and second.sent == []
     assert sorted(p.name for p in (tmp_path / "outbox").iterdir()) == [f"draft-{i}.eml" for i in ids]
     message = (tmp_path / "outbox" / f"draft-{ids[0]}.eml").read_text()
     assert "To: Pat Lee <pat0@acme.com>" in message and f"Message-ID: <csdesk-draft-{ids[0]}@example.com>" in message
-    assert set((await _statuses(sqlite_db)).values()) == {"sent"}
+    assert set((await _statuses(main_db)).values()) == {"sent"}
 
 
 async def test_an_outbox_send_that_crashed_after_writing_is_recorded_not_written_again(
-        sqlite_db: Db, tmp_path: Path) -> None:
-    ids = await _approved_drafts(sqlite_db, count=1)
+        main_db: Db, tmp_path: Path) -> None:
+    ids = await _approved_drafts(main_db, count=1)
     outbox = OutboxFolder(tmp_path / "outbox")
     with pytest.raises(Crash):
-        await send_approved(sqlite_db.app, principal=sqlite_db.principals["riley"],
+        await send_approved(main_db.app, principal=main_db.principals["riley"],
                             transport=CrashAfterDelivery(outbox))
     written = (tmp_path / "outbox" / f"draft-{ids[0]}.eml").stat().st_mtime_ns
-    assert (await _statuses(sqlite_db))[ids[0]] == "approved"
-    report = await send_approved(sqlite_db.app, principal=sqlite_db.principals["riley"], transport=outbox)
-    assert report.sent == ids and (await _statuses(sqlite_db))[ids[0]] == "sent"
+    assert (await _statuses(main_db))[ids[0]] == "approved"
+    report = await send_approved(main_db.app, principal=main_db.principals["riley"], transport=outbox)
+    assert report.sent == ids and (await _statuses(main_db))[ids[0]] == "sent"
     assert (tmp_path / "outbox" / f"draft-{ids[0]}.eml").stat().st_mtime_ns == written
 
 
 async def test_smtp_delivers_once_and_a_crash_is_not_resent_unless_asked(
-        sqlite_db: Db, smtp_server: tuple[Inbox, int]) -> None:
+        main_db: Db, smtp_server: tuple[Inbox, int]) -> None:
     inbox, port = smtp_server
-    ids = await _approved_drafts(sqlite_db)
+    ids = await _approved_drafts(main_db)
     smtp = SmtpTransport(host="127.0.0.1", port=port, starttls=False)
     with pytest.raises(Crash):
-        await send_approved(sqlite_db.app, principal=sqlite_db.principals["riley"],
+        await send_approved(main_db.app, principal=main_db.principals["riley"],
                             transport=CrashAfterDelivery(smtp), batch=1)
     assert len(inbox.messages) == 1
-    after_crash = await send_approved(sqlite_db.app, principal=sqlite_db.principals["riley"], transport=smtp)
+    after_crash = await send_approved(main_db.app, principal=main_db.principals["riley"], transport=smtp)
     # The second draft goes out; the first was claimed by the crashed send, so it waits for the operator.
     assert after_crash.sent == [ids[1]] and after_crash.unfinished == [ids[0]]
     assert len(inbox.messages) == 2
-    again = await send_approved(sqlite_db.app, principal=sqlite_db.principals["riley"], transport=smtp)
+    again = await send_approved(main_db.app, principal=main_db.principals["riley"], transport=smtp)
     assert again.sent == [] and again.unfinished == [ids[0]] and len(inbox.messages) == 2
-    resent = await send_approved(sqlite_db.app, principal=sqlite_db.principals["riley"], transport=smtp,
+    resent = await send_approved(main_db.app, principal=main_db.principals["riley"], transport=smtp,
                                  resend_unfinished=True)
     assert resent.sent == [ids[0]] and len(inbox.messages) == 3
-    assert set((await _statuses(sqlite_db)).values()) == {"sent"}
+    assert set((await _statuses(main_db)).values()) == {"sent"}
     assert b"Subject: Checking in 0" in inbox.messages[0]
 
 
-async def test_an_smtp_refusal_is_recorded_and_the_draft_can_go_later(sqlite_db: Db) -> None:
-    ids = await _approved_drafts(sqlite_db, count=1)
+async def test_an_smtp_refusal_is_recorded_and_the_draft_can_go_later(main_db: Db) -> None:
+    ids = await _approved_drafts(main_db, count=1)
     unreachable = SmtpTransport(host="127.0.0.1", port=free_port(), starttls=False, timeout_seconds=2)
-    report = await send_approved(sqlite_db.app, principal=sqlite_db.principals["riley"], transport=unreachable)
+    report = await send_approved(main_db.app, principal=main_db.principals["riley"], transport=unreachable)
     assert list(report.failed) == ids
-    async with sqlite_db.read() as session:
+    async with main_db.read() as session:
         draft = await session.get(Draft, ids[0])
-    assert draft.status == "approved" and draft.send_claimed_at is None and "ConnectionRefusedError" in draft.delivery_error
+    assert draft.status == "approved" and draft.send_claimed_at is None
+    assert "ConnectionRefusedError" in draft.delivery_error

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import random
 import signal
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
 
 from server.context import open_app
-from server.settings import Settings
 from store.clock import FixedClock
 from store.demo_portfolio import seed_demo_portfolio
+from tests.backends import fetch_rows, settings_for_file
 from tests.conftest import NOW, TODAY
 from tests.server.processes import CSDESK, csdesk_env, run_csdesk
 
@@ -23,14 +22,13 @@ KILLS = 3
 
 
 async def _seed(path: Path) -> None:
-    async with open_app(Settings(db_path=path), clock=FixedClock(NOW)) as app:
+    async with open_app(settings_for_file(path), clock=FixedClock(NOW)) as app:
         async with app.write_sessions() as session, session.begin():
             await seed_demo_portfolio(session, today=TODAY, accounts=ACCOUNTS)
 
 
 def _agent_assessments(path: Path) -> int:
-    with sqlite3.connect(path) as connection:
-        return connection.execute("SELECT count(*) FROM assessments WHERE method = 'rules'").fetchone()[0]
+    return fetch_rows(path, "SELECT count(*) FROM assessments WHERE method = 'rules'")[0][0]
 
 
 def _kill_after(path: Path, written_at_least: int) -> int:
@@ -48,19 +46,19 @@ def _kill_after(path: Path, written_at_least: int) -> int:
 
 
 def _state(path: Path) -> dict[str, object]:
-    with sqlite3.connect(path) as connection:
-        def rows(sql: str) -> list[tuple]:
-            return sorted(connection.execute(sql).fetchall())
-        return {
-            "health": rows("SELECT id, health_status, health_score, health_trend, churn_risk_reason FROM accounts"),
-            "assessments per account": rows("SELECT account_id, count(*) FROM assessments WHERE method = 'rules' "
-                                            "GROUP BY account_id"),
-            "tasks": rows("SELECT dedupe_key, account_id, assignee_id, title, due_date FROM tasks "
-                          "WHERE source = 'playbook'"),
-            "notifications": rows("SELECT dedupe_key, user_id, account_id, kind FROM notifications"),
-            "drafts": rows("SELECT dedupe_key, account_id, kind, to_email, subject, body, status FROM drafts"),
-            "audited assessments": rows("SELECT count(*) FROM audit_events WHERE action = 'assessment.create'"),
-        }
+    def rows(sql: str) -> list[tuple]:
+        return sorted(fetch_rows(path, sql))
+
+    return {
+        "health": rows("SELECT id, health_status, health_score, health_trend, churn_risk_reason FROM accounts"),
+        "assessments per account": rows("SELECT account_id, count(*) FROM assessments WHERE method = 'rules' "
+                                        "GROUP BY account_id"),
+        "tasks": rows("SELECT dedupe_key, account_id, assignee_id, title, due_date FROM tasks "
+                      "WHERE source = 'playbook'"),
+        "notifications": rows("SELECT dedupe_key, user_id, account_id, kind FROM notifications"),
+        "drafts": rows("SELECT dedupe_key, account_id, kind, to_email, subject, body, status FROM drafts"),
+        "audited assessments": rows("SELECT count(*) FROM audit_events WHERE action = 'assessment.create'"),
+    }
 
 
 async def test_a_cycle_killed_at_random_points_then_finished_equals_an_uninterrupted_one(tmp_path: Path) -> None:
@@ -74,7 +72,6 @@ async def test_a_cycle_killed_at_random_points_then_finished_equals_an_uninterru
     assert finished.returncode == 0, finished.stderr
     assert all(written >= 1 for written in progress) and sum(progress) < ACCOUNTS, progress
     assert _state(killed) == _state(calm)
-    with sqlite3.connect(killed) as connection:
-        statuses = [row[0] for row in connection.execute("SELECT status FROM agent_runs ORDER BY id")]
+    statuses = [row[0] for row in fetch_rows(killed, "SELECT status FROM agent_runs ORDER BY id")]
     # The killed cycles never got to record an ending; the last one completed.
     assert statuses[-1] == "completed" and len(statuses) == KILLS + 1

@@ -16,7 +16,7 @@ from store.drafts import create_draft
 from store.tokens import create_token
 from tests.conftest import NOW, Db
 from tests.factories import make_account
-from tests.server.processes import csdesk_env, http_server
+from tests.server.processes import http_server, settings_env
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
@@ -35,25 +35,27 @@ def _browser_available() -> str | None:
 
 
 @pytest.fixture
-async def review_setup(sqlite_db: Db, sqlite_settings: Settings) -> dict[str, object]:
-    account = await make_account(sqlite_db, name="Acme <b>Corp</b>")
-    async with sqlite_db.write() as session:
-        contact = await upsert_contact(session, principal=sqlite_db.principals["ana"], now=NOW, account_id=account.id,
+async def review_setup(main_db: Db, main_settings: Settings) -> dict[str, object]:
+    account = await make_account(main_db, name="Acme <b>Corp</b>")
+    async with main_db.write() as session:
+        contact = await upsert_contact(session, principal=main_db.principals["ana"], now=NOW, account_id=account.id,
                                        name="Pat <i>Lee</i>", email="pat@acme.com", role="champion")
-        draft = await create_draft(session, principal=sqlite_db.principals["bot"], now=NOW, account_id=account.id,
+        draft = await create_draft(session, principal=main_db.principals["bot"], now=NOW, account_id=account.id,
                                    kind="check_in", contact_id=contact.id, from_name="Ana Garcia",
                                    from_email="ana@example.com", subject="Checking in on Acme",
                                    body=f"Hi Pat,\n\nQuoting your survey: {PLANTED}\n\nAna",
                                    reasons=["Last outbound contact 33 days ago (2026-10-21)."], method="template")
         reviewer = await create_token(session, user_email="riley@example.com", name="browser", now=NOW, actor="test")
         csm = await create_token(session, user_email="ana@example.com", name="browser", now=NOW, actor="test")
-    return {"db_path": sqlite_settings.db_path, "draft_id": draft.id, "reviewer_token": reviewer.token,
+    return {"settings": main_settings, "draft_id": draft.id, "reviewer_token": reviewer.token,
             "csm_token": csm.token}
 
 
 @pytest.fixture
 def review_server(review_setup: dict[str, object]) -> Iterator[str]:
-    with http_server(csdesk_env(Path(str(review_setup["db_path"])), CSDESK_USER="ana@example.com")) as base_url:
+    settings = review_setup["settings"]
+    assert isinstance(settings, Settings)
+    with http_server(settings_env(settings, CSDESK_USER="ana@example.com")) as base_url:
         yield base_url
 
 

@@ -18,7 +18,7 @@ from store.clock import FixedClock
 from store.demo_portfolio import seed_demo_portfolio
 from store.models import Account, AgentRun, Assessment
 from tests.conftest import NOW, TODAY, fresh_postgres_or_skip
-from tests.server.processes import CSDESK, csdesk_env
+from tests.server.processes import CSDESK, plain_env
 
 ACCOUNTS = 2_400
 WORKERS = 3
@@ -29,10 +29,10 @@ def portfolio(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Settings,
     if request.param == "postgres":
         url = fresh_postgres_or_skip(request, "the shared cycle")
         settings = Settings(database_url=url)
-        env = csdesk_env(tmp_path / "unused.db", CSDESK_DATABASE_URL=url)
+        env = plain_env(CSDESK_DATABASE_URL=url)
     else:
         settings = Settings(db_path=tmp_path / "csdesk.db")
-        env = csdesk_env(tmp_path / "csdesk.db")
+        env = plain_env(CSDESK_DB_PATH=str(settings.db_path))
 
     async def seed() -> None:
         async with open_app(settings, clock=FixedClock(NOW)) as app, app.write_sessions() as session, \

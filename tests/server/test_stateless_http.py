@@ -15,7 +15,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.conftest import fresh_postgres_or_skip
-from tests.server.processes import DEMO_CSM, csdesk_env, run_csdesk
+from tests.server.processes import DEMO_CSM, plain_env, run_csdesk
 from tests.server.processes import http_server as running_http_server
 from tests.tools.helpers import call_ok
 
@@ -46,7 +46,9 @@ def shared_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]
     extra = {"CSDESK_STATELESS_HTTP": "true", "CSDESK_SESSION_SECRET": "one-secret-for-every-process"}
     if request.param == "postgres":
         extra["CSDESK_DATABASE_URL"] = fresh_postgres_or_skip(request, "several server processes")
-    env = csdesk_env(tmp_path / "csdesk.db", **extra)
+    else:
+        extra["CSDESK_DB_PATH"] = str(tmp_path / "csdesk.db")
+    env = plain_env(**extra)
     seeded = run_csdesk("demo", env=env)
     assert seeded.returncode == 0, seeded.stderr
     return env

@@ -19,7 +19,8 @@ async def test_creating_an_account_opens_its_first_renewal_and_audits_both(db: D
         Decimal("120000.50"), "ana@example.com", 53, 1)
     async with db.read() as session:
         renewal = await session.scalar(select(Renewal).where(Renewal.account_id == account.id))
-        actions = list(await session.scalars(select(AuditEvent.action).where(AuditEvent.principal == "ana@example.com")))
+        actions = list(await session.scalars(select(AuditEvent.action)
+                                             .where(AuditEvent.principal == "ana@example.com")))
     assert renewal is not None
     assert (renewal.stage, renewal.target_amount, renewal.due_date) == ("upcoming", Decimal("120000.50"),
                                                                          date(2027, 1, 15))
@@ -108,7 +109,8 @@ async def test_moving_the_renewal_date_moves_the_open_renewal_too(db: Db) -> Non
         await update_account(session, principal=db.principals["ana"], now=NOW, account_id=account.id,
                              expected_version=1, changes={"renewal_date": date(2027, 2, 1)})
     async with db.read() as session:
-        assert await session.scalar(select(Renewal.due_date).where(Renewal.account_id == account.id)) == date(2027, 2, 1)
+        due = await session.scalar(select(Renewal.due_date).where(Renewal.account_id == account.id))
+    assert due == date(2027, 2, 1)
 
 
 async def test_an_unknown_account_is_not_found_with_a_hint(db: Db) -> None:

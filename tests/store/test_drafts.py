@@ -65,14 +65,14 @@ def _expected(status: str, decision: str, role: str, author: str) -> str:
 
 
 @pytest.mark.parametrize(("status", "decision", "role"), list(itertools.product(STATUSES, DECISIONS, ROLES)))
-async def test_every_transition_for_every_role(sqlite_db: Db, status: str, decision: str, role: str) -> None:
-    draft_id = await _draft(sqlite_db, author="bot", status=status)
+async def test_every_transition_for_every_role(main_db: Db, status: str, decision: str, role: str) -> None:
+    draft_id = await _draft(main_db, author="bot", status=status)
     expected = _expected(status, decision, role, author="bot")
     edits = {"body": "Hi Pat, edited."} if decision in {"edit", "edit_and_approve"} else {}
     note = "Not the right moment." if decision == "reject" else None
     try:
-        async with sqlite_db.write() as session:
-            result = await review_draft(session, principal=sqlite_db.principals[role], now=NOW, draft_id=draft_id,
+        async with main_db.write() as session:
+            result = await review_draft(session, principal=main_db.principals[role], now=NOW, draft_id=draft_id,
                                         decision=decision, note=note, **edits)
         outcome = result.status
     except Forbidden:
@@ -80,7 +80,7 @@ async def test_every_transition_for_every_role(sqlite_db: Db, status: str, decis
     except Conflict:
         outcome = "conflict"
     assert outcome == expected
-    async with sqlite_db.read() as session:
+    async with main_db.read() as session:
         stored = await session.get(Draft, draft_id)
     assert stored.status == (expected if expected not in {"forbidden", "conflict"} else status)
 

@@ -100,7 +100,8 @@ async def test_a_departed_primary_sponsor_and_a_missing_one(db: Db) -> None:
         await upsert_contact(session, principal=db.principals["ana"], now=NOW, account_id=account.id,
                              email="kim@acme.com", left_company_on=date(2026, 11, 2), expected_version=1)
     sponsor = (await _signals(db, account.id)).get("sponsor.primary")
-    assert (sponsor.value, sponsor.grade, sponsor.evidence) == ("left", "poor", "Primary sponsor Kim Roe left on 2026-11-02.")
+    assert (sponsor.value, sponsor.grade, sponsor.evidence) == ("left", "poor",
+                                                                "Primary sponsor Kim Roe left on 2026-11-02.")
 
 
 async def test_the_digest_ignores_one_more_quiet_day_but_not_a_new_note(db: Db) -> None:

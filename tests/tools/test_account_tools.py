@@ -85,10 +85,10 @@ async def test_a_manager_reassigns_an_account_but_a_csm_cannot(connect: ClientFa
     assert moved["owner"] == "ben@example.com"
 
 
-async def test_an_unknown_or_missing_user_gets_a_clear_error(sqlite_db: Db, sqlite_settings: Settings) -> None:
+async def test_an_unknown_or_missing_user_gets_a_clear_error(main_db: Db, main_settings: Settings) -> None:
     for user, expected in ((None, "no user is configured: set CSDESK_USER"),
                            ("ghost@example.com", "ghost@example.com is not a csdesk user")):
-        server = build_server(sqlite_settings.model_copy(update={"user": user}), clock=FixedClock(NOW))
+        server = build_server(main_settings.model_copy(update={"user": user}), clock=FixedClock(NOW))
         async with Client(server) as client:
             assert expected in await call_error(client, "list_accounts")
 

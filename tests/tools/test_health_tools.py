@@ -6,12 +6,12 @@ from tests.tools.helpers import call_error, call_ok
 
 
 async def test_assess_account_returns_the_assessment_and_the_360_shows_it_with_history(
-        connect: ClientFactory, sqlite_db: Db) -> None:
+        connect: ClientFactory, main_db: Db) -> None:
     async with connect("ana") as client:
         account = await call_ok(client, "create_account", name="Acme Corp", segment="smb", arr="20000",
                                 renewal_date="2027-06-01")
         first = await call_ok(client, "assess_account", account_id=account["id"])
-    async with sqlite_db.write() as session:
+    async with main_db.write() as session:
         session.add(SupportTicket(account_id=account["id"], subject="Outage", opened_at=NOW - timedelta(days=2),
                                   due_at=NOW - timedelta(days=1), priority="urgent", escalated=True))
         session.add(SurveyResponse(account_id=account["id"], kind="nps", score=3, responded_at=NOW))

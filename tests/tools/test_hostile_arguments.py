@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Iterator
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -22,6 +21,7 @@ from server.settings import Settings
 from store.clock import FixedClock
 from store.demo_portfolio import seed_demo_portfolio
 from store.models import Base
+from tests.backends import settings_for_file
 from tests.conftest import NOW, TODAY
 
 ResultT = TypeVar("ResultT")
@@ -83,7 +83,7 @@ def arguments_for(draw: st.DrawFn, schema: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def hostile_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LoopThread, Client, Settings]]:
     path = tmp_path_factory.mktemp("hostile") / "csdesk.db"
-    settings = Settings(db_path=path, today=TODAY, user="morgan.lee@example.com")
+    settings = settings_for_file(path, today=TODAY, user="morgan.lee@example.com")
     runner = LoopThread()
 
     async def seed() -> None:
@@ -153,4 +153,3 @@ def test_the_hostile_run_leaves_the_database_readable(hostile_target: tuple[Loop
     runner, _client, target_settings = hostile_target
     counts = runner.run(fingerprint(target_settings))
     assert counts["users"] >= 4 and counts["accounts"] >= 12
-    assert Path(target_settings.db_path).exists()

@@ -3,8 +3,8 @@ from tests.store.test_portfolio import _fixture
 from tests.tools.helpers import call_error, call_ok
 
 
-async def test_a_manager_gets_the_portfolio_summary_in_one_call(connect: ClientFactory, sqlite_db: Db) -> None:
-    await _fixture(sqlite_db)
+async def test_a_manager_gets_the_portfolio_summary_in_one_call(connect: ClientFactory, main_db: Db) -> None:
+    await _fixture(main_db)
     async with connect("morgan") as client:
         summary = await call_ok(client, "portfolio_summary")
         book = await call_ok(client, "portfolio_summary", owner="ben@example.com", period_start="2026-01-01")

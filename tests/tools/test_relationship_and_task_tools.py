@@ -90,12 +90,12 @@ async def test_tasks_are_created_reassigned_and_completed(connect: ClientFactory
     assert "does not own" in refused and "due_date" in bad_date
 
 
-async def test_notifications_are_listed_and_marked_read(connect: ClientFactory, sqlite_db) -> None:  # noqa: ANN001
+async def test_notifications_are_listed_and_marked_read(connect: ClientFactory, main_db) -> None:  # noqa: ANN001
     from store.notifications import notify
     from tests.conftest import NOW
 
-    async with sqlite_db.write() as session:
-        await notify(session, user_id=sqlite_db.principals["ana"].user_id, account_id=None, kind="early_warning",
+    async with main_db.write() as session:
+        await notify(session, user_id=main_db.principals["ana"].user_id, account_id=None, kind="early_warning",
                      message="Acme dropped to needs_attention", now=NOW)
     async with connect("ana") as client:
         unread = await call_ok(client, "list_notifications", mark_read=True)
