@@ -31,6 +31,7 @@ from agents.playbooks import (
 )
 from agents.touchpoint import Composed, DraftContext, Recipient, compose
 from store.accounts import load_account
+from store.agent_runs import DEFAULT_LEASE, still_held
 from store.assessments import (
     PriorAssessment,
     latest_assessment,
@@ -38,7 +39,7 @@ from store.assessments import (
     prior_assessments,
     save_assessments,
 )
-from store.clock import Clock
+from store.clock import Clock, SystemClock
 from store.drafts import add_agent_draft, audit_new_drafts
 from store.errors import Conflict, CsdeskError, InvalidInput
 from store.models import Assessment, Contact, HealthNote, User
@@ -69,6 +70,10 @@ class AgentDeps:
     thresholds: HealthThresholds = field(default_factory=HealthThresholds)
     segment_instructions: dict[str, str] = field(default_factory=dict)
     concurrency: int = 8
+    # A run that renews no heartbeat for this long is taken for dead (see store.agent_runs).
+    run_lease: timedelta = DEFAULT_LEASE
+    # Real time for heartbeats, even when `clock` is pinned for a demo.
+    wall_clock: Clock = field(default_factory=SystemClock)
 
     @property
     def method(self) -> str:
@@ -108,13 +113,19 @@ async def agent_principal(deps: AgentDeps) -> Principal:
 
 async def assess_accounts(deps: AgentDeps, account_ids: Sequence[int], *, run_id: int | None = None,
                           force: bool = False, on_done: Callable[[AccountOutcome], None] | None = None,
-                          agent: Principal | None = None) -> list[AccountOutcome]:
-    """Assess the accounts whose signals changed (all of them with `force`), in chunks, concurrently."""
+                          agent: Principal | None = None, fenced: bool = False) -> list[AccountOutcome]:
+    """Assess the accounts whose signals changed (all of them with `force`), in chunks, concurrently.
+
+    `fenced` (a shared-cycle worker): write only the accounts run `run_id` still holds, so a worker
+    taken for dead and replaced cannot write an account twice.
+    """
     agent = agent or await agent_principal(deps)
+    fence = run_id if fenced else None
     outcomes: list[AccountOutcome] = []
     for start in range(0, len(account_ids), CHUNK):
         chunk = list(account_ids[start:start + CHUNK])
-        outcomes += await _assess_chunk(deps, chunk, agent=agent, run_id=run_id, force=force, on_done=on_done)
+        outcomes += await _assess_chunk(deps, chunk, agent=agent, run_id=run_id, force=force, on_done=on_done,
+                                        fence=fence)
     return outcomes
 
 
@@ -168,7 +179,7 @@ async def _load_inputs(deps: AgentDeps, ids: list[int], now: datetime) -> _Chunk
 
 
 async def _assess_chunk(deps: AgentDeps, ids: list[int], *, agent: Principal, run_id: int | None, force: bool,
-                        on_done: Callable[[AccountOutcome], None] | None) -> list[AccountOutcome]:
+                        on_done: Callable[[AccountOutcome], None] | None, fence: int | None) -> list[AccountOutcome]:
     now = deps.clock.now()
     inputs = await _load_inputs(deps, ids, now)
     limit = asyncio.Semaphore(max(1, deps.concurrency))
@@ -178,7 +189,7 @@ async def _assess_chunk(deps: AgentDeps, ids: list[int], *, agent: Principal, ru
     outcomes: list[AccountOutcome] = []
 
     async def flush(batch: list[_Pending]) -> None:
-        for outcome in await _write(deps, batch, agent=agent, now=now):
+        for outcome in await _write(deps, batch, agent=agent, now=now, fence=fence):
             outcomes.append(outcome)
             if on_done is not None:
                 on_done(outcome)
@@ -269,20 +280,21 @@ async def _decide(deps: AgentDeps, *, facts: AccountFacts, signal_set: SignalSet
         "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}))
 
 
-async def _write(deps: AgentDeps, batch: list[_Pending], *, agent: Principal, now: datetime) -> list[AccountOutcome]:
+async def _write(deps: AgentDeps, batch: list[_Pending], *, agent: Principal, now: datetime,
+                 fence: int | None) -> list[AccountOutcome]:
     """Write a batch in one transaction; if that fails, write its accounts one by one so one bad account
     costs only itself. Each account's assessment, tasks and notifications commit together either way."""
     try:
-        await _write_transaction(deps, batch, agent=agent, now=now)
-        return [pending.outcome for pending in batch]
+        written = await _write_transaction(deps, batch, agent=agent, now=now, fence=fence)
+        return [_written_or_not(pending, written) for pending in batch]
     except (DBAPIError, CsdeskError):
         if len(batch) == 1:
             raise
     outcomes = []
     for pending in batch:
         try:
-            await _write_transaction(deps, [pending], agent=agent, now=now)
-            outcomes.append(pending.outcome)
+            written = await _write_transaction(deps, [pending], agent=agent, now=now, fence=fence)
+            outcomes.append(_written_or_not(pending, written))
         except (DBAPIError, CsdeskError) as exc:
             # Counted, logged and retried by the next run; the cycle goes on.
             logger.exception("writing the assessment of account %s failed", pending.row.account_id)
@@ -292,8 +304,21 @@ async def _write(deps: AgentDeps, batch: list[_Pending], *, agent: Principal, no
     return outcomes
 
 
-async def _write_transaction(deps: AgentDeps, batch: list[_Pending], *, agent: Principal, now: datetime) -> None:
+def _written_or_not(pending: _Pending, written: set[int]) -> AccountOutcome:
+    if pending.row.account_id in written:
+        return pending.outcome
+    # Another worker took the account over (this one was taken for dead): its write is that worker's.
+    return pending.outcome.model_copy(update={"assessed": False, "notifications": 0, "tasks": 0, "warnings": 0,
+                                              "drafts": 0})
+
+
+async def _write_transaction(deps: AgentDeps, batch: list[_Pending], *, agent: Principal, now: datetime,
+                             fence: int | None) -> set[int]:
+    """Write the batch; returns the accounts written (with a `fence`, those that run still holds)."""
     async with deps.write_sessions() as session, session.begin():
+        if fence is not None:
+            held = await still_held(session, run_id=fence, account_ids=[p.row.account_id for p in batch])
+            batch = [pending for pending in batch if pending.row.account_id in held]
         # Fresh rows each attempt: a failed transaction leaves its objects unusable.
         rows = [_copy(pending.row) for pending in batch]
         await save_assessments(session, rows, principal=agent.email)
@@ -325,6 +350,7 @@ async def _write_transaction(deps: AgentDeps, batch: list[_Pending], *, agent: P
         await session.flush()
         audit_new_tasks(session, tasks, principal=agent, now=now)
         audit_new_drafts(session, drafts, principal=agent, now=now)
+    return {pending.row.account_id for pending in batch}
 
 
 def _copy(row: Assessment) -> Assessment:

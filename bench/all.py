@@ -17,7 +17,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import context_cost, latency, model_throughput, peer
+from bench import context_cost, latency, model_throughput, peer, workers
 from bench.portfolio import settings_for
 
 SIZES = (1_000, 10_000, 100_000)
@@ -65,6 +65,10 @@ def main() -> None:
           f"{model_throughput.DELAY_SECONDS * 1000:.0f} ms:", flush=True)
     for line in asyncio.run(model_throughput.model_throughput()):
         print(line, flush=True)
+    if postgres := os.environ.get("CSDESK_BENCH_POSTGRES_URL"):
+        print("\nShared forced cycle on PostgreSQL, 10,000 accounts:", flush=True)
+        for line in workers.report(10_000, postgres):
+            print(line, flush=True)
 
 
 if __name__ == "__main__":

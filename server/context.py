@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -38,7 +38,8 @@ class AppContext:
         return AgentDeps(read_sessions=self.read_sessions, write_sessions=self.write_sessions, clock=self.clock,
                          model=self.model, thresholds=self.settings.thresholds,
                          segment_instructions=self.settings.segment_instructions,
-                         concurrency=self.settings.assessment_concurrency)
+                         concurrency=self.settings.assessment_concurrency,
+                         run_lease=timedelta(seconds=self.settings.run_lease_seconds))
 
 
 def model_for(settings: Settings) -> OpenAICompatibleModel | None:

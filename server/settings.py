@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(60.0, gt=0)
     llm_max_retries: int = Field(2, ge=0, le=10)
     assessment_concurrency: int = Field(8, ge=1, le=256, description="Model calls in flight at once.")
+    run_lease_seconds: float = Field(
+        120.0, ge=1, le=86_400, description="How long an agent run may go without a heartbeat before other "
+                                            "workers take it for dead and take over its accounts.")
     thresholds: HealthThresholds = Field(default_factory=HealthThresholds)
     segment_instructions: dict[str, str] = Field(
         default_factory=dict, description='Plain-text guidance per segment, e.g. {"smb": "90-day onboarding is normal"}.')

@@ -13,7 +13,7 @@ from store.models import AuditEvent, Base
 from store.principals import Principal
 
 # Columns that change on every write and would only add noise to a diff.
-_NOISE = frozenset({"updated_at", "version", "name_lower", "cycle_claimed_at"})
+_NOISE = frozenset({"updated_at", "version", "name_lower", "cycle_run_id", "cycle_done_at"})
 
 
 def snapshot(row: Base) -> dict[str, Any]:

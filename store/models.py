@@ -112,8 +112,10 @@ class Account(Base):
     health_score: Mapped[int | None] = mapped_column(Integer)
     health_trend: Mapped[str | None] = mapped_column(String(12))
     assessed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    # When a worker of a shared cycle (`csdesk run --worker`) claimed the account; not a user field.
-    cycle_claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Shared-cycle bookkeeping (`csdesk run --worker`), not user fields: the worker run that last
+    # claimed the account, and when it finished it (NULL while in flight; see store.agent_runs).
+    cycle_run_id: Mapped[int | None] = mapped_column(Integer)
+    cycle_done_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -300,6 +302,9 @@ class AgentRun(Base):
     status: Mapped[str] = mapped_column(String(12))
     counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
+    # Real time (never the pinned demo clock), renewed while the run works: a "running" run whose
+    # heartbeat is older than the lease is dead.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class Assessment(Base):

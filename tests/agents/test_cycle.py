@@ -120,3 +120,25 @@ async def test_an_interrupted_cycle_leaves_whole_assessments_and_the_next_one_pi
     resumed = await run_cycle(deps_for(db, model))
     assert resumed.assessed == 6 - written and resumed.skipped_unchanged == written
     assert await _count(db, Assessment, AGENT_MADE) == 6
+
+
+async def test_a_fenced_worker_writes_nothing_for_accounts_another_worker_took_over(db: Db) -> None:
+    from agents.assessment import assess_accounts
+    from store.agent_runs import claim_accounts, join_cycle
+
+    await _seed(db, accounts=6)
+    deps = deps_for(db)
+    async with db.write() as session:
+        stalled, cycle_id = await join_cycle(session, now=NOW, wall_now=NOW)
+        ids = await claim_accounts(session, run_id=stalled, cycle_id=cycle_id, wall_now=NOW, limit=10)
+        # Its lease ran out meanwhile: another worker takes half of its batch.
+        session.add(AgentRun(kind="assessment-worker", started_at=NOW, heartbeat_at=NOW, status="running"))
+        await session.flush()
+        replacement = await session.scalar(select(func.max(AgentRun.id)))
+        await session.execute(AgentRun.__table__.update().where(AgentRun.id == stalled).values(status="interrupted"))
+        taken = await claim_accounts(session, run_id=replacement, cycle_id=cycle_id, wall_now=NOW, limit=3)
+    outcomes = await assess_accounts(deps, ids, run_id=stalled, fenced=True)
+    assessed = {outcome.account_id for outcome in outcomes if outcome.assessed}
+    assert assessed == set(ids) - set(taken) and len(taken) == 3
+    assert await _count(db, Assessment, AGENT_MADE, Assessment.account_id.in_(taken)) == 0
+    assert await _count(db, Assessment, AGENT_MADE) == len(assessed)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -48,7 +50,8 @@ def test_workers_split_one_cycle_and_assess_every_account_once(portfolio: tuple[
     workers = [subprocess.Popen([CSDESK, "run", "--worker"], env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True) for _ in range(WORKERS)]
     for worker in workers:
-        assert worker.wait(timeout=600) == 0, worker.stderr.read() if worker.stderr else ""
+        _out, errors = worker.communicate(timeout=600)  # reading as it runs: a full pipe would stall it
+        assert worker.returncode == 0, errors
 
     async def read() -> tuple[int, list[int], list[tuple[str, dict]]]:
         async with open_app(settings, migrate=False) as app, app.read_sessions() as session:
@@ -66,3 +69,44 @@ def test_workers_split_one_cycle_and_assess_every_account_once(portfolio: tuple[
     shares = [counts["assessed"] for _status, counts in runs]
     assert sum(shares) == active, json.dumps(shares)
     assert sum(1 for share in shares if share > 0) >= 2, f"the cycle was not shared: {shares}"
+
+
+def test_a_killed_workers_accounts_are_taken_over_within_the_cycle(
+        portfolio: tuple[Settings, dict[str, str]]) -> None:
+    settings, env = portfolio
+    env = {**env, "CSDESK_RUN_LEASE_SECONDS": "1"}
+    victim = subprocess.Popen([CSDESK, "run", "--worker"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while asyncio.run(_assessed(settings)) == 0:
+        assert victim.poll() is None and time.monotonic() < deadline, "the worker wrote nothing"
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=30)
+    # The survivors work through the rest for longer than the victim's one-second lease, so they find its
+    # claimed batch abandoned and take it over before the cycle ends.
+    survivors = [subprocess.Popen([CSDESK, "run", "--worker"], env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for worker in survivors:
+        _out, errors = worker.communicate(timeout=600)  # reading as it runs: a full pipe would stall it
+        assert worker.returncode == 0, errors
+
+    async def read() -> tuple[int, list[int], list[str]]:
+        async with open_app(settings, migrate=False) as app, app.read_sessions() as session:
+            active = await session.scalar(select(func.count()).select_from(Account).where(Account.status == "active"))
+            per_account = list(await session.scalars(
+                select(func.count()).select_from(Assessment).where(Assessment.method == "rules")
+                .group_by(Assessment.account_id)))
+            statuses = list(await session.scalars(select(AgentRun.status).where(AgentRun.kind == "assessment-worker")
+                                                  .order_by(AgentRun.id)))
+            return active or 0, per_account, statuses
+
+    active, per_account, statuses = asyncio.run(read())
+    assert len(per_account) == active and set(per_account) == {1}, "every account assessed exactly once"
+    assert statuses == ["interrupted", "completed", "completed"]
+
+
+async def _assessed(settings: Settings) -> int:
+    async with open_app(settings, migrate=False) as app, app.read_sessions() as session:
+        return await session.scalar(select(func.count()).select_from(Assessment)
+                                    .where(Assessment.method == "rules")) or 0
