@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import event
+from functools import partial
+
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from store.sqlite_driver import one_hop_connect
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
@@ -15,7 +19,13 @@ def sqlite_url(path: str) -> str:
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An async engine for `url`, tuned for concurrent readers and one writer on SQLite."""
-    engine = create_async_engine(url, echo=echo, pool_pre_ping=not url.startswith("sqlite"))
+    parsed = make_url(url)
+    if parsed.drivername == "sqlite+aiosqlite" and parsed.database and parsed.database != ":memory:" \
+            and not parsed.query:
+        # One thread hop per statement instead of four (see store.sqlite_driver).
+        engine = create_async_engine(url, echo=echo, async_creator=partial(one_hop_connect, parsed.database))
+    else:
+        engine = create_async_engine(url, echo=echo, pool_pre_ping=not url.startswith("sqlite"))
     if engine.dialect.name == "sqlite":
         _tune_sqlite(engine)
     return engine
