@@ -5,6 +5,7 @@ from __future__ import annotations
 from server.context import open_app
 from server.settings import Settings
 from store import csv_import, tokens, users
+from store.db import refresh_statistics
 from store.migrate import current_revision
 from store.schemas import UserOut
 
@@ -27,10 +28,13 @@ async def list_users(settings: Settings) -> list[UserOut]:
 async def import_csv(settings: Settings, *, kind: str, text: str, skip_invalid: bool,
                      as_user: str | None) -> csv_import.ImportReport:
     importer = csv_import.import_accounts if kind == "accounts" else csv_import.import_contacts
-    async with open_app(settings) as app, app.write_sessions() as session, session.begin():
-        principal = await users.principal_for(session, email=as_user or settings.user)
-        return await importer(session, principal=principal, now=app.clock.now(), text=text,
-                              skip_invalid=skip_invalid)
+    async with open_app(settings) as app:
+        async with app.write_sessions() as session, session.begin():
+            principal = await users.principal_for(session, email=as_user or settings.user)
+            report = await importer(session, principal=principal, now=app.clock.now(), text=text,
+                                    skip_invalid=skip_invalid)
+        await refresh_statistics(app.engine)
+        return report
 
 
 async def create_token(settings: Settings, *, user: str, name: str, expires_in_days: int | None) -> tokens.NewToken:

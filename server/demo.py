@@ -9,6 +9,7 @@ from server.settings import Settings
 from store import accounts as account_service
 from store import renewals
 from store.assessments import latest_assessments
+from store.db import refresh_statistics
 from store.demo_portfolio import DEMO_USERS, seed_demo_portfolio
 from store.pagination import MAX_PAGE_SIZE
 from store.portfolio import portfolio_summary
@@ -28,6 +29,7 @@ async def run_demo(settings: Settings, *, accounts: int = 80) -> None:
         async with app.write_sessions() as session, session.begin():
             result = await seed_demo_portfolio(session, today=today, accounts=count)
         if result.created:
+            await refresh_statistics(app.engine)
             console.print(f"Seeded {result.accounts} accounts (and {result.churned} lost in the past year) for "
                           f"{result.users} users in {settings.describe_database()}.")
         else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from sqlalchemy import event, make_url
+from sqlalchemy import event, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from store.sqlite_driver import one_hop_connect
@@ -55,3 +55,15 @@ def session_factory(engine: AsyncEngine, *, write: bool = False) -> async_sessio
     """Sessions on `engine`; `write=True` ones begin their transaction ready to write."""
     bind = engine.execution_options(csdesk_write=True) if write else engine
     return async_sessionmaker(bind, expire_on_commit=False)
+
+
+async def refresh_statistics(engine: AsyncEngine) -> None:
+    """After a bulk load, let PostgreSQL's planner see the new rows now instead of whenever autovacuum
+    gets to them (if it runs at all). Without fresh statistics it read the retention view at 100,000
+    accounts by scanning 18,000 index entries (9 ms) instead of using the (owner, health, renewal)
+    index (0.2 ms). SQLite plans from its schema alone here and needs nothing."""
+    if engine.dialect.name != "postgresql":
+        return
+    async with engine.connect() as connection:
+        await connection.execute(text("ANALYZE"))
+        await connection.commit()
