@@ -251,10 +251,12 @@ async def _decide(deps: AgentDeps, *, facts: AccountFacts, signal_set: SignalSet
             status, summary, drivers, actions = answer.status, answer.summary, answer.drivers, answer.next_actions
             method, prompt_tokens, completion_tokens = deps.method, answer.prompt_tokens, answer.completion_tokens
         except ModelFailure as failure:
-            fallback, prompt_tokens, completion_tokens = failure.reason, failure.prompt_tokens, failure.completion_tokens
+            fallback = failure.reason
+            prompt_tokens, completion_tokens = failure.prompt_tokens, failure.completion_tokens
     row = Assessment(account_id=facts.account_id, run_id=run_id, created_at=now, method=method,
                      fallback_reason=fallback, status=status, score=ruled.score, rules_score=ruled.score,
-                     trend=trend(ruled.score, prior), dimensions={k: v.model_dump() for k, v in ruled.dimensions.items()},
+                     trend=trend(ruled.score, prior),
+                     dimensions={k: v.model_dump() for k, v in ruled.dimensions.items()},
                      summary=summary, drivers=[d.model_dump() for d in drivers], next_actions=actions,
                      signals=[s.model_dump(mode="json", exclude={"digest_value"}) for s in signal_set.signals],
                      input_digest=digest, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)

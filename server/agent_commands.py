@@ -39,7 +39,8 @@ def parse_interval(text: str) -> timedelta:
 def describe_engine(app: AppContext) -> str:
     if app.model is None:
         return "the rules engine (no model configured: set CSDESK_LLM_MODEL to add one)"
-    return f"model {app.model.name} at {app.settings.llm_base_url or 'the OpenAI API'}, checked against the rules engine"
+    where = app.settings.llm_base_url or "the OpenAI API"
+    return f"model {app.model.name} at {where}, checked against the rules engine"
 
 
 async def cycle_with_progress(app: AppContext, console: Console, *, force: bool = False,

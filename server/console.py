@@ -64,7 +64,8 @@ def renewals_table(rows: list[RenewalOut], *, title: str) -> Table:
     table = _table(title, (("Due", "left"), ("Account", "left"), ("Owner", "left"), ("Stage", "left"),
                            ("Target", "right"), ("Forecast", "right"), ("Health", "left")))
     for row in rows:
-        table.add_row(f"{row.due_date}  {row.days_to_due:>3} d", row.account_name, row.owner.split("@")[0].split(".")[0],
+        owner = row.owner.split("@")[0].split(".")[0]
+        table.add_row(f"{row.due_date}  {row.days_to_due:>3} d", row.account_name, owner,
                       row.stage, money(row.target_amount, row.currency), money(row.forecast_amount, row.currency),
                       health(row.health_status, row.health_score))
     return table

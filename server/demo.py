@@ -50,7 +50,8 @@ async def run_demo(settings: Settings, *, accounts: int = 80) -> None:
                                                within_days=RENEWAL_HORIZON_DAYS, limit=MAX_PAGE_SIZE)
             summary = await portfolio_summary(session, principal=manager, now=app.clock.now())
     shown = f"{len(portfolio.items)} of {portfolio.total}" if portfolio.total > len(portfolio.items) else "all"
-    console.print(retention_table(portfolio.items, title=f"Retention view on {today}: health and ARR, by ARR ({shown})"))
+    title = f"Retention view on {today}: health and ARR, by ARR ({shown})"
+    console.print(retention_table(portfolio.items, title=title))
     console.print(renewals_table(due.items, title=f"Renewals due in the next {RENEWAL_HORIZON_DAYS} days "
                                                   f"({due.total}, overdue included)"))
     console.print(attention_table(attention.items, title="Needs attention first (lowest health), with the main reason",

@@ -64,7 +64,8 @@ def queue_table(rows: list[DraftRow]) -> Table:
 
 
 def print_draft(console: Console, draft: DraftOut) -> None:
-    console.print(f"[bold]Draft {draft.id}[/] · {draft.kind} · {draft.status} · version {draft.version}", highlight=False)
+    console.print(f"[bold]Draft {draft.id}[/] · {draft.kind} · {draft.status} · version {draft.version}",
+                  highlight=False)
     console.print(f"Account: {draft.account_name} (health {draft.health_status or 'not assessed'}"
                   f"{f', {draft.health_score}' if draft.health_score is not None else ''})", highlight=False)
     written = "from the message template (no model configured)" if draft.method == "template" else draft.method

@@ -35,7 +35,8 @@ class Settings(BaseSettings):
                                             "workers take it for dead and take over its accounts.")
     thresholds: HealthThresholds = Field(default_factory=HealthThresholds)
     segment_instructions: dict[str, str] = Field(
-        default_factory=dict, description='Plain-text guidance per segment, e.g. {"smb": "90-day onboarding is normal"}.')
+        default_factory=dict,
+        description='Plain-text guidance per segment, e.g. {"smb": "90-day onboarding is normal"}.')
 
     smtp_host: str | None = Field(None, description="SMTP server; without one, `csdesk send` writes .eml files.")
     smtp_port: int = 587

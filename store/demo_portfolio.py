@@ -460,8 +460,10 @@ def _surveys(story: str, rng: random.Random, now: datetime) -> list[SurveyRespon
 
 def _tasks(account: Account, story: str, rng: random.Random, today: date, now: datetime,
            owner: User) -> list[Task]:
-    titles = {"declining": "Book a usage review with the champion", "sponsor_left": "Identify the new executive sponsor",
-              "renewal_at_risk": "Prepare the renewal save plan", "onboarding_stalled": "Unblock the integration with IT",
+    titles = {"declining": "Book a usage review with the champion",
+              "sponsor_left": "Identify the new executive sponsor",
+              "renewal_at_risk": "Prepare the renewal save plan",
+              "onboarding_stalled": "Unblock the integration with IT",
               "thriving": "Ask for a case study", "steady": "Share the new reporting feature"}
     due = today + timedelta(days=rng.randint(-5, 14))
     return [Task(assignee_id=owner.id, created_by_id=owner.id, title=f"{titles[story]} ({account.name})",

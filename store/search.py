@@ -45,7 +45,8 @@ async def search(session: AsyncSession, *, query: str) -> list[Hit]:
     pattern = _pattern(query)
     hits: list[Hit] = []
     for account in await session.scalars(
-            select(Account).where(Account.name_lower.like(pattern, escape="\\") | Account.domain.like(pattern, escape="\\"))
+            select(Account).where(Account.name_lower.like(pattern, escape="\\")
+                                  | Account.domain.like(pattern, escape="\\"))
             .order_by(Account.arr.desc()).limit(PER_KIND)):
         health = f"{account.health_status} ({account.health_score})" if account.health_status else "not assessed"
         hits.append(Hit(id=f"account:{account.id}", account_id=account.id,

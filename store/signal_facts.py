@@ -114,7 +114,8 @@ async def _load_chunk(session: AsyncSession, ids: list[int], as_of: datetime) ->
                Account.currency, Account.contract_start, Account.renewal_date, Account.onboarding_status,
                Account.health_score, Account.health_status).where(Account.id.in_(ids), Account.status == "active"))
     facts = {a.id: AccountFacts(account_id=a.id, name=a.name, owner_id=a.owner_id, segment=a.segment, seats=a.seats,
-                                arr=a.arr, currency=a.currency, contract_start=a.contract_start, renewal_date=a.renewal_date,
+                                arr=a.arr, currency=a.currency, contract_start=a.contract_start,
+                                renewal_date=a.renewal_date,
                                 onboarding_status=a.onboarding_status, health_score=a.health_score,
                                 health_status=a.health_status) for a in rows}
     ids = list(facts)
@@ -133,7 +134,8 @@ async def _load_chunk(session: AsyncSession, ids: list[int], as_of: datetime) ->
             select(UsageSnapshot.account_id, UsageSnapshot.period_start, UsageSnapshot.active_users,
                    UsageSnapshot.usage_count, UsageSnapshot.features_adopted).where(UsageSnapshot.account_id.in_(ids),
                                         UsageSnapshot.period_start <= as_of.date(),
-                                        UsageSnapshot.period_start >= as_of.date() - timedelta(days=USAGE_LOOKBACK_DAYS))
+                                        UsageSnapshot.period_start
+                                        >= as_of.date() - timedelta(days=USAGE_LOOKBACK_DAYS))
             .order_by(UsageSnapshot.period_start)):
         facts[snapshot.account_id].usage.append(Usage(snapshot.period_start, snapshot.active_users,
                                                       snapshot.usage_count, snapshot.features_adopted))
@@ -144,7 +146,8 @@ async def _load_chunk(session: AsyncSession, ids: list[int], as_of: datetime) ->
         facts[account_id].open_tickets.append(Ticket(due_at, escalated))
     for survey in await session.execute(
             select(SurveyResponse.id, SurveyResponse.account_id, SurveyResponse.kind, SurveyResponse.score,
-                   SurveyResponse.responded_at).where(SurveyResponse.account_id.in_(ids), SurveyResponse.responded_at <= as_of,
+                   SurveyResponse.responded_at).where(SurveyResponse.account_id.in_(ids),
+                                                      SurveyResponse.responded_at <= as_of,
                                          SurveyResponse.responded_at >= as_of - timedelta(days=SURVEY_LOOKBACK_DAYS))
             .order_by(SurveyResponse.responded_at, SurveyResponse.id)):
         facts[survey.account_id].surveys.append(Survey(survey.id, survey.kind, survey.score, survey.responded_at))

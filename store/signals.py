@@ -108,7 +108,8 @@ def _relationship(facts: AccountFacts, as_of: datetime, t: HealthThresholds) -> 
                               evidence=f"Primary sponsor {_name(sponsor.name)} left on {sponsor.left_company_on}."))
     elif sponsor is not None:
         signals.append(Signal(id="sponsor.primary", dimension="relationship", value="present", grade="good",
-                              ref=f"contact:{sponsor.id}", evidence=f"Primary sponsor {_name(sponsor.name)} is in place."))
+                              ref=f"contact:{sponsor.id}",
+                              evidence=f"Primary sponsor {_name(sponsor.name)} is in place."))
     else:
         signals.append(Signal(id="sponsor.primary", dimension="relationship",
                               value="executive_only" if facts.has_executive_sponsor else "none",
@@ -131,7 +132,8 @@ def _usage(facts: AccountFacts, t: HealthThresholds) -> list[Signal]:
         grade: Grade = ("poor" if change <= -t.usage_critical_drop else "fair" if change <= -t.usage_warn_drop
                         else "good")
         signals.append(Signal(id="usage.trend_vs_90d", dimension="usage", value=round(change, 3), grade=grade,
-                              ref=period, evidence=f"Usage {latest.usage_count:,} in the month of {latest.period_start} "
+                              ref=period,
+                              evidence=f"Usage {latest.usage_count:,} in the month of {latest.period_start} "
                               f"vs {average:,.0f} average of the prior {len(trailing)} months ({change:+.0%})."))
         previous = usage[-2]
         month_change = (latest.usage_count / previous.usage_count - 1) if previous.usage_count else 0.0
@@ -197,7 +199,8 @@ def _commercial(facts: AccountFacts, as_of: datetime, t: HealthThresholds) -> li
     if renewal is not None:
         days = (renewal.due_date - as_of.date()).days
         early_stage = renewal.stage in ("upcoming", "in_discussion")
-        grade: Grade = ("poor" if days <= near and early_stage else "fair" if days <= mid and renewal.stage == "upcoming"
+        grade: Grade = ("poor" if days <= near and early_stage
+                        else "fair" if days <= mid and renewal.stage == "upcoming"
                         else "good")
         window = next((w for w in (near, mid, far) if days <= w), None)
         signals.append(Signal(id="renewal.days_to_renewal", dimension="commercial", value=days, grade=grade,

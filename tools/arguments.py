@@ -8,7 +8,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools.base import Tool
 from pydantic import ValidationError
 
-# What a valid value looks like, by the pydantic error type that rejected it. Longer prefixes first: "datetime_…" must not match "date".
+# What a valid value looks like, by the pydantic error type that rejected it. Longer prefixes first:
+# "datetime_…" must not match "date".
 _EXAMPLES = {
     "datetime": "an ISO 8601 time with a zone, like 2026-11-20T15:00:00Z",
     "date": "a date like 2027-03-31",
