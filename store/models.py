@@ -309,7 +309,8 @@ class AgentRun(Base):
 
 class Assessment(Base):
     __tablename__ = "assessments"
-    __table_args__ = (Index("ix_assessments_account_created", "account_id", "created_at"),)
+    # Covering: "status as of a date" per account is read from the index alone (store.portfolio).
+    __table_args__ = (Index("ix_assessments_account_created_status", "account_id", "created_at", "id", "status"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
@@ -402,7 +403,9 @@ class RevenueEvent(Base):
     """
 
     __tablename__ = "revenue_events"
-    __table_args__ = (Index("ix_revenue_events_account_occurred", "account_id", "occurred_on"),)
+    # Covering: "ARR as of a date" per account is read from the index alone (store.revenue, store.portfolio).
+    __table_args__ = (Index("ix_revenue_events_account_occurred_amount", "account_id", "occurred_on", "id",
+                            "currency", "arr_after"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
