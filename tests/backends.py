@@ -54,7 +54,8 @@ def run_blocking(coroutine: Coroutine[Any, Any, Any]) -> Any:
     return outcome.get("value")
 
 
-async def _execute_admin(statement: str) -> None:
+async def execute_admin(statement: str) -> None:
+    """Run `statement` (CREATE or DROP DATABASE) outside a transaction on the configured server."""
     assert POSTGRES_URL
     admin = create_engine(POSTGRES_URL).execution_options(isolation_level="AUTOCOMMIT")
     try:
@@ -73,9 +74,15 @@ def database_url_for(path: Path) -> str:
         name = _databases_by_path.get(path)
         if name is None:
             name = "csdesk_file_" + hashlib.sha1(str(path).encode()).hexdigest()[:16]
-            run_blocking(_execute_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            run_blocking(_execute_admin(f'CREATE DATABASE "{name}"'))
+            run_blocking(execute_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            run_blocking(execute_admin(f'CREATE DATABASE "{name}"'))
             _databases_by_path[path] = name
+    return url_of(name)
+
+
+def url_of(name: str) -> str:
+    """The URL of database `name` on the configured PostgreSQL server."""
+    assert POSTGRES_URL
     return POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
 
 
@@ -84,7 +91,7 @@ def drop_databases() -> None:
         names = list(_databases_by_path.values())
         _databases_by_path.clear()
     for name in names:
-        run_blocking(_execute_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        run_blocking(execute_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def settings_for_file(path: Path, **values: Any) -> Settings:

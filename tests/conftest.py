@@ -73,11 +73,8 @@ def postgres_database() -> str | None:
     name = f"csdesk_test_{uuid.uuid4().hex[:10]}"
 
     async def create() -> str:
-        admin = create_engine(POSTGRES_URL).execution_options(isolation_level="AUTOCOMMIT")
-        async with admin.connect() as connection:
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
-        await admin.dispose()
-        url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+        await backends.execute_admin(f'CREATE DATABASE "{name}"')
+        url = backends.url_of(name)
         engine = create_engine(url)
         await upgrade(engine)
         await engine.dispose()
@@ -91,13 +88,7 @@ def postgres_database() -> str | None:
         pytest.skip(f"PostgreSQL at CSDESK_TEST_POSTGRES_URL is unreachable: {exc}")
     yield url
 
-    async def drop() -> None:
-        admin = create_engine(POSTGRES_URL).execution_options(isolation_level="AUTOCOMMIT")
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
-
-    asyncio.run(drop())
+    asyncio.run(backends.execute_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

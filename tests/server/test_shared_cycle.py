@@ -53,17 +53,7 @@ def test_workers_split_one_cycle_and_assess_every_account_once(portfolio: tuple[
         _out, errors = worker.communicate(timeout=600)  # reading as it runs: a full pipe would stall it
         assert worker.returncode == 0, errors
 
-    async def read() -> tuple[int, list[int], list[tuple[str, dict]]]:
-        async with open_app(settings, migrate=False) as app, app.read_sessions() as session:
-            active = await session.scalar(select(func.count()).select_from(Account).where(Account.status == "active"))
-            per_account = list(await session.scalars(
-                select(func.count()).select_from(Assessment).where(Assessment.method == "rules")
-                .group_by(Assessment.account_id)))
-            runs = [(run.status, run.counts) for run in await session.scalars(
-                select(AgentRun).where(AgentRun.kind == "assessment-worker"))]
-            return active or 0, per_account, runs
-
-    active, per_account, runs = asyncio.run(read())
+    active, per_account, runs = asyncio.run(_outcome(settings))
     assert len(per_account) == active and set(per_account) == {1}, "every account assessed exactly once"
     assert [status for status, _counts in runs] == ["completed"] * WORKERS
     shares = [counts["assessed"] for _status, counts in runs]
@@ -91,17 +81,8 @@ def test_a_killed_workers_accounts_are_taken_over_within_the_cycle(
         _out, errors = worker.communicate(timeout=600)  # reading as it runs: a full pipe would stall it
         assert worker.returncode == 0, errors
 
-    async def read() -> tuple[int, list[int], list[str]]:
-        async with open_app(settings, migrate=False) as app, app.read_sessions() as session:
-            active = await session.scalar(select(func.count()).select_from(Account).where(Account.status == "active"))
-            per_account = list(await session.scalars(
-                select(func.count()).select_from(Assessment).where(Assessment.method == "rules")
-                .group_by(Assessment.account_id)))
-            statuses = list(await session.scalars(select(AgentRun.status).where(AgentRun.kind == "assessment-worker")
-                                                  .order_by(AgentRun.id)))
-            return active or 0, per_account, statuses
-
-    active, per_account, statuses = asyncio.run(read())
+    active, per_account, runs = asyncio.run(_outcome(settings))
+    statuses = [status for status, _counts in runs]
     assert len(per_account) == active and set(per_account) == {1}, "every account assessed exactly once"
     # The victim is recorded as interrupted. On a loaded machine a survivor can miss its one-second lease
     # too and be taken for dead; the fence keeps its writes from doubling, and one survivor completes.
@@ -112,3 +93,16 @@ async def _assessed(settings: Settings) -> int:
     async with open_app(settings, migrate=False) as app, app.read_sessions() as session:
         return await session.scalar(select(func.count()).select_from(Assessment)
                                     .where(Assessment.method == "rules")) or 0
+
+
+async def _outcome(settings: Settings) -> tuple[int, list[int], list[tuple[str, dict]]]:
+    """Active accounts, rules assessments per assessed account, and each worker run's status and counts
+    in the order the workers joined."""
+    async with open_app(settings, migrate=False) as app, app.read_sessions() as session:
+        active = await session.scalar(select(func.count()).select_from(Account).where(Account.status == "active"))
+        per_account = list(await session.scalars(
+            select(func.count()).select_from(Assessment).where(Assessment.method == "rules")
+            .group_by(Assessment.account_id)))
+        runs = [(run.status, run.counts) for run in await session.scalars(
+            select(AgentRun).where(AgentRun.kind == "assessment-worker").order_by(AgentRun.id))]
+        return active or 0, per_account, runs
