@@ -7,7 +7,7 @@ import hashlib
 import json
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Row, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.errors import InvalidInput
@@ -61,12 +61,14 @@ def next_cursor(offset: int, returned: int, total: int, fingerprint: str) -> str
 
 
 async def page_and_total(session: AsyncSession, statement: Select[Any], *, offset: int,
-                         limit: int) -> tuple[list[tuple[Any, ...]], int]:
-    """A page of an ordered statement and the number of rows matching it, in one round trip: the total
-    rides along as a window count. Only a page past the end needs a separate count."""
-    rows = list(await session.execute(statement.add_columns(func.count().over()).offset(offset).limit(limit)))
+                         limit: int) -> tuple[list[Row[Any]], int]:
+    """A page of an ordered statement (its rows, read by column name) and the number of rows matching
+    it, in one round trip: the total rides along as a window count. Only a page past the end needs a
+    separate count."""
+    rows = list(await session.execute(statement.add_columns(func.count().over().label("page_total"))
+                                      .offset(offset).limit(limit)))
     if rows:
-        return [tuple(row)[:-1] for row in rows], int(rows[0][-1])
+        return rows, int(rows[0].page_total)
     if offset == 0:
         return [], 0
     return [], int(await session.scalar(select(func.count()).select_from(statement.subquery())) or 0)

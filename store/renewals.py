@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +27,24 @@ RENEWAL_SORTS = {
     "amount_desc": (Renewal.forecast_amount.desc(), Renewal.id),
     "health_score": (Account.health_score.asc().nulls_last(), Renewal.due_date, Renewal.id),
 }
+
+
+# The renewals list reads these columns, not whole Renewal and Account entities (loading instances cost
+# more than the query); `renewal_line` turns a row of them into the answer.
+LINE_COLUMNS = (Renewal.id, Renewal.account_id, Account.name.label("account_name"), User.email.label("owner"),
+                Renewal.due_date, Renewal.stage, Renewal.currency, Renewal.target_amount, Renewal.forecast_amount,
+                Renewal.final_amount, Renewal.booking_type, Account.arr, Account.health_status,
+                Account.health_score, Renewal.version)
+
+
+def renewal_line(row: Any, today: date) -> RenewalOut:
+    return RenewalOut(
+        id=row.id, account_id=row.account_id, account_name=row.account_name, owner=row.owner,
+        due_date=row.due_date, days_to_due=(row.due_date - today).days, stage=row.stage, currency=row.currency,
+        target_amount=row.target_amount, forecast_amount=row.forecast_amount, final_amount=row.final_amount,
+        booking_type=row.booking_type, arr=row.arr, health_status=row.health_status,
+        health_score=row.health_score, version=row.version,
+    )
 
 
 def renewal_out(renewal: Renewal, account: Account, owner_email: str, today: date) -> RenewalOut:
@@ -55,7 +74,7 @@ async def list_renewals(
         validation.one_of(stage, RENEWAL_STAGES, "stage")
     for status in health_statuses:
         validation.one_of(status, HEALTH_STATUSES, "health_status")
-    statement = select(Renewal, Account, User.email).join(Account, Account.id == Renewal.account_id) \
+    statement = select(*LINE_COLUMNS).join(Account, Account.id == Renewal.account_id) \
         .join(User, User.id == Renewal.owner_id) \
         .where(Renewal.stage.in_(stages or OPEN_RENEWAL_STAGES))
     owner_id = await user_id_filter(session, ref=owner, principal=principal)
@@ -73,7 +92,7 @@ async def list_renewals(
     offset = decode_cursor(cursor, fingerprint)
     rows, total = await page_and_total(session, statement.order_by(*RENEWAL_SORTS[sort]), offset=offset,
                                        limit=limit)
-    items = [renewal_out(renewal, account, email, today) for renewal, account, email in rows]
+    items = [renewal_line(row, today) for row in rows]
     return Page[RenewalOut](items=items, total=total, next_cursor=next_cursor(offset, len(items), total, fingerprint))
 
 

@@ -52,7 +52,11 @@ async def principal_for(session: AsyncSession, *, email: str | None) -> Principa
     if not email:
         raise Forbidden("no user is configured: set CSDESK_USER to the email of a csdesk user "
                         "(create one with `csdesk users add`)")
-    user = await session.scalar(select(User).where(User.email == email.strip().lower()))
+    # Columns, not the ORM entity: every tool call starts here, and loading an instance into the
+    # session's identity map cost more than the indexed lookup itself.
+    user = (await session.execute(
+        select(User.id, User.email, User.name, User.role, User.active).where(User.email == email.strip().lower())
+    )).first()
     if user is None:
         raise Forbidden(f"{email} is not a csdesk user; create it with `csdesk users add`")
     if not user.active:
