@@ -11,13 +11,19 @@ from datetime import timedelta
 from pathlib import Path
 
 from mcp import Client, StdioServerParameters
+from mcp.types import CallToolResult
 
 from bench.portfolio import CACHE, CSM, TODAY
 from bench.timing import Timing, measure
+from store.renewals import add_months
 
 PEER_PACKAGES = ("mcp-server-sqlite==2025.4.25", "mcp<2")
 PEER_VENV = CACHE / "peer-venv"
 HORIZON = (TODAY + timedelta(days=90)).isoformat()
+# The twelve months ending today, as csdesk's retention figures default to.
+PERIOD_START = (add_months(TODAY, -12) + timedelta(days=1)).isoformat()
+# How mcp-server-sqlite words a failure: it answers with text, without marking the result an error.
+PEER_ERROR_PREFIXES = ("Error: ", "Database error: ")
 OPEN_STAGES = "('upcoming','in_discussion','proposal_sent','verbal_commit')"
 
 
@@ -68,16 +74,24 @@ def questions(account_id: int, renewal_id: int) -> dict[str, list[tuple[str, str
             "AS quarter, count(*), sum(r.target_amount), sum(r.forecast_amount), sum(CASE WHEN a.health_status = "
             "'at_risk' THEN r.target_amount ELSE 0 END) FROM renewals r JOIN accounts a ON a.id = r.account_id "
             f"WHERE r.stage IN {OPEN_STAGES} AND a.status = 'active' GROUP BY 1 ORDER BY 1",
-            "WITH s AS (SELECT account_id, arr_after FROM (SELECT account_id, arr_after, row_number() OVER "
+            # The peer runs only statements that begin with SELECT: the cohort and its ending ARR as
+            # subqueries, each account's latest revenue event before the period and at its end.
+            "SELECT sum(s.arr_after), sum(min(s.arr_after, coalesce(e.arr_after, 0))), sum(coalesce(e.arr_after, 0)), "
+            "count(*), sum(coalesce(e.arr_after, 0) = 0) FROM (SELECT account_id, arr_after FROM (SELECT account_id, "
+            "arr_after, row_number() OVER (PARTITION BY account_id ORDER BY occurred_on DESC, id DESC) AS n "
+            f"FROM revenue_events WHERE occurred_on < '{PERIOD_START}') WHERE n = 1 AND arr_after > 0) AS s "
+            "LEFT JOIN (SELECT account_id, arr_after FROM (SELECT account_id, arr_after, row_number() OVER "
             "(PARTITION BY account_id ORDER BY occurred_on DESC, id DESC) AS n FROM revenue_events "
-            "WHERE occurred_on < '2025-11-24') WHERE n = 1 AND arr_after > 0), e AS (SELECT account_id, arr_after "
-            "FROM (SELECT account_id, arr_after, row_number() OVER (PARTITION BY account_id ORDER BY occurred_on "
-            "DESC, id DESC) AS n FROM revenue_events WHERE occurred_on <= '2026-11-23') WHERE n = 1) "
-            "SELECT sum(s.arr_after), sum(min(s.arr_after, coalesce(e.arr_after, 0))), sum(coalesce(e.arr_after, 0)),"
-            " count(*), sum(coalesce(e.arr_after, 0) = 0) FROM s LEFT JOIN e ON e.account_id = s.account_id")],
+            f"WHERE occurred_on <= '{TODAY}') WHERE n = 1) AS e ON e.account_id = s.account_id")],
         "update_renewal": [("write_query",
                             f"UPDATE renewals SET forecast_amount = 1500.00 WHERE id = {renewal_id}")],
     }
+
+
+def refused(result: CallToolResult) -> bool:
+    """The peer reports a refused or failed query as ordinary text, not as a tool error."""
+    text = result.content[0].text if result.content and result.content[0].type == "text" else ""
+    return result.is_error or text.startswith(PEER_ERROR_PREFIXES)
 
 
 async def measure_peer(db_path: Path, account_id: int, renewal_id: int, calls: int) -> dict[str, tuple[Timing, int]]:
@@ -92,7 +106,7 @@ async def measure_peer(db_path: Path, account_id: int, renewal_id: int, calls: i
                 total = 0
                 for peer_tool, sql in steps:
                     result = await client.call_tool(peer_tool, {"query": sql})
-                    if result.is_error:
+                    if refused(result):
                         raise RuntimeError(f"the peer refused {sql[:60]}…: {result.content[0].text}")
                     total += sum(len(block.text) for block in result.content if block.type == "text")
                 sizes.append(total)

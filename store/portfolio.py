@@ -55,10 +55,11 @@ async def portfolio_summary(
     if not 1 <= quarters <= MAX_QUARTERS:
         raise InvalidInput(f"quarters must be between 1 and {MAX_QUARTERS}; got {quarters}")
     owner_id = await user_id_filter(session, ref=owner, principal=principal)
-    chosen, others = await _currencies(session, owner_id, currency)
+    health_now = await _health_now(session, owner_id)
+    chosen, others = _currencies(health_now, currency)
     notes = [f"Accounts billed in {', '.join(others)} are left out; ask again with currency set to see them."] \
         if others else []
-    health, unassessed_then = await _health(session, owner_id, chosen, now)
+    health, unassessed_then = await _health(session, owner_id, chosen, health_now.get(chosen, {}), now)
     if unassessed_then:
         notes.append(f"{unassessed_then} account(s) had no assessment {MONTH_AGO_DAYS} days ago; counted as "
                      f"{UNASSESSED}.")
@@ -91,12 +92,25 @@ def _scoped(statement: Select, owner_id: int | None) -> Select:
     return statement if owner_id is None else statement.where(Account.owner_id == owner_id)
 
 
-async def _currencies(session: AsyncSession, owner_id: int | None, asked: str | None) -> tuple[str, list[str]]:
+HealthNow = dict[str, dict[str, tuple[int, int]]]
+
+
+async def _health_now(session: AsyncSession, owner_id: int | None) -> HealthNow:
+    """Active accounts now, per currency and health status: (accounts, ARR in cents). One pass over the
+    accounts serves both the choice of currency and the health figures."""
+    label = func.coalesce(Account.health_status, UNASSESSED)
+    by_currency: HealthNow = {}
+    for code, status, count, total in await session.execute(_scoped(
+            select(Account.currency, label, func.count(), func.sum(cents(Account.arr)))
+            .where(Account.status == "active").group_by(Account.currency, label), owner_id)):
+        by_currency.setdefault(code, {})[status] = (int(count), int(total or 0))
+    return by_currency
+
+
+def _currencies(health_now: HealthNow, asked: str | None) -> tuple[str, list[str]]:
     """The currency to report in (by default the one with the most ARR) and the others present."""
-    rows = await session.execute(_scoped(
-        select(Account.currency, func.sum(cents(Account.arr))).where(Account.status == "active")
-        .group_by(Account.currency).order_by(func.sum(cents(Account.arr)).desc(), Account.currency), owner_id))
-    present = [code for code, _ in rows]
+    arr_by_currency = {code: sum(total for _, total in statuses.values()) for code, statuses in health_now.items()}
+    present = sorted(arr_by_currency, key=lambda code: (-arr_by_currency[code], code))
     if asked is not None:
         code = asked.strip().upper()
         if len(code) != 3 or not code.isalpha():
@@ -123,12 +137,8 @@ def status_on(moment: datetime) -> ColumnElement:
     return func.coalesce(latest, UNASSESSED)
 
 
-async def _health(session: AsyncSession, owner_id: int | None, currency: str,
+async def _health(session: AsyncSession, owner_id: int | None, currency: str, current: dict[str, tuple[int, int]],
                   now: datetime) -> tuple[list[StatusSlice], int]:
-    label = func.coalesce(Account.health_status, UNASSESSED)
-    current = {status: (count, total) for status, count, total in await session.execute(_scoped(
-        select(label, func.count(), func.sum(cents(Account.arr)))
-        .where(Account.status == "active", Account.currency == currency).group_by(label), owner_id))}
     then = now - timedelta(days=MONTH_AGO_DAYS)
     accounts_then = _scoped(select(arr_on(then.date(), currency).label("cents"), status_on(then).label("status"))
                             .select_from(Account), owner_id).cte("accounts_then").prefix_with("MATERIALIZED")
