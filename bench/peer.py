@@ -13,7 +13,7 @@ from pathlib import Path
 from mcp import Client, StdioServerParameters
 from mcp.types import CallToolResult
 
-from bench.portfolio import CACHE, CSM, TODAY
+from bench.portfolio import CACHE, CSM, NOW, TODAY
 from bench.timing import Timing, measure
 from store.renewals import add_months
 
@@ -22,6 +22,8 @@ PEER_VENV = CACHE / "peer-venv"
 HORIZON = (TODAY + timedelta(days=90)).isoformat()
 # The twelve months ending today, as csdesk's retention figures default to.
 PERIOD_START = (add_months(TODAY, -12) + timedelta(days=1)).isoformat()
+# csdesk's summary compares health with a month ago and lists the week's risk movers.
+MONTH_AGO, WEEK_AGO = NOW - timedelta(days=30), NOW - timedelta(days=7)
 # How mcp-server-sqlite words a failure: it answers with text, without marking the result an error.
 PEER_ERROR_PREFIXES = ("Error: ", "Database error: ")
 OPEN_STAGES = "('upcoming','in_discussion','proposal_sent','verbal_commit')"
@@ -34,6 +36,31 @@ def peer_command() -> str:
         subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
         subprocess.run([str(PEER_VENV / "bin" / "pip"), "install", "--quiet", *PEER_PACKAGES], check=True)
     return str(executable)
+
+
+def _latest_before(table: str, value: str, moment: str, *, date_column: str, inclusive: bool = True) -> str:
+    """Each account's latest row of `table` by `date_column` up to `moment`: the window query a model writes."""
+    bound = "<=" if inclusive else "<"
+    return (f"(SELECT account_id, {value} FROM (SELECT account_id, {value}, row_number() OVER (PARTITION BY "
+            f"account_id ORDER BY {date_column} DESC, id DESC) AS n FROM {table} WHERE {date_column} {bound} "
+            f"'{moment}') WHERE n = 1)")
+
+
+def _stored(moment: object) -> str:
+    """A moment as SQLite holds csdesk's timestamps."""
+    return f"{moment:%Y-%m-%d %H:%M:%S.%f}"
+
+
+def _risk_movers(became: bool) -> str:
+    """The ten largest accounts that became (or stopped being) at_risk since a week ago; churn counts as
+    stopping."""
+    was = "coalesce(w.status, 'unassessed')"
+    moved = (f"a.status = 'active' AND a.health_status = 'at_risk' AND {was} != 'at_risk'" if became else
+             f"{was} = 'at_risk' AND ((a.status = 'active' AND a.health_status != 'at_risk') OR "
+             f"(a.status = 'churned' AND a.churned_on > '{WEEK_AGO.date()}'))")
+    return (f"SELECT a.id, a.name, a.arr, a.health_status, {was} AS was FROM accounts a LEFT JOIN "
+            f"{_latest_before('assessments', 'status', _stored(WEEK_AGO), date_column='created_at')} AS w "
+            f"ON w.account_id = a.id WHERE {moved} ORDER BY a.arr DESC, a.id LIMIT 10")
 
 
 def questions(account_id: int, renewal_id: int) -> dict[str, list[tuple[str, str]]]:
@@ -77,12 +104,20 @@ def questions(account_id: int, renewal_id: int) -> dict[str, list[tuple[str, str
             # The peer runs only statements that begin with SELECT: the cohort and its ending ARR as
             # subqueries, each account's latest revenue event before the period and at its end.
             "SELECT sum(s.arr_after), sum(min(s.arr_after, coalesce(e.arr_after, 0))), sum(coalesce(e.arr_after, 0)), "
-            "count(*), sum(coalesce(e.arr_after, 0) = 0) FROM (SELECT account_id, arr_after FROM (SELECT account_id, "
-            "arr_after, row_number() OVER (PARTITION BY account_id ORDER BY occurred_on DESC, id DESC) AS n "
-            f"FROM revenue_events WHERE occurred_on < '{PERIOD_START}') WHERE n = 1 AND arr_after > 0) AS s "
-            "LEFT JOIN (SELECT account_id, arr_after FROM (SELECT account_id, arr_after, row_number() OVER "
-            "(PARTITION BY account_id ORDER BY occurred_on DESC, id DESC) AS n FROM revenue_events "
-            f"WHERE occurred_on <= '{TODAY}') WHERE n = 1) AS e ON e.account_id = s.account_id")],
+            "count(*), sum(coalesce(e.arr_after, 0) = 0) FROM "
+            f"{_latest_before('revenue_events', 'arr_after', PERIOD_START, date_column='occurred_on', inclusive=False)}"
+            " AS s LEFT JOIN "
+            f"{_latest_before('revenue_events', 'arr_after', TODAY.isoformat(), date_column='occurred_on')} AS e "
+            "ON e.account_id = s.account_id WHERE s.arr_after > 0",
+            # Health a month ago: the accounts paying then, by their latest assessment then.
+            "SELECT coalesce(s.status, 'unassessed') AS status, count(*), sum(e.arr_after) FROM "
+            f"{_latest_before('revenue_events', 'arr_after', MONTH_AGO.date().isoformat(), date_column='occurred_on')}"
+            " AS e LEFT JOIN "
+            f"{_latest_before('assessments', 'status', _stored(MONTH_AGO), date_column='created_at')} AS s "
+            "ON s.account_id = e.account_id WHERE e.arr_after > 0 GROUP BY 1",
+            _risk_movers(became=True),
+            _risk_movers(became=False),
+        )],
         "update_renewal": [("write_query",
                             f"UPDATE renewals SET forecast_amount = 1500.00 WHERE id = {renewal_id}")],
     }
