@@ -6,6 +6,11 @@ microseconds of queueing and wake-up: more than an indexed read itself, and it a
 small tool's time (13 hops for a list, 57 for the account 360). Here a statement's execute and fetch
 run as one call on that thread, and opening or closing a cursor needs none. Results are read whole,
 as SQLAlchemy's aiosqlite adapter already does for every statement that is not streamed.
+
+A transaction's BEGIN rides along with its first statement (nothing can happen in between on this
+connection, so it means the same), and the pool's rollback of a connection that is not in a
+transaction, which SQLite would ignore, is not sent at all: a read-only tool call went from five
+hops to three.
 """
 
 from __future__ import annotations
@@ -39,9 +44,17 @@ class OneHopCursor:
         return None
 
     async def execute(self, sql: str, parameters: Any = None) -> OneHopCursor:
+        if not parameters and sql.lstrip()[:5].upper() == "BEGIN":
+            self._connection.defer_begin(sql)
+            self.description, self._rows, self.rowcount, self.lastrowid = None, deque(), -1, None
+            return self
+        begin = self._connection.take_begin()
+
         def run(connection: sqlite3.Connection) -> tuple[Any, list[Row], int, int | None]:
             cursor = connection.cursor()
             try:
+                if begin:
+                    cursor.execute(begin)
                 cursor.execute(sql, () if parameters is None else parameters)
                 description = cursor.description
                 rows = cursor.fetchall() if description else []
@@ -55,9 +68,13 @@ class OneHopCursor:
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Any]) -> OneHopCursor:
+        begin = self._connection.take_begin()
+
         def run(connection: sqlite3.Connection) -> tuple[int, int | None]:
             cursor = connection.cursor()
             try:
+                if begin:
+                    cursor.execute(begin)
                 cursor.executemany(sql, parameters)
                 return cursor.rowcount, cursor.lastrowid
             finally:
@@ -85,8 +102,35 @@ class OneHopCursor:
 class OneHopConnection(aiosqlite.Connection):
     """An aiosqlite connection whose cursors need no hop to open or close."""
 
+    _pending_begin: str | None = None
+
     def cursor(self) -> OneHopCursor:  # type: ignore[override]  # aiosqlite's is awaited; ours is ready
         return OneHopCursor(self)
+
+    def defer_begin(self, sql: str) -> None:
+        """Hold a BEGIN until the transaction's first statement, which sends it."""
+        if self._pending_begin is not None or self._may_be_in_transaction():
+            raise sqlite3.OperationalError("cannot start a transaction within a transaction")
+        self._pending_begin = sql
+
+    def take_begin(self) -> str | None:
+        begin, self._pending_begin = self._pending_begin, None
+        return begin
+
+    async def commit(self) -> None:
+        # A transaction that never ran a statement never began: there is nothing to commit.
+        if self.take_begin() is None and self._may_be_in_transaction():
+            await super().commit()
+
+    async def rollback(self) -> None:
+        # Outside a transaction SQLite has nothing to roll back; the pool asks anyway on every return.
+        if self.take_begin() is None and self._may_be_in_transaction():
+            await super().rollback()
+
+    def _may_be_in_transaction(self) -> bool:
+        # Read between calls, never during one: SQLAlchemy awaits each call before it makes the next.
+        # A closed connection says yes, so that aiosqlite reports the closed connection as it does.
+        return self._connection is None or self._connection.in_transaction
 
     async def on_thread(self, function: Any) -> Any:
         """Run `function(sqlite3_connection)` on the connection's thread, as one hop."""

@@ -3,6 +3,7 @@ RETURNING, many-row inserts, streamed results, and errors that leave the connect
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -40,4 +41,64 @@ async def test_the_sqlite_engine_runs_statements_through_one_hop_connections(tmp
         async with engine.connect() as connection:
             assert (await connection.execute(text("SELECT count(*), max(name) FROM t"))).one() == (5, "n4")
     finally:
+        await engine.dispose()
+
+
+async def test_a_transaction_costs_a_hop_per_statement_and_one_to_commit(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """BEGIN travels with the first statement; the pool's rollback after a commit is not sent."""
+    engine = create_engine(sqlite_url(str(tmp_path / "hops.db")))
+    hops: list[str] = []
+    real_execute = OneHopConnection._execute
+
+    async def counted(self: OneHopConnection, function: object, *args: object, **kwargs: object) -> object:
+        hops.append(getattr(function, "__name__", "statement"))
+        return await real_execute(self, function, *args, **kwargs)
+
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+        monkeypatch.setattr(OneHopConnection, "_execute", counted)
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO t (id) VALUES (1)"))
+            await connection.execute(text("SELECT id FROM t"))
+        assert hops == ["<lambda>", "<lambda>", "commit"]
+        hops.clear()
+        async with engine.begin():
+            pass  # a transaction with no statement never reaches SQLite
+        assert hops == []
+    finally:
+        await engine.dispose()
+
+
+async def test_a_deferred_begin_still_takes_the_write_lock_and_rolls_back(tmp_path: Path) -> None:
+    path = tmp_path / "locks.db"
+    engine = create_engine(sqlite_url(str(path)))
+    probe = sqlite3.connect(path, timeout=0, isolation_level=None)  # another writer that will not wait
+
+    def another_writer_gets_in() -> bool:
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            assert "locked" in str(exc)
+            return False
+        probe.execute("ROLLBACK")
+        return True
+
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+        async with engine.execution_options(csdesk_write=True).connect() as holding:
+            await holding.begin()
+            await holding.execute(text("SELECT count(*) FROM t"))
+            # From its first statement on, a write transaction holds the write lock, as BEGIN IMMEDIATE did.
+            assert not another_writer_gets_in()
+            await holding.execute(text("INSERT INTO t (id) VALUES (1)"))
+            assert probe.execute("SELECT count(*) FROM t").fetchone() == (0,)
+            await holding.rollback()
+        assert another_writer_gets_in()
+        async with engine.connect() as connection:
+            assert (await connection.execute(text("SELECT count(*) FROM t"))).scalar() == 0
+    finally:
+        probe.close()
         await engine.dispose()
