@@ -73,7 +73,8 @@ def account_row(account: Any, owner_email: str, today: date) -> AccountRow:
     return AccountRow(**_common_fields(account, owner_email, today))
 
 
-def account_detail(account: Account, owner_email: str, today: date) -> AccountDetail:
+def account_detail(account: Any, owner_email: str, today: date) -> AccountDetail:
+    """An account's details, from an Account or a row of the same columns."""
     return AccountDetail(
         **_common_fields(account, owner_email, today),
         status=account.status,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Integer, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import defer
 
 from store.models import Account, Assessment, AuditEvent, insert_defaults
 from store.schemas import AssessmentOut
@@ -31,7 +31,8 @@ class PriorAssessment(BaseModel):
     recent_max_score: int
 
 
-def assessment_out(row: Assessment) -> AssessmentOut:
+def assessment_out(row: Any) -> AssessmentOut:
+    """An assessment's answer, from an Assessment or a row of LATEST's columns."""
     return AssessmentOut(id=row.id, account_id=row.account_id, created_at=row.created_at, method=row.method,
                          fallback_reason=row.fallback_reason, status=row.status, score=row.score, trend=row.trend,
                          dimensions=row.dimensions, summary=row.summary, drivers=row.drivers,
@@ -39,11 +40,22 @@ def assessment_out(row: Assessment) -> AssessmentOut:
                          completion_tokens=row.completion_tokens)
 
 
+# The newest assessments of one account, newest first; built once, bound per call (see store.account_view).
+_NEWEST_FIRST = (Assessment.created_at.desc(), Assessment.id.desc())
+# What an AssessmentOut shows: the signals column (every signal with its evidence) is the largest part of
+# a row and is not shown.
+LATEST = select(Assessment.id, Assessment.account_id, Assessment.created_at, Assessment.method,
+                Assessment.fallback_reason, Assessment.status, Assessment.score, Assessment.trend,
+                Assessment.dimensions, Assessment.summary, Assessment.drivers, Assessment.next_actions,
+                Assessment.prompt_tokens, Assessment.completion_tokens) \
+    .where(Assessment.account_id == bindparam("account_id", type_=Integer)).order_by(*_NEWEST_FIRST).limit(1)
+HISTORY = select(Assessment.created_at, Assessment.status, Assessment.score, Assessment.method) \
+    .where(Assessment.account_id == bindparam("account_id", type_=Integer)).order_by(*_NEWEST_FIRST) \
+    .limit(bindparam("points", type_=Integer))
+
+
 async def latest_assessment(session: AsyncSession, account_id: int) -> AssessmentOut | None:
-    # The signals column (every signal with its evidence) is the largest part of a row and not shown here.
-    row = await session.scalar(select(Assessment).options(defer(Assessment.signals))
-                               .where(Assessment.account_id == account_id)
-                               .order_by(Assessment.created_at.desc(), Assessment.id.desc()).limit(1))
+    row = (await session.execute(LATEST, {"account_id": account_id})).first()
     return assessment_out(row) if row else None
 
 
@@ -57,9 +69,7 @@ async def latest_assessments(session: AsyncSession, account_ids: Sequence[int]) 
 
 async def health_history(session: AsyncSession, account_id: int, *, limit: int = 8) -> list[HealthPoint]:
     """The account's assessments, newest first: how its health moved."""
-    rows = await session.execute(select(Assessment.created_at, Assessment.status, Assessment.score, Assessment.method)
-                                 .where(Assessment.account_id == account_id)
-                                 .order_by(Assessment.created_at.desc(), Assessment.id.desc()).limit(limit))
+    rows = await session.execute(HISTORY, {"account_id": account_id, "points": limit})
     return [HealthPoint(at=row.created_at, status=row.status, score=row.score, method=row.method) for row in rows]
 
 

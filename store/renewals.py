@@ -47,7 +47,8 @@ def renewal_line(row: Any, today: date) -> RenewalOut:
     )
 
 
-def renewal_out(renewal: Renewal, account: Account, owner_email: str, today: date) -> RenewalOut:
+def renewal_out(renewal: Any, account: Any, owner_email: str, today: date) -> RenewalOut:
+    """A renewal's answer, from a Renewal and its Account, or rows of their columns."""
     return RenewalOut(
         id=renewal.id, account_id=account.id, account_name=account.name, owner=owner_email,
         due_date=renewal.due_date, days_to_due=(renewal.due_date - today).days, stage=renewal.stage,

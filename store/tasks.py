@@ -24,7 +24,8 @@ AGENT_TASK_SOURCES = ("playbook", "agent")
 _PRIORITY_RANK = case({"urgent": 0, "high": 1, "normal": 2, "low": 3}, value=Task.priority, else_=4)
 
 
-def task_out(task: Task, account_name: str, assignee_email: str, today: date) -> TaskOut:
+def task_out(task: Any, account_name: str, assignee_email: str, today: date) -> TaskOut:
+    """A task's answer, from a Task or a row of the same columns."""
     overdue = task.status in OPEN_TASK_STATUSES and task.due_date is not None and task.due_date < today
     return TaskOut(id=task.id, account_id=task.account_id, account_name=account_name, title=task.title,
                    notes=task.notes, assignee=assignee_email, due_date=task.due_date, overdue=overdue,

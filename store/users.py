@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import String, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import audit, validation
@@ -15,6 +15,10 @@ from store.schemas import UserOut
 from store.vocabulary import ASSIGNABLE_ROLES, ROLES
 
 SYSTEM_PRINCIPAL = "system"
+# Every tool call starts here: built once and bound per call, reading columns rather than an ORM entity
+# (building the statement and loading an instance each cost more than the indexed lookup itself).
+PRINCIPAL_BY_EMAIL = select(User.id, User.email, User.name, User.role, User.active) \
+    .where(User.email == bindparam("email", type_=String))
 
 
 async def add_user(
@@ -52,11 +56,7 @@ async def principal_for(session: AsyncSession, *, email: str | None) -> Principa
     if not email:
         raise Forbidden("no user is configured: set CSDESK_USER to the email of a csdesk user "
                         "(create one with `csdesk users add`)")
-    # Columns, not the ORM entity: every tool call starts here, and loading an instance into the
-    # session's identity map cost more than the indexed lookup itself.
-    user = (await session.execute(
-        select(User.id, User.email, User.name, User.role, User.active).where(User.email == email.strip().lower())
-    )).first()
+    user = (await session.execute(PRINCIPAL_BY_EMAIL, {"email": email.strip().lower()})).first()
     if user is None:
         raise Forbidden(f"{email} is not a csdesk user; create it with `csdesk users add`")
     if not user.active:
