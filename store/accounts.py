@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Date, Integer, Select, String, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import audit, revenue, validation
@@ -111,47 +112,80 @@ async def list_accounts(
     check_page_size(limit)
     if filters.sort not in ACCOUNT_SORTS:
         raise InvalidInput(f"sort must be one of {', '.join(ACCOUNT_SORTS)}; got {filters.sort!r}")
-    statement = await _filtered(session, principal=principal, filters=filters, today=today)
+    shape, parameters = await _shape_of(session, principal=principal, filters=filters, today=today)
     fingerprint = filters_fingerprint({**filters.__dict__, "who": principal.user_id})
     offset = decode_cursor(cursor, fingerprint)
-    rows, total = await page_and_total(
-        session, statement.add_columns(User.email.label("owner_email")).join(User, User.id == Account.owner_id)
-        .order_by(*ACCOUNT_SORTS[filters.sort]), offset=offset, limit=limit)
+    rows, total = await page_and_total(session, _retention_view(shape), parameters, offset=offset, limit=limit)
     items = [account_row(row, row.owner_email, today) for row in rows]
     return Page[AccountRow](items=items, total=total, next_cursor=next_cursor(offset, len(items), total, fingerprint))
 
 
-async def _filtered(
-    session: AsyncSession, *, principal: Principal, filters: AccountFilters, today: date
-) -> Select[Any]:
-    statement = select(*ROW_COLUMNS)
+@dataclass(frozen=True)
+class _Shape:
+    """Which filters a retention-view question uses, and its sort: one statement per shape."""
+
+    owner: bool
+    active_only: bool
+    statuses: bool
+    min_arr: bool
+    max_arr: bool
+    window: bool
+    segment: bool
+    stage: bool
+    text: bool
+    sort: str
+
+
+async def _shape_of(session: AsyncSession, *, principal: Principal, filters: AccountFilters,
+                    today: date) -> tuple[_Shape, dict[str, Any]]:
+    """The question's shape and the values to bind, each filter validated."""
+    values: dict[str, Any] = {}
     owner_id = await user_id_filter(session, ref=filters.owner, principal=principal)
     if owner_id is not None:
-        statement = statement.where(Account.owner_id == owner_id)
-    if not filters.include_churned:
-        statement = statement.where(Account.status == "active")
+        values["owner_id"] = owner_id
     if filters.health_statuses:
-        for status in filters.health_statuses:
-            validation.one_of(status, HEALTH_STATUSES, "health_status")
-        statement = statement.where(Account.health_status.in_(filters.health_statuses))
+        values["statuses"] = [validation.one_of(status, HEALTH_STATUSES, "health_status")
+                              for status in filters.health_statuses]
     if filters.min_arr is not None:
-        statement = statement.where(Account.arr >= validation.money(filters.min_arr, "min_arr"))
+        values["min_arr"] = validation.money(filters.min_arr, "min_arr")
     if filters.max_arr is not None:
-        statement = statement.where(Account.arr <= validation.money(filters.max_arr, "max_arr"))
+        values["max_arr"] = validation.money(filters.max_arr, "max_arr")
     if filters.renewal_within_days is not None:
-        start, end = renewal_window(today, filters.renewal_within_days)
-        statement = statement.where(Account.renewal_date.between(start, end))
+        values["window_start"], values["window_end"] = renewal_window(today, filters.renewal_within_days)
     if filters.segment:
-        statement = statement.where(Account.segment == validation.one_of(filters.segment, SEGMENTS, "segment"))
+        values["segment"] = validation.one_of(filters.segment, SEGMENTS, "segment")
     if filters.lifecycle_stage:
-        stage = validation.one_of(filters.lifecycle_stage, LIFECYCLE_STAGES, "lifecycle_stage")
-        statement = statement.where(Account.lifecycle_stage == stage)
+        values["stage"] = validation.one_of(filters.lifecycle_stage, LIFECYCLE_STAGES, "lifecycle_stage")
     if filters.query and filters.query.strip():
-        pattern = "%" + _escape_like(filters.query.strip().lower()) + "%"
-        statement = statement.where(
-            Account.name_lower.like(pattern, escape="\\") | Account.domain.like(pattern, escape="\\")
-        )
-    return statement
+        values["pattern"] = "%" + _escape_like(filters.query.strip().lower()) + "%"
+    shape = _Shape(owner="owner_id" in values, active_only=not filters.include_churned, statuses="statuses" in values,
+                   min_arr="min_arr" in values, max_arr="max_arr" in values, window="window_start" in values,
+                   segment="segment" in values, stage="stage" in values, text="pattern" in values, sort=filters.sort)
+    return shape, values
+
+
+@functools.cache
+def _retention_view(shape: _Shape) -> Select[Any]:
+    """The statement for one shape of question, built once: building a statement and fingerprinting it for
+    SQLAlchemy's compiled cache cost more than running it. Values are bound per call (see _shape_of)."""
+    statement = select(*ROW_COLUMNS, User.email.label("owner_email")).join(User, User.id == Account.owner_id)
+    conditions = {
+        "owner": Account.owner_id == bindparam("owner_id", type_=Integer),
+        "active_only": Account.status == "active",
+        "statuses": Account.health_status.in_(bindparam("statuses", expanding=True)),
+        "min_arr": Account.arr >= bindparam("min_arr", type_=Account.arr.type),
+        "max_arr": Account.arr <= bindparam("max_arr", type_=Account.arr.type),
+        "window": Account.renewal_date.between(bindparam("window_start", type_=Date),
+                                               bindparam("window_end", type_=Date)),
+        "segment": Account.segment == bindparam("segment", type_=String),
+        "stage": Account.lifecycle_stage == bindparam("stage", type_=String),
+        "text": Account.name_lower.like(bindparam("pattern", type_=String), escape="\\")
+        | Account.domain.like(bindparam("pattern", type_=String), escape="\\"),
+    }
+    for name, condition in conditions.items():
+        if getattr(shape, name):
+            statement = statement.where(condition)
+    return statement.order_by(*ACCOUNT_SORTS[shape.sort])
 
 
 def _escape_like(text: str) -> str:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 from typing import Any
 
-from sqlalchemy import Row, Select, func, select
+from sqlalchemy import Integer, Row, Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.errors import InvalidInput
@@ -60,15 +61,22 @@ def next_cursor(offset: int, returned: int, total: int, fingerprint: str) -> str
     return encode_cursor(end, fingerprint) if end < total else None
 
 
-async def page_and_total(session: AsyncSession, statement: Select[Any], *, offset: int,
+@functools.lru_cache(maxsize=256)
+def _paged(statement: Select[Any]) -> Select[Any]:
+    """`statement` with its total riding along as a window count and the page's bounds bound per call;
+    built once per statement (callers pass statements they built once, see store.accounts)."""
+    return statement.add_columns(func.count().over().label("page_total")) \
+        .offset(bindparam("page_offset", type_=Integer)).limit(bindparam("page_limit", type_=Integer))
+
+
+async def page_and_total(session: AsyncSession, statement: Select[Any], parameters: dict[str, Any], *, offset: int,
                          limit: int) -> tuple[list[Row[Any]], int]:
     """A page of an ordered statement (its rows, read by column name) and the number of rows matching
     it, in one round trip: the total rides along as a window count. Only a page past the end needs a
     separate count."""
-    rows = list(await session.execute(statement.add_columns(func.count().over().label("page_total"))
-                                      .offset(offset).limit(limit)))
+    rows = list(await session.execute(_paged(statement), {**parameters, "page_offset": offset, "page_limit": limit}))
     if rows:
         return rows, int(rows[0].page_total)
     if offset == 0:
         return [], 0
-    return [], int(await session.scalar(select(func.count()).select_from(statement.subquery())) or 0)
+    return [], int(await session.scalar(select(func.count()).select_from(statement.subquery()), parameters) or 0)

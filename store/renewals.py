@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Date, Integer, Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import audit, revenue, validation
@@ -75,26 +76,41 @@ async def list_renewals(
         validation.one_of(stage, RENEWAL_STAGES, "stage")
     for status in health_statuses:
         validation.one_of(status, HEALTH_STATUSES, "health_status")
-    statement = select(*LINE_COLUMNS).join(Account, Account.id == Renewal.account_id) \
-        .join(User, User.id == Renewal.owner_id) \
-        .where(Renewal.stage.in_(stages or OPEN_RENEWAL_STAGES))
+    values: dict[str, Any] = {"stages": list(stages or OPEN_RENEWAL_STAGES)}
     owner_id = await user_id_filter(session, ref=owner, principal=principal)
     if owner_id is not None:
-        statement = statement.where(Renewal.owner_id == owner_id)
+        values["owner_id"] = owner_id
     if within_days is not None:
-        start, end = renewal_window(today, within_days)
-        statement = statement.where(Renewal.due_date <= end)
+        start, values["due_by"] = renewal_window(today, within_days)
         if not include_overdue:
-            statement = statement.where(Renewal.due_date >= start)
+            values["due_from"] = start
     if health_statuses:
-        statement = statement.where(Account.health_status.in_(health_statuses))
+        values["statuses"] = list(health_statuses)
     fingerprint = filters_fingerprint({"owner": owner_id, "within": within_days, "overdue": include_overdue,
                                        "stages": stages, "health": health_statuses, "sort": sort})
     offset = decode_cursor(cursor, fingerprint)
-    rows, total = await page_and_total(session, statement.order_by(*RENEWAL_SORTS[sort]), offset=offset,
-                                       limit=limit)
+    statement = _renewals_view(frozenset(values), sort)
+    rows, total = await page_and_total(session, statement, values, offset=offset, limit=limit)
     items = [renewal_line(row, today) for row in rows]
     return Page[RenewalOut](items=items, total=total, next_cursor=next_cursor(offset, len(items), total, fingerprint))
+
+
+@functools.cache
+def _renewals_view(filters: frozenset[str], sort: str) -> Select[Any]:
+    """The renewals list for one set of filters (by the names of the values bound) and sort, built once:
+    building and fingerprinting a statement cost more than running it."""
+    statement = select(*LINE_COLUMNS).join(Account, Account.id == Renewal.account_id) \
+        .join(User, User.id == Renewal.owner_id).where(Renewal.stage.in_(bindparam("stages", expanding=True)))
+    conditions = {
+        "owner_id": Renewal.owner_id == bindparam("owner_id", type_=Integer),
+        "due_by": Renewal.due_date <= bindparam("due_by", type_=Date),
+        "due_from": Renewal.due_date >= bindparam("due_from", type_=Date),
+        "statuses": Account.health_status.in_(bindparam("statuses", expanding=True)),
+    }
+    for name, condition in conditions.items():
+        if name in filters:
+            statement = statement.where(condition)
+    return statement.order_by(*RENEWAL_SORTS[sort])
 
 
 async def update_renewal(

@@ -188,6 +188,13 @@ async def test_pages_follow_the_cursor_and_a_cursor_is_bound_to_its_filters(db: 
         beyond = await list_accounts(session, principal=db.principals["ana"], filters=AccountFilters(),
                                      today=TODAY, limit=2, cursor=past_end)
         assert (beyond.items, beyond.total, beyond.next_cursor) == ([], 5, None)
+        # Also with every kind of bound value in the count (a list of statuses, dates, amounts, text).
+        narrow = AccountFilters(owner="me", health_statuses=("at_risk", "needs_attention"), min_arr=Decimal("100"),
+                                renewal_within_days=400, query="a")
+        past_end = encode_cursor(10, filters_fingerprint({**narrow.__dict__, "who": db.principals["ana"].user_id}))
+        beyond = await list_accounts(session, principal=db.principals["ana"], filters=narrow, today=TODAY, limit=2,
+                                     cursor=past_end)
+        assert (beyond.items, beyond.total) == ([], 2)  # Alpha and Bravo
         first = await list_accounts(session, principal=db.principals["ana"], filters=AccountFilters(),
                                     today=TODAY, limit=2)
         with pytest.raises(InvalidInput, match="issued for different filters"):
