@@ -12,6 +12,7 @@ from sqlalchemy.orm import aliased
 from store import validation
 from store.accounts import ROW_COLUMNS, account_detail
 from store.assessments import health_history, latest_assessment
+from store.db import core_rows
 from store.errors import NotFound
 from store.models import (
     Account,
@@ -106,20 +107,20 @@ async def get_account_360(session: AsyncSession, *, account_id: int, now: dateti
         NotFound: no such account.
     """
     bound = {"account_id": account_id}
-    account = (await session.execute(ACCOUNT, bound)).first()
+    account = (await core_rows(session, ACCOUNT, bound)).first()
     if account is None:
         raise NotFound(f"no account with id {account_id}; find ids with list_accounts")
     owner = account.owner_email
     today = now.date()
     text_limit = validation.MAX_TEXT if full_text else SHORT_TEXT
-    contacts = await session.execute(CONTACTS, bound)
-    renewal = (await session.execute(OPEN_RENEWAL, bound)).first()
-    touchpoints = await session.execute(TOUCHPOINTS, bound)
-    notes = await session.execute(NOTES, bound)
-    tasks = await session.execute(OPEN_TASKS, bound)
-    usage = await session.execute(USAGE, bound)
-    surveys = await session.execute(SURVEYS, bound)
-    last_outbound, last_meeting = (await session.execute(LAST_CONTACT, bound)).one()
+    contacts = await core_rows(session, CONTACTS, bound)
+    renewal = (await core_rows(session, OPEN_RENEWAL, bound)).first()
+    touchpoints = await core_rows(session, TOUCHPOINTS, bound)
+    notes = await core_rows(session, NOTES, bound)
+    tasks = await core_rows(session, OPEN_TASKS, bound)
+    usage = await core_rows(session, USAGE, bound)
+    surveys = await core_rows(session, SURVEYS, bound)
+    last_outbound, last_meeting = (await core_rows(session, LAST_CONTACT, bound)).one()
     latest = await latest_assessment(session, account_id)
     history = await health_history(session, account_id)
     return Account360(
@@ -159,7 +160,7 @@ def _survey(row: Any, limit: int) -> SurveyOut:
 
 
 async def _support(session: AsyncSession, *, account_id: int, now: datetime) -> SupportSummary:
-    rows = list(await session.execute(TICKETS, {"account_id": account_id, "closed_since": now - SUPPORT_WINDOW}))
+    rows = list(await core_rows(session, TICKETS, {"account_id": account_id, "closed_since": now - SUPPORT_WINDOW}))
     open_rows = [row for row in rows if row.closed_at is None]
     closed_recently = len(rows) - len(open_rows)
     tickets = [TicketOut(id=t.id, subject=t.subject, priority=t.priority, opened_at=t.opened_at, due_at=t.due_at,

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import Integer, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store.db import core_rows
 from store.models import Account, Assessment, AuditEvent, insert_defaults
 from store.schemas import AssessmentOut
 
@@ -55,7 +56,7 @@ HISTORY = select(Assessment.created_at, Assessment.status, Assessment.score, Ass
 
 
 async def latest_assessment(session: AsyncSession, account_id: int) -> AssessmentOut | None:
-    row = (await session.execute(LATEST, {"account_id": account_id})).first()
+    row = (await core_rows(session, LATEST, {"account_id": account_id})).first()
     return assessment_out(row) if row else None
 
 
@@ -69,7 +70,7 @@ async def latest_assessments(session: AsyncSession, account_ids: Sequence[int]) 
 
 async def health_history(session: AsyncSession, account_id: int, *, limit: int = 8) -> list[HealthPoint]:
     """The account's assessments, newest first: how its health moved."""
-    rows = await session.execute(HISTORY, {"account_id": account_id, "points": limit})
+    rows = await core_rows(session, HISTORY, {"account_id": account_id, "points": limit})
     return [HealthPoint(at=row.created_at, status=row.status, score=row.score, method=row.method) for row in rows]
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
-from sqlalchemy import event, make_url, text
+from sqlalchemy import Executable, Result, event, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from store.sqlite_driver import one_hop_connect
@@ -73,3 +74,9 @@ async def refresh_statistics(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
         await connection.execute(text("ANALYZE"))
         await connection.commit()
+
+
+async def core_rows(session: AsyncSession, statement: Executable, parameters: dict[str, Any]) -> Result[Any]:
+    """Run a statement that reads plain columns on the session's connection, in its transaction, without
+    the ORM's result handling (meant for entities; for column rows it cost more than the indexed query)."""
+    return await (await session.connection()).execute(statement, parameters)

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Integer, Row, Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store.db import core_rows
 from store.errors import InvalidInput
 
 DEFAULT_PAGE_SIZE = 25
@@ -74,7 +75,7 @@ async def page_and_total(session: AsyncSession, statement: Select[Any], paramete
     """A page of an ordered statement (its rows, read by column name) and the number of rows matching
     it, in one round trip: the total rides along as a window count. Only a page past the end needs a
     separate count."""
-    rows = list(await session.execute(_paged(statement), {**parameters, "page_offset": offset, "page_limit": limit}))
+    rows = list(await core_rows(session, _paged(statement), {**parameters, "page_offset": offset, "page_limit": limit}))
     if rows:
         return rows, int(rows[0].page_total)
     if offset == 0:

@@ -8,6 +8,7 @@ from sqlalchemy import String, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import audit, validation
+from store.db import core_rows
 from store.errors import Conflict, Forbidden, InvalidInput, NotFound
 from store.models import User
 from store.principals import Principal
@@ -56,7 +57,7 @@ async def principal_for(session: AsyncSession, *, email: str | None) -> Principa
     if not email:
         raise Forbidden("no user is configured: set CSDESK_USER to the email of a csdesk user "
                         "(create one with `csdesk users add`)")
-    user = (await session.execute(PRINCIPAL_BY_EMAIL, {"email": email.strip().lower()})).first()
+    user = (await core_rows(session, PRINCIPAL_BY_EMAIL, {"email": email.strip().lower()})).first()
     if user is None:
         raise Forbidden(f"{email} is not a csdesk user; create it with `csdesk users add`")
     if not user.active:
