@@ -78,5 +78,7 @@ async def refresh_statistics(engine: AsyncEngine) -> None:
 
 async def core_rows(session: AsyncSession, statement: Executable, parameters: dict[str, Any]) -> Result[Any]:
     """Run a statement that reads plain columns on the session's connection, in its transaction, without
-    the ORM's result handling (meant for entities; for column rows it cost more than the indexed query)."""
+    the ORM's result handling (meant for entities; for column rows it cost more than the indexed query).
+    Nothing pending in the session is flushed first: for reads, and writes made before are not seen
+    until flushed."""
     return await (await session.connection()).execute(statement, parameters)
