@@ -20,11 +20,17 @@ from store.agent_runs import (
     join_cycle,
     open_run,
 )
+from store.db import refresh_table_statistics
 from store.drafts import sweep_stale
 
 logger = logging.getLogger(__name__)
 # Accounts a worker claims at a time: a few write batches, so workers spread the cycle evenly.
 CLAIM_BATCH = 200
+# A cycle that assessed at least this many accounts refreshes PostgreSQL's statistics for the tables it
+# rewrote. At 100,000 accounts the first cycle left the planner believing no account had a health
+# status: the retention view took 3.8 ms instead of 0.4, the portfolio summary 2.6 s instead of 0.9.
+STATISTICS_AFTER_ASSESSED = 1_000
+REWRITTEN_TABLES = ("accounts", "assessments")
 
 
 class CycleSummary(BaseModel):
@@ -111,6 +117,7 @@ async def run_cycle(deps: AgentDeps, *, force: bool = False, on_start: Callable[
                                       fenced=True)
                 await _finish(deps, run_id)
         status = "completed"
+        await _refresh_statistics(deps, assessed=sum(outcome.assessed for outcome in outcomes))
     finally:
         try:
             summary = summarise(run_id, outcomes, time.perf_counter() - started)
@@ -125,6 +132,16 @@ async def run_cycle(deps: AgentDeps, *, force: bool = False, on_start: Callable[
             stop.set()
             await asyncio.wait([heartbeat])
     return summary
+
+
+async def _refresh_statistics(deps: AgentDeps, *, assessed: int) -> None:
+    if assessed < STATISTICS_AFTER_ASSESSED:
+        return
+    try:
+        async with deps.write_sessions() as session, session.begin():
+            await refresh_table_statistics(session, REWRITTEN_TABLES)
+    except Exception:  # the cycle's work is done and committed; stale statistics only slow reads down
+        logger.warning("could not refresh the planner's statistics after the cycle", exc_info=True)
 
 
 async def _claim(deps: AgentDeps, run_id: int, cycle_id: int) -> list[int]:

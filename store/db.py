@@ -64,6 +64,17 @@ def session_factory(engine: AsyncEngine, *, write: bool = False) -> async_sessio
     return async_sessionmaker(bind, expire_on_commit=False)
 
 
+async def refresh_table_statistics(session: AsyncSession, tables: tuple[str, ...]) -> bool:
+    """ANALYZE these tables on PostgreSQL (in the session's transaction); False elsewhere. For writes that
+    change much of a table at once — an agent cycle sets every account's health — after which the
+    planner would otherwise plan on the old values until autovacuum gets to them, if it runs at all."""
+    if session.get_bind().dialect.name != "postgresql":
+        return False
+    for table in tables:
+        await session.execute(text(f'ANALYZE "{table}"'))
+    return True
+
+
 async def refresh_statistics(engine: AsyncEngine) -> None:
     """After a bulk load, let PostgreSQL's planner see the new rows now instead of whenever autovacuum
     gets to them (if it runs at all). Without fresh statistics it read the retention view at 100,000
