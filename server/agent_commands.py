@@ -1,4 +1,5 @@
-"""`csdesk run` and `csdesk worker`: agent cycles from the terminal, with progress and a summary."""
+"""`csdesk run`, `csdesk worker` and `csdesk runs`: agent cycles from the terminal, with progress and a
+summary, and the record of past ones."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import asyncio
 import contextlib
 import re
 import signal
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -15,6 +16,7 @@ from rich.table import Table
 from agents.cycle import CycleSummary, run_cycle
 from server.context import AppContext, open_app
 from server.settings import Settings
+from store.agent_runs import WORKER_KIND, recent_runs
 from store.errors import InvalidInput
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
@@ -69,6 +71,36 @@ def summary_table(summary: CycleSummary) -> Table:
     for label, value in rows:
         table.add_row(label, str(value))
     return table
+
+
+async def show_runs(settings: Settings, console: Console, *, limit: int) -> None:
+    """The latest agent runs, newest first: when, how each ended, what it did."""
+    async with open_app(settings) as app:
+        deps = app.agent_deps()
+        async with app.read_sessions() as session:
+            runs = await recent_runs(session, wall_now=deps.wall_clock.now(), lease=deps.run_lease, limit=limit)
+    if not runs:
+        console.print("No agent runs yet: `csdesk run` starts one.")
+        return
+    table = Table(title="Agent runs, newest first", title_justify="left")
+    for column in ("run", "started (UTC)", "took", "assessed", "failed"):
+        table.add_column(column, no_wrap=True, justify="left" if column in {"run", "started (UTC)"} else "right")
+    table.add_column("status", overflow="fold")
+    for line in runs:
+        status = line.status
+        if line.silent:
+            status = f"running, but silent since {_moment(line.heartbeat_at or line.started_at)}: likely killed"
+        elif line.error:
+            status = f"{status}: {line.error}"
+        took = "—" if line.seconds is None else f"{line.seconds:,.1f} s"
+        assessed = "—" if line.assessed is None else f"{line.assessed:,} of {line.accounts or 0:,}"
+        table.add_row(f"{line.id}{' worker' if line.kind == WORKER_KIND else ''}", _moment(line.started_at), took,
+                      assessed, "—" if line.failures is None else f"{line.failures:,}", status)
+    console.print(table)
+
+
+def _moment(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M")
 
 
 async def run_once(settings: Settings, console: Console, *, force: bool, worker: bool = False) -> CycleSummary:

@@ -124,6 +124,18 @@ def run_agents(
 
 
 @app.command()
+def runs(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(min=1, max=200, help="How many, newest first.")] = 20,
+) -> None:
+    """The latest agent runs: when each ran, how it ended (a run silent past its lease was likely
+    killed), how many accounts it assessed."""
+    from server.agent_commands import show_runs
+
+    run(show_runs(settings_of(ctx), Console(), limit=limit))
+
+
+@app.command()
 def worker(
     ctx: typer.Context,
     every: Annotated[str, typer.Option(help="Time between cycles: 30m, 1h, 1d.")] = "1h",

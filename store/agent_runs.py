@@ -11,9 +11,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import ColumnElement, and_, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store.errors import InvalidInput
 from store.models import Account, AgentRun
 
 # How long a run may go without renewing its heartbeat before it counts as dead. Runs renew it four
@@ -64,6 +66,48 @@ async def beat(session: AsyncSession, *, run_id: int, wall_now: datetime) -> boo
     renewed = await session.execute(update(AgentRun).where(AgentRun.id == run_id, AgentRun.status == "running")
                                     .values(heartbeat_at=wall_now))
     return bool(renewed.rowcount)
+
+
+class RunLine(BaseModel):
+    """One agent run as an operator reads it; `status` "running" with `silent` set means its process
+    stopped renewing its heartbeat more than a lease ago: most likely killed (the next run records it
+    as interrupted)."""
+
+    id: int
+    kind: str
+    status: str
+    silent: bool
+    started_at: datetime
+    finished_at: datetime | None
+    heartbeat_at: datetime | None
+    accounts: int | None
+    assessed: int | None
+    failures: int | None
+    seconds: float | None
+    error: str | None
+
+
+async def recent_runs(session: AsyncSession, *, wall_now: datetime, lease: timedelta = DEFAULT_LEASE,
+                      limit: int = 20) -> list[RunLine]:
+    """The latest runs, newest first, each with its counts and whether a running one has gone silent.
+
+    Raises:
+        InvalidInput: limit is not between 1 and 200.
+    """
+    if not 1 <= limit <= 200:
+        raise InvalidInput(f"limit must be between 1 and 200; got {limit}")
+    runs = await session.scalars(select(AgentRun).order_by(AgentRun.id.desc()).limit(limit))
+    lines = []
+    for run in runs:
+        counts = run.counts or {}
+        last_sign = run.heartbeat_at or run.started_at
+        lines.append(RunLine(
+            id=run.id, kind=run.kind, status=run.status,
+            silent=run.status == "running" and last_sign < wall_now - lease,
+            started_at=run.started_at, finished_at=run.finished_at, heartbeat_at=run.heartbeat_at,
+            accounts=counts.get("accounts"), assessed=counts.get("assessed"), failures=counts.get("failures"),
+            seconds=counts.get("seconds"), error=run.error))
+    return lines
 
 
 async def active_account_ids(session: AsyncSession) -> list[int]:

@@ -30,6 +30,15 @@ def test_run_assesses_once_and_a_second_run_skips_everything(tmp_path: Path) -> 
     assert "skipped as unchanged 80" in _flat(again.stdout) and "assessed 0" in _flat(again.stdout)
     runs = fetch_rows(tmp_path / "run.db", "SELECT status FROM agent_runs ORDER BY id")
     assert runs == [("completed",), ("completed",), ("completed",)]
+    # The record, newest first: the unchanged re-run, the forced one, the demo's.
+    shown = run_csdesk("runs", env=env)
+    assert shown.returncode == 0, shown.stderr
+    rows = [_flat(line) for line in shown.stdout.splitlines() if line.startswith("│")]
+    assert [row.split()[0] for row in rows] == ["3", "2", "1"]
+    assert [" ".join(row.split()[5:8]) for row in rows] == ["0 of 80", "80 of 80", "80 of 80"]
+    assert all(row.endswith("completed") for row in rows)
+    refused = run_csdesk("runs", "--limit", "0", env=env)
+    assert refused.returncode == 2 and "--limit" in refused.stderr
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from store.agent_runs import (
@@ -13,11 +14,14 @@ from store.agent_runs import (
     beat,
     claim_accounts,
     close_dead_runs,
+    close_run,
     finish_claims,
     join_cycle,
     open_run,
+    recent_runs,
     still_held,
 )
+from store.errors import InvalidInput
 from store.models import Account, AgentRun
 from tests.conftest import NOW, Db
 from tests.factories import make_account
@@ -141,3 +145,22 @@ async def test_a_worker_taken_for_dead_no_longer_holds_what_its_replacement_took
     async with db.write() as session:
         assert await still_held(session, run_id=stalled, account_ids=ids) == set(ids) - set(taken)
         assert await still_held(session, run_id=replacement, account_ids=ids) == set(taken)
+
+
+async def test_recent_runs_show_newest_first_with_counts_and_which_running_ones_went_silent(db: Db) -> None:
+    async with db.write() as session:
+        finished = await open_run(session, kind="assessment", now=NOW - timedelta(hours=2),
+                                  wall_now=NOW - timedelta(hours=2), lease=LEASE)
+        await close_run(session, run_id=finished, status="completed", now=NOW - timedelta(hours=2),
+                        counts={"accounts": 12, "assessed": 3, "failures": 0, "seconds": 1.25})
+    silent = await _worker_run(db, beat_ago=LEASE + timedelta(seconds=1))
+    working = await _worker_run(db, beat_ago=LEASE - timedelta(seconds=1))
+    async with db.read() as session:
+        lines = await recent_runs(session, wall_now=NOW, lease=LEASE)
+        newest = await recent_runs(session, wall_now=NOW, lease=LEASE, limit=1)
+        with pytest.raises(InvalidInput, match="between 1 and 200"):
+            await recent_runs(session, wall_now=NOW, lease=LEASE, limit=0)
+    assert [(line.id, line.status, line.silent) for line in lines] == [
+        (working, "running", False), (silent, "running", True), (finished, "completed", False)]
+    assert (lines[2].accounts, lines[2].assessed, lines[2].failures, lines[2].seconds) == (12, 3, 0, 1.25)
+    assert [line.id for line in newest] == [working]
