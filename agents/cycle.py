@@ -20,7 +20,7 @@ from store.agent_runs import (
     join_cycle,
     open_run,
 )
-from store.db import refresh_table_statistics
+from store.db import refresh_statistics
 from store.drafts import sweep_stale
 
 logger = logging.getLogger(__name__)
@@ -138,8 +138,7 @@ async def _refresh_statistics(deps: AgentDeps, *, assessed: int) -> None:
     if assessed < STATISTICS_AFTER_ASSESSED:
         return
     try:
-        async with deps.write_sessions() as session, session.begin():
-            await refresh_table_statistics(session, REWRITTEN_TABLES)
+        await refresh_statistics(deps.write_sessions, REWRITTEN_TABLES)
     except Exception:  # the cycle's work is done and committed; stale statistics only slow reads down
         logger.warning("could not refresh the planner's statistics after the cycle", exc_info=True)
 

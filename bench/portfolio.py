@@ -39,7 +39,7 @@ async def ensure_portfolio(settings: Settings, accounts: int) -> str:
                 raise SystemExit(f"{settings.describe_database()} holds {seeded.accounts} accounts, not {accounts}; "
                                  "point the benchmark at an empty database")
             return f"reused {settings.describe_database()} ({seeded.accounts} accounts)"
-        await refresh_statistics(app.engine)
+        await refresh_statistics(app.write_sessions)
         seed_seconds = time.perf_counter() - started
         cycle = await run_cycle(app.agent_deps())
     return (f"built {settings.describe_database()}: seed {seed_seconds:.1f} s, first cycle {cycle.seconds:.1f} s "

@@ -33,7 +33,7 @@ async def import_csv(settings: Settings, *, kind: str, text: str, skip_invalid: 
             principal = await users.principal_for(session, email=as_user or settings.user)
             report = await importer(session, principal=principal, now=app.clock.now(), text=text,
                                     skip_invalid=skip_invalid)
-        await refresh_statistics(app.engine)
+        await refresh_statistics(app.write_sessions)
         return report
 
 

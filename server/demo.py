@@ -29,7 +29,7 @@ async def run_demo(settings: Settings, *, accounts: int = 80) -> None:
         async with app.write_sessions() as session, session.begin():
             result = await seed_demo_portfolio(session, today=today, accounts=count)
         if result.created:
-            await refresh_statistics(app.engine)
+            await refresh_statistics(app.write_sessions)
             console.print(f"Seeded {result.accounts} accounts (and {result.churned} lost in the past year) for "
                           f"{result.users} users in {settings.describe_database()}.")
         else:

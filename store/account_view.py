@@ -61,8 +61,9 @@ ACCOUNT = select(*ROW_COLUMNS, Account.status, Account.lifecycle_stage, Account.
 CONTACTS = select(Contact.id, Contact.name, Contact.email, Contact.title, Contact.role, Contact.is_primary_sponsor,
                   Contact.left_company_on, Contact.version).where(Contact.account_id == ACCOUNT_ID) \
     .order_by(Contact.is_primary_sponsor.desc(), Contact.left_company_on.is_not(None), Contact.role, Contact.name)
-OPEN_RENEWAL = select(Renewal.id, Renewal.due_date, Renewal.stage, Renewal.currency, Renewal.target_amount,
-                      Renewal.forecast_amount, Renewal.final_amount, Renewal.booking_type, Renewal.version) \
+OPEN_RENEWAL = select(Renewal.id, Renewal.account_id, Renewal.due_date, Renewal.stage, Renewal.currency,
+                      Renewal.target_amount, Renewal.forecast_amount, Renewal.final_amount, Renewal.booking_type,
+                      Renewal.version) \
     .where(Renewal.account_id == ACCOUNT_ID, Renewal.stage.in_(OPEN_RENEWAL_STAGES)) \
     .order_by(Renewal.due_date).limit(1)
 TOUCHPOINTS = select(Touchpoint.id, Touchpoint.kind, Touchpoint.occurred_at, Touchpoint.summary, Touchpoint.contact_id,

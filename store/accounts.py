@@ -112,33 +112,18 @@ async def list_accounts(
     check_page_size(limit)
     if filters.sort not in ACCOUNT_SORTS:
         raise InvalidInput(f"sort must be one of {', '.join(ACCOUNT_SORTS)}; got {filters.sort!r}")
-    shape, parameters = await _shape_of(session, principal=principal, filters=filters, today=today)
+    parameters = await _bound_filters(session, principal=principal, filters=filters, today=today)
     fingerprint = filters_fingerprint({**filters.__dict__, "who": principal.user_id})
     offset = decode_cursor(cursor, fingerprint)
-    rows, total = await page_and_total(session, _retention_view(shape), parameters, offset=offset, limit=limit)
+    statement = _retention_view(frozenset(parameters), filters.include_churned, filters.sort)
+    rows, total = await page_and_total(session, statement, parameters, offset=offset, limit=limit)
     items = [account_row(row, row.owner_email, today) for row in rows]
     return Page[AccountRow](items=items, total=total, next_cursor=next_cursor(offset, len(items), total, fingerprint))
 
 
-@dataclass(frozen=True)
-class _Shape:
-    """Which filters a retention-view question uses, and its sort: one statement per shape."""
-
-    owner: bool
-    active_only: bool
-    statuses: bool
-    min_arr: bool
-    max_arr: bool
-    window: bool
-    segment: bool
-    stage: bool
-    text: bool
-    sort: str
-
-
-async def _shape_of(session: AsyncSession, *, principal: Principal, filters: AccountFilters,
-                    today: date) -> tuple[_Shape, dict[str, Any]]:
-    """The question's shape and the values to bind, each filter validated."""
+async def _bound_filters(session: AsyncSession, *, principal: Principal, filters: AccountFilters,
+                         today: date) -> dict[str, Any]:
+    """The values the question's filters bind, each validated; their names say which filters apply."""
     values: dict[str, Any] = {}
     owner_id = await user_id_filter(session, ref=filters.owner, principal=principal)
     if owner_id is not None:
@@ -158,34 +143,33 @@ async def _shape_of(session: AsyncSession, *, principal: Principal, filters: Acc
         values["stage"] = validation.one_of(filters.lifecycle_stage, LIFECYCLE_STAGES, "lifecycle_stage")
     if filters.query and filters.query.strip():
         values["pattern"] = "%" + _escape_like(filters.query.strip().lower()) + "%"
-    shape = _Shape(owner="owner_id" in values, active_only=not filters.include_churned, statuses="statuses" in values,
-                   min_arr="min_arr" in values, max_arr="max_arr" in values, window="window_start" in values,
-                   segment="segment" in values, stage="stage" in values, text="pattern" in values, sort=filters.sort)
-    return shape, values
+    return values
 
 
 @functools.cache
-def _retention_view(shape: _Shape) -> Select[Any]:
-    """The statement for one shape of question, built once: building a statement and fingerprinting it for
-    SQLAlchemy's compiled cache cost more than running it. Values are bound per call (see _shape_of)."""
+def _retention_view(bound: frozenset[str], include_churned: bool, sort: str) -> Select[Any]:
+    """The statement for one shape of question (the names of the values bound, churned or not, the sort),
+    built once: building a statement and fingerprinting it for SQLAlchemy's compiled cache cost more than
+    running it. Values are bound per call (see _bound_filters)."""
     statement = select(*ROW_COLUMNS, User.email.label("owner_email")).join(User, User.id == Account.owner_id)
+    if not include_churned:
+        statement = statement.where(Account.status == "active")
     conditions = {
-        "owner": Account.owner_id == bindparam("owner_id", type_=Integer),
-        "active_only": Account.status == "active",
+        "owner_id": Account.owner_id == bindparam("owner_id", type_=Integer),
         "statuses": Account.health_status.in_(bindparam("statuses", expanding=True)),
         "min_arr": Account.arr >= bindparam("min_arr", type_=Account.arr.type),
         "max_arr": Account.arr <= bindparam("max_arr", type_=Account.arr.type),
-        "window": Account.renewal_date.between(bindparam("window_start", type_=Date),
-                                               bindparam("window_end", type_=Date)),
+        "window_start": Account.renewal_date.between(bindparam("window_start", type_=Date),
+                                                     bindparam("window_end", type_=Date)),
         "segment": Account.segment == bindparam("segment", type_=String),
         "stage": Account.lifecycle_stage == bindparam("stage", type_=String),
-        "text": Account.name_lower.like(bindparam("pattern", type_=String), escape="\\")
+        "pattern": Account.name_lower.like(bindparam("pattern", type_=String), escape="\\")
         | Account.domain.like(bindparam("pattern", type_=String), escape="\\"),
     }
     for name, condition in conditions.items():
-        if getattr(shape, name):
+        if name in bound:
             statement = statement.where(condition)
-    return statement.order_by(*ACCOUNT_SORTS[shape.sort])
+    return statement.order_by(*ACCOUNT_SORTS[sort])
 
 
 def _escape_like(text: str) -> str:

@@ -64,27 +64,18 @@ def session_factory(engine: AsyncEngine, *, write: bool = False) -> async_sessio
     return async_sessionmaker(bind, expire_on_commit=False)
 
 
-async def refresh_table_statistics(session: AsyncSession, tables: tuple[str, ...]) -> bool:
-    """ANALYZE these tables on PostgreSQL (in the session's transaction); False elsewhere. For writes that
-    change much of a table at once — an agent cycle sets every account's health — after which the
-    planner would otherwise plan on the old values until autovacuum gets to them, if it runs at all."""
-    if session.get_bind().dialect.name != "postgresql":
-        return False
-    for table in tables:
-        await session.execute(text(f'ANALYZE "{table}"'))
+async def refresh_statistics(sessions: async_sessionmaker[AsyncSession], tables: tuple[str, ...] = ()) -> bool:
+    """Give PostgreSQL's planner fresh statistics now (these tables, or all), after writes that change
+    much of the data at once — a bulk load, an agent cycle that sets every account's health — rather than
+    whenever autovacuum gets to them, if it runs at all; False elsewhere (SQLite plans from its schema
+    alone here). With stale ones it read the retention view at 100,000 accounts by scanning 18,000
+    index entries (9 ms) instead of using the (owner, health, renewal) index (0.2 ms)."""
+    async with sessions() as session, session.begin():
+        if session.get_bind().dialect.name != "postgresql":
+            return False
+        for statement in [f'ANALYZE "{table}"' for table in tables] or ["ANALYZE"]:
+            await session.execute(text(statement))
     return True
-
-
-async def refresh_statistics(engine: AsyncEngine) -> None:
-    """After a bulk load, let PostgreSQL's planner see the new rows now instead of whenever autovacuum
-    gets to them (if it runs at all). Without fresh statistics it read the retention view at 100,000
-    accounts by scanning 18,000 index entries (9 ms) instead of using the (owner, health, renewal)
-    index (0.2 ms). SQLite plans from its schema alone here and needs nothing."""
-    if engine.dialect.name != "postgresql":
-        return
-    async with engine.connect() as connection:
-        await connection.execute(text("ANALYZE"))
-        await connection.commit()
 
 
 async def core_rows(session: AsyncSession, statement: Executable, parameters: dict[str, Any]) -> Result[Any]:

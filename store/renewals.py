@@ -31,27 +31,16 @@ RENEWAL_SORTS = {
 
 
 # The renewals list reads these columns, not whole Renewal and Account entities (loading instances cost
-# more than the query); `renewal_line` turns a row of them into the answer.
-LINE_COLUMNS = (Renewal.id, Renewal.account_id, Account.name.label("account_name"), User.email.label("owner"),
-                Renewal.due_date, Renewal.stage, Renewal.currency, Renewal.target_amount, Renewal.forecast_amount,
-                Renewal.final_amount, Renewal.booking_type, Account.arr, Account.health_status,
-                Account.health_score, Renewal.version)
-
-
-def renewal_line(row: Any, today: date) -> RenewalOut:
-    return RenewalOut(
-        id=row.id, account_id=row.account_id, account_name=row.account_name, owner=row.owner,
-        due_date=row.due_date, days_to_due=(row.due_date - today).days, stage=row.stage, currency=row.currency,
-        target_amount=row.target_amount, forecast_amount=row.forecast_amount, final_amount=row.final_amount,
-        booking_type=row.booking_type, arr=row.arr, health_status=row.health_status,
-        health_score=row.health_score, version=row.version,
-    )
+# more than the query); a row of them reads as both the renewal and the account in renewal_out.
+LINE_COLUMNS = (Renewal.id, Renewal.account_id, Account.name, User.email.label("owner"), Renewal.due_date,
+                Renewal.stage, Renewal.currency, Renewal.target_amount, Renewal.forecast_amount, Renewal.final_amount,
+                Renewal.booking_type, Account.arr, Account.health_status, Account.health_score, Renewal.version)
 
 
 def renewal_out(renewal: Any, account: Any, owner_email: str, today: date) -> RenewalOut:
     """A renewal's answer, from a Renewal and its Account, or rows of their columns."""
     return RenewalOut(
-        id=renewal.id, account_id=account.id, account_name=account.name, owner=owner_email,
+        id=renewal.id, account_id=renewal.account_id, account_name=account.name, owner=owner_email,
         due_date=renewal.due_date, days_to_due=(renewal.due_date - today).days, stage=renewal.stage,
         currency=renewal.currency, target_amount=renewal.target_amount, forecast_amount=renewal.forecast_amount,
         final_amount=renewal.final_amount, booking_type=renewal.booking_type, arr=account.arr,
@@ -91,7 +80,7 @@ async def list_renewals(
     offset = decode_cursor(cursor, fingerprint)
     statement = _renewals_view(frozenset(values), sort)
     rows, total = await page_and_total(session, statement, values, offset=offset, limit=limit)
-    items = [renewal_line(row, today) for row in rows]
+    items = [renewal_out(row, row, row.owner, today) for row in rows]
     return Page[RenewalOut](items=items, total=total, next_cursor=next_cursor(offset, len(items), total, fingerprint))
 
 

@@ -17,7 +17,7 @@ async def test_refreshing_statistics_gives_the_planner_the_new_row_counts(db: Db
         pytest.skip("SQLite plans from the schema alone; there is nothing to refresh")
     for number in range(3):
         await make_account(db, name=f"Account {number}")
-    await refresh_statistics(db.app.engine)
+    await refresh_statistics(db.app.write_sessions)
     async with db.read() as session:
         counted = await session.scalar(text("SELECT reltuples FROM pg_class WHERE relname = 'accounts'"))
     assert counted == 3
