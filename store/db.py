@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Executable, Result, event, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from store.sqlite_driver import one_hop_connect
+from store.sqlite_driver import OneHopConnection, one_hop_connect
 
+ExecutableT = TypeVar("ExecutableT", bound=Executable)
 SQLITE_BUSY_TIMEOUT_MS = 5000
+# The execution option `indexed_lookup` sets.
+INDEXED_LOOKUP = "csdesk_indexed_lookup"
 
 
 def sqlite_url(path: str) -> str:
@@ -38,6 +41,15 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     return engine
 
 
+def indexed_lookup(statement: ExecutableT) -> ExecutableT:
+    """`statement`, marked as reading a few rows through an index whatever the size of the database (a
+    unique key, one account's rows): on a SQLite file it runs on the calling thread, where the hop to the
+    connection's thread would cost more than the read (see store.sqlite_driver). Never for a statement
+    whose cost grows with the data, such as a filtered list with its total: it would hold up the event
+    loop, and every other request with it."""
+    return statement.execution_options(**{INDEXED_LOOKUP: True})
+
+
 def _tune_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection, _record):  # noqa: ANN001
@@ -55,7 +67,18 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         # A write transaction takes the write lock up front: a deferred one that reads first
         # and writes later fails at once with SQLITE_BUSY instead of waiting its turn.
         mode = "IMMEDIATE" if connection.get_execution_options().get("csdesk_write") else "DEFERRED"
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        driver = connection.connection.driver_connection
+        if isinstance(driver, OneHopConnection):
+            driver.defer_begin(f"BEGIN {mode}")  # what sending it would do, without a statement's round
+        else:
+            connection.exec_driver_sql(f"BEGIN {mode}")
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def before_execute(connection, _cursor, statement, _parameters, context, _many):  # noqa: ANN001
+        if context is not None and context.execution_options.get(INDEXED_LOOKUP):
+            driver = connection.connection.driver_connection
+            if isinstance(driver, OneHopConnection):
+                driver.run_next_inline(statement)
 
 
 def session_factory(engine: AsyncEngine, *, write: bool = False) -> async_sessionmaker[AsyncSession]:

@@ -11,6 +11,13 @@ A transaction's BEGIN rides along with its first statement (nothing can happen i
 connection, so it means the same), and the pool's rollback of a connection that is not in a
 transaction, which SQLite would ignore, is not sent at all: a read-only tool call went from five
 hops to three.
+
+A statement marked as an indexed lookup (see `store.db.indexed_lookup`: a unique key, one account's
+rows) runs on the calling thread, without a hop: it reads a few index entries, which takes less time
+than handing it to the connection's thread and being woken with the answer. So does the commit or
+rollback of a transaction that changed nothing, which only lets go of its read snapshot. A lookup
+that would first have to wait for the write lock (it starts a write transaction) still takes the hop,
+so the caller's event loop never waits on another writer.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ class OneHopCursor:
             self._connection.defer_begin(sql)
             self.description, self._rows, self.rowcount, self.lastrowid = None, deque(), -1, None
             return self
+        inline = self._connection.take_inline(sql)
         begin = self._connection.take_begin()
 
         def run(connection: sqlite3.Connection) -> tuple[Any, list[Row], int, int | None]:
@@ -63,7 +71,10 @@ class OneHopCursor:
             finally:
                 cursor.close()
 
-        self.description, rows, self.rowcount, self.lastrowid = await self._connection.on_thread(run)
+        if inline:
+            self.description, rows, self.rowcount, self.lastrowid = run(self._connection.sqlite_connection)
+        else:
+            self.description, rows, self.rowcount, self.lastrowid = await self._connection.on_thread(run)
         self._rows = deque(rows)
         return self
 
@@ -103,6 +114,9 @@ class OneHopConnection(aiosqlite.Connection):
     """An aiosqlite connection whose cursors need no hop to open or close."""
 
     _pending_begin: str | None = None
+    _inline_sql: str | None = None
+    # SQLite's count of rows changed on this connection when the current transaction began.
+    _changes_at_begin = 0
 
     def cursor(self) -> OneHopCursor:  # type: ignore[override]  # aiosqlite's is awaited; ours is ready
         return OneHopCursor(self)
@@ -115,17 +129,44 @@ class OneHopConnection(aiosqlite.Connection):
 
     def take_begin(self) -> str | None:
         begin, self._pending_begin = self._pending_begin, None
+        if begin is not None and self._connection is not None:
+            # Read between calls: nothing runs on the connection's thread now.
+            self._changes_at_begin = self.sqlite_connection.total_changes
         return begin
+
+    def run_next_inline(self, sql: str) -> None:
+        """Run the next statement, if it is `sql`, on the calling thread (an indexed lookup)."""
+        self._inline_sql = sql
+
+    def take_inline(self, sql: str) -> bool:
+        """Whether `sql` may run on the calling thread: it was marked, and it cannot wait for a lock."""
+        marked, self._inline_sql = self._inline_sql == sql, None
+        return marked and not (self._pending_begin or "").upper().startswith(("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE"))
 
     async def commit(self) -> None:
         # A transaction that never ran a statement never began: there is nothing to commit.
         if self.take_begin() is None and self._may_be_in_transaction():
-            await super().commit()
+            if self._changed_nothing():
+                self.sqlite_connection.commit()
+            else:
+                await super().commit()
 
     async def rollback(self) -> None:
         # Outside a transaction SQLite has nothing to roll back; the pool asks anyway on every return.
         if self.take_begin() is None and self._may_be_in_transaction():
-            await super().rollback()
+            if self._changed_nothing():
+                self.sqlite_connection.rollback()
+            else:
+                await super().rollback()
+
+    def _changed_nothing(self) -> bool:
+        # Ending a transaction that wrote nothing only releases its read snapshot: it never waits or writes.
+        return self._connection is not None and self._connection.total_changes == self._changes_at_begin
+
+    @property
+    def sqlite_connection(self) -> sqlite3.Connection:
+        """The sqlite3 connection, for use between calls on the connection's thread (never during one)."""
+        return self._conn
 
     def _may_be_in_transaction(self) -> bool:
         # Read between calls, never during one: SQLAlchemy awaits each call before it makes the next.

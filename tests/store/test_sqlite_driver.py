@@ -1,16 +1,19 @@
 """The one-hop SQLite connection behaves as aiosqlite's does where SQLAlchemy looks: rows, row counts,
-RETURNING, many-row inserts, streamed results, and errors that leave the connection usable."""
+RETURNING, many-row inserts, streamed results, and errors that leave the connection usable. Indexed
+lookups run on the caller's thread without changing what a transaction sees or holding up the loop."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from store.db import create_engine, sqlite_url
+from store.db import create_engine, indexed_lookup, sqlite_url
 from store.sqlite_driver import OneHopConnection
 
 
@@ -101,4 +104,118 @@ async def test_a_deferred_begin_still_takes_the_write_lock_and_rolls_back(tmp_pa
             assert (await connection.execute(text("SELECT count(*) FROM t"))).scalar() == 0
     finally:
         probe.close()
+        await engine.dispose()
+
+
+class HopCounter:
+    """Counts the calls a connection hands to its thread."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.hops: list[str] = []
+        real_execute = OneHopConnection._execute
+        counter = self
+
+        async def counted(self: OneHopConnection, function: object, *args: object, **kwargs: object) -> object:
+            counter.hops.append(getattr(function, "__name__", "statement"))
+            return await real_execute(self, function, *args, **kwargs)
+
+        monkeypatch.setattr(OneHopConnection, "_execute", counted)
+
+
+LOOKUP = indexed_lookup(text("SELECT name FROM t WHERE id = :id"))
+COUNT = indexed_lookup(text("SELECT count(*) FROM t"))
+
+
+async def _table_with_rows(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL)"))
+        await connection.execute(text("INSERT INTO t (id, name) VALUES (1, 'one'), (2, 'two')"))
+
+
+async def test_indexed_lookups_and_the_commit_of_a_read_run_without_a_hop(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = create_engine(sqlite_url(str(tmp_path / "inline.db")))
+    try:
+        await _table_with_rows(engine)
+        counter = HopCounter(monkeypatch)
+        async with engine.begin() as connection:
+            assert (await connection.execute(LOOKUP, {"id": 2})).scalar() == "two"
+            assert (await connection.execute(LOOKUP, {"id": 3})).first() is None
+        assert counter.hops == []
+        async with engine.begin() as connection:
+            # An unmarked statement still takes its hop; the lookup beside it does not.
+            assert (await connection.execute(text("SELECT count(*) FROM t"))).scalar() == 2
+            assert (await connection.execute(LOOKUP, {"id": 1})).scalar() == "one"
+        assert counter.hops == ["<lambda>"]
+    finally:
+        await engine.dispose()
+
+
+async def test_a_transaction_that_wrote_ends_on_the_connections_thread(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = create_engine(sqlite_url(str(tmp_path / "wrote.db")))
+    try:
+        await _table_with_rows(engine)
+        counter = HopCounter(monkeypatch)
+        async with engine.begin() as connection:
+            assert (await connection.execute(COUNT)).scalar() == 2
+            await connection.execute(text("INSERT INTO t (id, name) VALUES (3, 'three')"))
+        assert counter.hops == ["<lambda>", "commit"]
+        counter.hops.clear()
+        async with engine.connect() as connection:
+            await connection.begin()
+            await connection.execute(LOOKUP, {"id": 1})
+            await connection.execute(text("DELETE FROM t"))
+            await connection.rollback()
+        assert counter.hops == ["<lambda>", "rollback"]
+        async with engine.connect() as connection:
+            assert (await connection.execute(COUNT)).scalar() == 3
+    finally:
+        await engine.dispose()
+
+
+async def test_indexed_lookups_in_one_transaction_read_one_snapshot(tmp_path: Path) -> None:
+    path = tmp_path / "snapshot.db"
+    engine = create_engine(sqlite_url(str(path)))
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        await _table_with_rows(engine)
+        async with engine.begin() as connection:
+            assert (await connection.execute(COUNT)).scalar() == 2
+            other.execute("INSERT INTO t (id, name) VALUES (3, 'three')")
+            # The transaction began with its first lookup: it still reads the data as it was then.
+            assert (await connection.execute(COUNT)).scalar() == 2
+            assert (await connection.execute(LOOKUP, {"id": 3})).first() is None
+        async with engine.begin() as connection:
+            assert (await connection.execute(LOOKUP, {"id": 3})).scalar() == "three"
+    finally:
+        other.close()
+        await engine.dispose()
+
+
+async def test_a_lookup_that_must_wait_for_the_write_lock_never_holds_up_the_event_loop(tmp_path: Path) -> None:
+    path = tmp_path / "waits.db"
+    engine = create_engine(sqlite_url(str(path)))
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        await _table_with_rows(engine)
+        holder.execute("BEGIN IMMEDIATE")  # another process's writer holds the write lock
+
+        async def write_after_lookup() -> str:
+            async with engine.execution_options(csdesk_write=True).begin() as connection:
+                name = (await connection.execute(LOOKUP, {"id": 1})).scalar()
+                await connection.execute(text("UPDATE t SET name = 'uno' WHERE id = 1"))
+                return name
+
+        writer = asyncio.create_task(write_after_lookup())
+        # Were the lookup run on the event loop's thread, waiting for the lock would stop this sleep from
+        # ending until SQLite gave up (5 s) and the writer failed with "database is locked".
+        await asyncio.sleep(0.2)
+        assert not writer.done()
+        holder.execute("ROLLBACK")
+        assert await writer == "one"
+        async with engine.connect() as connection:
+            assert (await connection.execute(LOOKUP, {"id": 1})).scalar() == "uno"
+    finally:
+        holder.close()
         await engine.dispose()
