@@ -19,10 +19,10 @@ from store.account_view import get_account_360
 from store.errors import CsdeskError
 from store.models import User
 from store.principals import Principal
-from store.schemas import DraftRow, Page
+from store.schemas import DraftPage
 from store.tokens import principal_for_token
 
-EMPTY_QUEUE = Page[DraftRow](items=[], total=0)
+EMPTY_QUEUE = DraftPage(items=[], total=0)
 QUEUE_STATUSES = ("pending_review", "approved", "stale", "rejected", "sent", "cancelled")
 _SECURITY_HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
                      "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}

@@ -16,7 +16,7 @@ from store.errors import Conflict, InvalidInput, NotFound
 from store.models import Account, Renewal, User
 from store.pagination import check_page_size, decode_cursor, filters_fingerprint, next_cursor, page_and_total
 from store.principals import Principal, require_account_writer, require_role
-from store.schemas import AccountDetail, AccountRow, Page
+from store.schemas import AccountDetail, AccountPage, AccountRow
 from store.users import resolve_assignee, user_id_filter
 from store.versioning import check_fields, check_version, flush_guarded
 from store.vocabulary import (
@@ -103,7 +103,7 @@ def _common_fields(account: Any, owner_email: str, today: date) -> dict[str, Any
 async def list_accounts(
     session: AsyncSession, *, principal: Principal, filters: AccountFilters, today: date,
     limit: int = 25, cursor: str | None = None,
-) -> Page[AccountRow]:
+) -> AccountPage:
     """The retention view: accounts with health and ARR side by side, filtered, sorted, paginated.
 
     Raises:
@@ -118,7 +118,7 @@ async def list_accounts(
     statement = _retention_view(frozenset(parameters), filters.include_churned, filters.sort)
     rows, total = await page_and_total(session, statement, parameters, offset=offset, limit=limit)
     items = [account_row(row, row.owner_email, today) for row in rows]
-    return Page[AccountRow](items=items, total=total, next_cursor=next_cursor(offset, len(items), total, fingerprint))
+    return AccountPage(items=items, total=total, next_cursor=next_cursor(offset, len(items), total, fingerprint))
 
 
 async def _bound_filters(session: AsyncSession, *, principal: Principal, filters: AccountFilters,

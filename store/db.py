@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import collections
+import functools
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable, Result, event, make_url, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy import Executable, event, make_url, text
+from sqlalchemy.exc import MultipleResultsFound, NoResultFound
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from store.sqlite_driver import OneHopConnection, one_hop_connect
 
@@ -14,6 +17,8 @@ ExecutableT = TypeVar("ExecutableT", bound=Executable)
 SQLITE_BUSY_TIMEOUT_MS = 5000
 # The execution option `indexed_lookup` sets.
 INDEXED_LOOKUP = "csdesk_indexed_lookup"
+# Where core_rows keeps the connection of a session's current transaction.
+_CONNECTION_KEY = "csdesk_transaction_connection"
 
 
 def sqlite_url(path: str) -> str:
@@ -101,9 +106,43 @@ async def refresh_statistics(sessions: async_sessionmaker[AsyncSession], tables:
     return True
 
 
-async def core_rows(session: AsyncSession, statement: Executable, parameters: dict[str, Any]) -> Result[Any]:
+class Rows(list[Any]):
+    """A statement's rows, read by column name (`row.name`) or position, with Result's first() and one()."""
+
+    def first(self) -> Any:
+        return self[0] if self else None
+
+    def one(self) -> Any:
+        if len(self) != 1:
+            raise (NoResultFound if not self else MultipleResultsFound)(f"expected one row, got {len(self)}")
+        return self[0]
+
+
+@functools.lru_cache(maxsize=512)
+def _row_type(keys: tuple[str, ...]) -> Any:
+    # A named tuple reads a column by name as fast as by position; SQLAlchemy's Row looks each name up in
+    # Python, which for a 25-row page of fourteen columns cost more than the query.
+    return collections.namedtuple("Row", keys, rename=True)
+
+
+async def core_rows(session: AsyncSession, statement: Executable, parameters: dict[str, Any]) -> Rows:
     """Run a statement that reads plain columns on the session's connection, in its transaction, without
-    the ORM's result handling (meant for entities; for column rows it cost more than the indexed query).
+    the ORM's result handling (meant for entities; for column rows it cost more than the indexed query),
+    and return its rows.
     Nothing pending in the session is flushed first: for reads, and writes made before are not seen
     until flushed."""
-    return await (await session.connection()).execute(statement, parameters)
+    result = await (await _transaction_connection(session)).execute(statement, parameters)
+    make = _row_type(tuple(result.keys()))._make
+    return Rows(make(row) for row in result)
+
+
+async def _transaction_connection(session: AsyncSession) -> AsyncConnection:
+    """The connection of the session's current transaction, asked of the session once per transaction
+    (each ask is a trip through SQLAlchemy's async bridge)."""
+    transaction = session.sync_session.get_transaction()
+    cached = session.info.get(_CONNECTION_KEY)
+    if transaction is not None and cached is not None and cached[0] is transaction and transaction.is_active:
+        return cached[1]
+    connection = await session.connection()
+    session.info[_CONNECTION_KEY] = (session.sync_session.get_transaction(), connection)
+    return connection

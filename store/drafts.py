@@ -20,7 +20,7 @@ from store.errors import Conflict, Forbidden, InvalidInput, NotFound
 from store.models import Account, Contact, Draft, Renewal, User
 from store.pagination import check_page_size, decode_cursor, filters_fingerprint, next_cursor
 from store.principals import Principal, require_account_writer
-from store.schemas import DraftOut, DraftRow, Page
+from store.schemas import DraftOut, DraftPage, DraftRow
 from store.users import user_id_filter
 from store.versioning import check_version, flush_guarded
 from store.vocabulary import CLOSED_RENEWAL_STAGES
@@ -178,7 +178,7 @@ async def list_drafts(
     session: AsyncSession, *, principal: Principal, statuses: tuple[str, ...] = ("pending_review",),
     kinds: tuple[str, ...] = (), owner: str | None = None, account_id: int | None = None, limit: int = 25,
     cursor: str | None = None,
-) -> Page[DraftRow]:
+) -> DraftPage:
     """The review queue, oldest first.
 
     Raises:
@@ -203,7 +203,7 @@ async def list_drafts(
     total = await session.scalar(select(func.count()).select_from(statement.subquery())) or 0
     rows = await session.execute(statement.order_by(Draft.created_at, Draft.id).offset(offset).limit(limit))
     items = [DraftRow(**_row_fields(draft, name, email)) for draft, name, email in rows]
-    return Page[DraftRow](items=items, total=total, next_cursor=next_cursor(offset, len(items), total, fingerprint))
+    return DraftPage(items=items, total=total, next_cursor=next_cursor(offset, len(items), total, fingerprint))
 
 
 async def stale_reason(session: AsyncSession, draft: Draft) -> str | None:

@@ -11,13 +11,13 @@ from store import audit
 from store.models import Notification
 from store.pagination import check_page_size, decode_cursor, filters_fingerprint, next_cursor
 from store.principals import Principal
-from store.schemas import NotificationOut, Page
+from store.schemas import NotificationOut, NotificationPage
 
 
 async def list_notifications(
     session: AsyncSession, *, principal: Principal, now: datetime, unread_only: bool = True,
     mark_read: bool = False, limit: int = 25, cursor: str | None = None,
-) -> Page[NotificationOut]:
+) -> NotificationPage:
     """The principal's own notifications, newest first; optionally marks the returned ones read.
 
     Raises:
@@ -43,8 +43,8 @@ async def list_notifications(
                      entity_id=unread_ids[0], at=now, after={"ids": unread_ids})
     if mark_read and unread_only:
         # The rest are still unread: the next call without a cursor returns them.
-        return Page[NotificationOut](items=items, total=total, next_cursor=None)
-    return Page[NotificationOut](items=items, total=total,
+        return NotificationPage(items=items, total=total, next_cursor=None)
+    return NotificationPage(items=items, total=total,
                                  next_cursor=next_cursor(offset, len(items), total, fingerprint))
 
 

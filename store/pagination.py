@@ -8,7 +8,7 @@ import hashlib
 import json
 from typing import Any
 
-from sqlalchemy import Integer, Row, Select, bindparam, func, select
+from sqlalchemy import Integer, Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.db import core_rows
@@ -71,11 +71,11 @@ def _paged(statement: Select[Any]) -> Select[Any]:
 
 
 async def page_and_total(session: AsyncSession, statement: Select[Any], parameters: dict[str, Any], *, offset: int,
-                         limit: int) -> tuple[list[Row[Any]], int]:
+                         limit: int) -> tuple[list[Any], int]:
     """A page of an ordered statement (its rows, read by column name) and the number of rows matching
     it, in one round trip: the total rides along as a window count. Only a page past the end needs a
     separate count."""
-    rows = list(await core_rows(session, _paged(statement), {**parameters, "page_offset": offset, "page_limit": limit}))
+    rows = await core_rows(session, _paged(statement), {**parameters, "page_offset": offset, "page_limit": limit})
     if rows:
         return rows, int(rows[0].page_total)
     if offset == 0:

@@ -16,7 +16,7 @@ from store.errors import Conflict, InvalidInput, NotFound
 from store.models import Account, Renewal, User
 from store.pagination import check_page_size, decode_cursor, filters_fingerprint, next_cursor, page_and_total
 from store.principals import Principal, require_account_writer
-from store.schemas import Page, RenewalOut
+from store.schemas import RenewalOut, RenewalPage
 from store.users import user_id_filter
 from store.versioning import check_version, flush_guarded
 from store.vocabulary import CLOSED_RENEWAL_STAGES, HEALTH_STATUSES, OPEN_RENEWAL_STAGES, RENEWAL_STAGES
@@ -52,7 +52,7 @@ async def list_renewals(
     session: AsyncSession, *, principal: Principal, today: date, owner: str | None = None,
     within_days: int | None = 90, include_overdue: bool = True, stages: tuple[str, ...] = (),
     health_statuses: tuple[str, ...] = (), sort: str = "due_date", limit: int = 25, cursor: str | None = None,
-) -> Page[RenewalOut]:
+) -> RenewalPage:
     """Renewals due within a window (open ones by default), with the account's health beside each.
 
     Raises:
@@ -81,7 +81,7 @@ async def list_renewals(
     statement = _renewals_view(frozenset(values), sort)
     rows, total = await page_and_total(session, statement, values, offset=offset, limit=limit)
     items = [renewal_out(row, row, row.owner, today) for row in rows]
-    return Page[RenewalOut](items=items, total=total, next_cursor=next_cursor(offset, len(items), total, fingerprint))
+    return RenewalPage(items=items, total=total, next_cursor=next_cursor(offset, len(items), total, fingerprint))
 
 
 @functools.cache

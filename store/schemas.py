@@ -246,3 +246,13 @@ class DraftOut(DraftRow):
     delivery_error: str | None
     health_status: str | None
     health_score: int | None
+
+
+# The pages the list tools answer with, named once. Pydantic keeps a parametrised generic such as
+# Page[AccountRow] only while something refers to it; written inline in each call, it was dropped and
+# rebuilt every few calls, and each rebuild cost more than a whole list call.
+AccountPage = Page[AccountRow]
+RenewalPage = Page[RenewalOut]
+TaskPage = Page[TaskOut]
+NotificationPage = Page[NotificationOut]
+DraftPage = Page[DraftRow]

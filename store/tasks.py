@@ -15,7 +15,7 @@ from store.errors import Forbidden, NotFound
 from store.models import Account, Draft, Notification, Task, User
 from store.pagination import check_page_size, decode_cursor, filters_fingerprint, next_cursor
 from store.principals import Principal, require_account_writer
-from store.schemas import Page, TaskOut
+from store.schemas import TaskOut, TaskPage
 from store.users import resolve_assignee, user_id_filter
 from store.versioning import check_fields, check_version, flush_guarded
 from store.vocabulary import OPEN_TASK_STATUSES, TaskPriority, TaskSource, TaskStatus
@@ -36,7 +36,7 @@ async def list_tasks(
     session: AsyncSession, *, principal: Principal, today: date, assignee: str | None = "me",
     account_id: int | None = None, statuses: tuple[str, ...] = OPEN_TASK_STATUSES,
     due_within_days: int | None = None, overdue_only: bool = False, limit: int = 25, cursor: str | None = None,
-) -> Page[TaskOut]:
+) -> TaskPage:
     """Tasks, soonest due first (undated last), then by priority.
 
     Raises:
@@ -66,7 +66,7 @@ async def list_tasks(
         statement.order_by(Task.due_date.asc().nulls_last(), _PRIORITY_RANK, Task.id).offset(offset).limit(limit)
     )
     items = [task_out(task, name, email, today) for task, name, email in rows]
-    return Page[TaskOut](items=items, total=total, next_cursor=next_cursor(offset, len(items), total, fingerprint))
+    return TaskPage(items=items, total=total, next_cursor=next_cursor(offset, len(items), total, fingerprint))
 
 
 async def create_task(

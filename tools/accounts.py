@@ -11,7 +11,7 @@ from mcp.types import CallToolResult
 from pydantic import Field
 
 from store import account_view, accounts
-from store.schemas import Account360, AccountDetail, AccountRow, Page
+from store.schemas import Account360, AccountDetail, AccountPage
 from store.vocabulary import AccountStatus, HealthStatus, LifecycleStage, OnboardingStatus, Segment
 from tools.common import ADDITIVE, OVERWRITE, READ, ToolSpec, respond, unit_of_work
 
@@ -45,7 +45,7 @@ async def list_accounts(
     sort: Literal["arr_desc", "arr_asc", "renewal_date", "health_score", "name"] = "arr_desc",
     limit: Limit = 25,
     cursor: Cursor = None,
-) -> Annotated[CallToolResult, Page[AccountRow]]:
+) -> Annotated[CallToolResult, AccountPage]:
     """The retention view: accounts with health and ARR side by side. Filter by owner, health, renewal
     window, ARR, segment, stage or text; sort by ARR (default), renewal date or health score (worst first).
     Example: my at-risk renewals this quarter = owner "me", health_status ["at_risk","needs_attention"],

@@ -12,7 +12,7 @@ from pydantic import Field
 from agents.touchpoint import draft_on_request
 from store import drafts
 from store.errors import CsdeskError
-from store.schemas import DraftOut, DraftRow, Page
+from store.schemas import DraftOut, DraftPage
 from tools.accounts import AccountId, Cursor, Limit
 from tools.common import ADDITIVE, READ, TRANSITION, ToolSpec, acting_principal, app_of, respond, unit_of_work
 
@@ -49,7 +49,7 @@ async def list_drafts(
     account_id: int | None = None,
     limit: Limit = 25,
     cursor: Cursor = None,
-) -> Annotated[CallToolResult, Page[DraftRow]]:
+) -> Annotated[CallToolResult, DraftPage]:
     """The review queue of drafted outreach, oldest first. Open one with get_draft."""
     async with unit_of_work(ctx, write=False) as work:
         page = await drafts.list_drafts(work.session, principal=work.principal,

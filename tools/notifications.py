@@ -9,7 +9,7 @@ from mcp.types import CallToolResult
 from pydantic import Field
 
 from store import notifications
-from store.schemas import NotificationOut, Page
+from store.schemas import NotificationPage
 from tools.accounts import Cursor, Limit
 from tools.common import MARKING, ToolSpec, respond, unit_of_work
 
@@ -26,7 +26,7 @@ async def list_notifications(
     mark_read: Annotated[bool, Field(description="Mark the returned notifications read.")] = False,
     limit: Limit = 25,
     cursor: Cursor = None,
-) -> Annotated[CallToolResult, Page[NotificationOut]]:
+) -> Annotated[CallToolResult, NotificationPage]:
     """Your notifications (early warnings, renewal alerts), newest first."""
     async with unit_of_work(ctx, write=mark_read) as work:
         page = await notifications.list_notifications(work.session, principal=work.principal, now=work.now,

@@ -10,7 +10,7 @@ from mcp.types import CallToolResult
 from pydantic import Field
 
 from store import renewals
-from store.schemas import Page, RenewalOut
+from store.schemas import RenewalOut, RenewalPage
 from store.vocabulary import HealthStatus, RenewalStage
 from tools.accounts import Cursor, Limit, Version
 from tools.common import READ, TRANSITION, ToolSpec, respond, unit_of_work
@@ -34,7 +34,7 @@ async def list_renewals(
     sort: Literal["due_date", "amount_desc", "health_score"] = "due_date",
     limit: Limit = 25,
     cursor: Cursor = None,
-) -> Annotated[CallToolResult, Page[RenewalOut]]:
+) -> Annotated[CallToolResult, RenewalPage]:
     """Renewals coming due, with target, forecast, ARR and the account's health on each row."""
     async with unit_of_work(ctx, write=False) as work:
         page = await renewals.list_renewals(

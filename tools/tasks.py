@@ -10,7 +10,7 @@ from mcp.types import CallToolResult
 from pydantic import Field
 
 from store import tasks
-from store.schemas import Page, TaskOut
+from store.schemas import TaskOut, TaskPage
 from store.vocabulary import TaskPriority, TaskStatus
 from tools.accounts import AccountId, Cursor, Limit
 from tools.common import ADDITIVE, OVERWRITE, READ, ToolSpec, respond, unit_of_work
@@ -33,7 +33,7 @@ async def list_tasks(
     overdue_only: bool = False,
     limit: Limit = 25,
     cursor: Cursor = None,
-) -> Annotated[CallToolResult, Page[TaskOut]]:
+) -> Annotated[CallToolResult, TaskPage]:
     """Tasks, soonest due first, then by priority."""
     async with unit_of_work(ctx, write=False) as work:
         page = await tasks.list_tasks(
