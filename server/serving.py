@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
+import anyio
 import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
@@ -20,6 +21,7 @@ from server.context import AppContext, open_app
 from server.oauth import EitherVerifier, JwtVerifier
 from server.review_web import review_routes
 from server.settings import Settings
+from server.stdio_pipes import run_stdio
 from server.web_session import SessionSigner
 from store.principals import Principal
 from store.tokens import TOKEN_PREFIX, list_tokens
@@ -33,7 +35,7 @@ async def check_ready(settings: Settings) -> Principal:
 
 
 def serve_stdio(settings: Settings) -> None:
-    build_server(settings).run()
+    anyio.run(run_stdio, build_server(settings))
 
 
 def transport_security(settings: Settings) -> TransportSecuritySettings:
