@@ -93,8 +93,10 @@ SURVEYS = indexed_lookup(
     .order_by(SurveyResponse.responded_at.desc()).limit(RECENT_ITEMS))
 # CASE loses the column type; coercing restores the timezone-aware conversion on every backend.
 LAST_CONTACT = indexed_lookup(select(
-    type_coerce(func.max(case((Touchpoint.kind.in_(OUTBOUND_KINDS), Touchpoint.occurred_at))), UtcDateTime()),
-    type_coerce(func.max(case((Touchpoint.kind.in_(MEETING_KINDS), Touchpoint.occurred_at))), UtcDateTime()),
+    type_coerce(func.max(case((Touchpoint.kind.in_(OUTBOUND_KINDS), Touchpoint.occurred_at))), UtcDateTime())
+    .label("last_outbound"),
+    type_coerce(func.max(case((Touchpoint.kind.in_(MEETING_KINDS), Touchpoint.occurred_at))), UtcDateTime())
+    .label("last_meeting"),
 ).where(Touchpoint.account_id == ACCOUNT_ID))
 # Open tickets and those closed since the support window began, in one query.
 TICKETS = indexed_lookup(

@@ -7,16 +7,18 @@ import functools
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable, event, make_url, text
+from sqlalchemy import Executable, Select, event, make_url, text
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from store.sqlite_driver import OneHopConnection, one_hop_connect
+from store.sqlite_lookup import driver_of, run_lookup
 
-ExecutableT = TypeVar("ExecutableT", bound=Executable)
+SelectT = TypeVar("SelectT", bound=Select[Any])
 SQLITE_BUSY_TIMEOUT_MS = 5000
-# The execution option `indexed_lookup` sets.
+# The execution option `indexed_lookup` sets, and every statement it marked.
 INDEXED_LOOKUP = "csdesk_indexed_lookup"
+INDEXED_LOOKUPS: list[Select[Any]] = []
 # Where core_rows keeps the connection of a session's current transaction.
 _CONNECTION_KEY = "csdesk_transaction_connection"
 
@@ -46,13 +48,16 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     return engine
 
 
-def indexed_lookup(statement: ExecutableT) -> ExecutableT:
+def indexed_lookup(statement: SelectT) -> SelectT:
     """`statement`, marked as reading a few rows through an index whatever the size of the database (a
-    unique key, one account's rows): on a SQLite file it runs on the calling thread, where the hop to the
-    connection's thread would cost more than the read (see store.sqlite_driver). Never for a statement
-    whose cost grows with the data, such as a filtered list with its total: it would hold up the event
-    loop, and every other request with it."""
-    return statement.execution_options(**{INDEXED_LOOKUP: True})
+    unique key, one account's rows). On a SQLite file, core_rows runs it straight through the driver on
+    the calling thread (see store.sqlite_lookup), where SQLAlchemy's execution and the hop to the
+    connection's thread cost more than the read. Never for a statement whose cost grows with the data,
+    such as a filtered list with its total: it would hold up the event loop, and every other request
+    with it."""
+    marked = statement.execution_options(**{INDEXED_LOOKUP: True})
+    INDEXED_LOOKUPS.append(marked)
+    return marked
 
 
 def _tune_sqlite(engine: AsyncEngine) -> None:
@@ -77,13 +82,6 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
             driver.defer_begin(f"BEGIN {mode}")  # what sending it would do, without a statement's round
         else:
             connection.exec_driver_sql(f"BEGIN {mode}")
-
-    @event.listens_for(engine.sync_engine, "before_cursor_execute")
-    def before_execute(connection, _cursor, statement, _parameters, context, _many):  # noqa: ANN001
-        if context is not None and context.execution_options.get(INDEXED_LOOKUP):
-            driver = connection.connection.driver_connection
-            if isinstance(driver, OneHopConnection):
-                driver.run_next_inline(statement)
 
 
 def session_factory(engine: AsyncEngine, *, write: bool = False) -> async_sessionmaker[AsyncSession]:
@@ -131,9 +129,15 @@ async def core_rows(session: AsyncSession, statement: Executable, parameters: di
     and return its rows.
     Nothing pending in the session is flushed first: for reads, and writes made before are not seen
     until flushed."""
-    result = await (await _transaction_connection(session)).execute(statement, parameters)
-    make = _row_type(tuple(result.keys()))._make
-    return Rows(make(row) for row in result)
+    connection = await _transaction_connection(session)
+    driver = driver_of(connection) if statement.get_execution_options().get(INDEXED_LOOKUP) else None
+    if driver is not None:
+        keys, rows = await run_lookup(connection, driver, statement, parameters)
+    else:
+        result = await connection.execute(statement, parameters)
+        keys, rows = tuple(result.keys()), result
+    make = _row_type(keys)._make
+    return Rows(make(row) for row in rows)
 
 
 async def _transaction_connection(session: AsyncSession) -> AsyncConnection:

@@ -7,14 +7,16 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Select, bindparam, column, func, select, table, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from store.db import create_engine, indexed_lookup, sqlite_url
+from store.db import create_engine, sqlite_url
 from store.sqlite_driver import OneHopConnection
+from store.sqlite_lookup import driver_of, run_lookup
 
 
 async def test_the_sqlite_engine_runs_statements_through_one_hop_connections(tmp_path: Path) -> None:
@@ -122,8 +124,16 @@ class HopCounter:
         monkeypatch.setattr(OneHopConnection, "_execute", counted)
 
 
-LOOKUP = indexed_lookup(text("SELECT name FROM t WHERE id = :id"))
-COUNT = indexed_lookup(text("SELECT count(*) FROM t"))
+T = table("t", column("id"), column("name"))
+LOOKUP = select(T.c.name).where(T.c.id == bindparam("id"))
+COUNT = select(func.count()).select_from(T)
+
+
+async def lookup(connection: AsyncConnection, statement: Select[Any], **parameters: object) -> list[tuple[Any, ...]]:
+    """An indexed lookup, as core_rows runs one on SQLite."""
+    driver = driver_of(connection)
+    assert driver is not None
+    return (await run_lookup(connection, driver, statement, parameters))[1]
 
 
 async def _table_with_rows(engine: AsyncEngine) -> None:
@@ -139,13 +149,13 @@ async def test_indexed_lookups_and_the_commit_of_a_read_run_without_a_hop(tmp_pa
         await _table_with_rows(engine)
         counter = HopCounter(monkeypatch)
         async with engine.begin() as connection:
-            assert (await connection.execute(LOOKUP, {"id": 2})).scalar() == "two"
-            assert (await connection.execute(LOOKUP, {"id": 3})).first() is None
+            assert await lookup(connection, LOOKUP, id=2) == [("two",)]
+            assert await lookup(connection, LOOKUP, id=3) == []
         assert counter.hops == []
         async with engine.begin() as connection:
             # An unmarked statement still takes its hop; the lookup beside it does not.
             assert (await connection.execute(text("SELECT count(*) FROM t"))).scalar() == 2
-            assert (await connection.execute(LOOKUP, {"id": 1})).scalar() == "one"
+            assert await lookup(connection, LOOKUP, id=1) == [("one",)]
         assert counter.hops == ["<lambda>"]
     finally:
         await engine.dispose()
@@ -158,18 +168,18 @@ async def test_a_transaction_that_wrote_ends_on_the_connections_thread(tmp_path:
         await _table_with_rows(engine)
         counter = HopCounter(monkeypatch)
         async with engine.begin() as connection:
-            assert (await connection.execute(COUNT)).scalar() == 2
+            assert await lookup(connection, COUNT) == [(2,)]
             await connection.execute(text("INSERT INTO t (id, name) VALUES (3, 'three')"))
         assert counter.hops == ["<lambda>", "commit"]
         counter.hops.clear()
         async with engine.connect() as connection:
             await connection.begin()
-            await connection.execute(LOOKUP, {"id": 1})
+            await lookup(connection, LOOKUP, id=1)
             await connection.execute(text("DELETE FROM t"))
             await connection.rollback()
         assert counter.hops == ["<lambda>", "rollback"]
         async with engine.connect() as connection:
-            assert (await connection.execute(COUNT)).scalar() == 3
+            assert await lookup(connection, COUNT) == [(3,)]
     finally:
         await engine.dispose()
 
@@ -181,13 +191,13 @@ async def test_indexed_lookups_in_one_transaction_read_one_snapshot(tmp_path: Pa
     try:
         await _table_with_rows(engine)
         async with engine.begin() as connection:
-            assert (await connection.execute(COUNT)).scalar() == 2
+            assert await lookup(connection, COUNT) == [(2,)]
             other.execute("INSERT INTO t (id, name) VALUES (3, 'three')")
             # The transaction began with its first lookup: it still reads the data as it was then.
-            assert (await connection.execute(COUNT)).scalar() == 2
-            assert (await connection.execute(LOOKUP, {"id": 3})).first() is None
+            assert await lookup(connection, COUNT) == [(2,)]
+            assert await lookup(connection, LOOKUP, id=3) == []
         async with engine.begin() as connection:
-            assert (await connection.execute(LOOKUP, {"id": 3})).scalar() == "three"
+            assert await lookup(connection, LOOKUP, id=3) == [("three",)]
     finally:
         other.close()
         await engine.dispose()
@@ -203,7 +213,7 @@ async def test_a_lookup_that_must_wait_for_the_write_lock_never_holds_up_the_eve
 
         async def write_after_lookup() -> str:
             async with engine.execution_options(csdesk_write=True).begin() as connection:
-                name = (await connection.execute(LOOKUP, {"id": 1})).scalar()
+                [(name,)] = await lookup(connection, LOOKUP, id=1)
                 await connection.execute(text("UPDATE t SET name = 'uno' WHERE id = 1"))
                 return name
 
@@ -215,7 +225,7 @@ async def test_a_lookup_that_must_wait_for_the_write_lock_never_holds_up_the_eve
         holder.execute("ROLLBACK")
         assert await writer == "one"
         async with engine.connect() as connection:
-            assert (await connection.execute(LOOKUP, {"id": 1})).scalar() == "uno"
+            assert await lookup(connection, LOOKUP, id=1) == [("uno",)]
     finally:
         holder.close()
         await engine.dispose()
