@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -136,60 +137,56 @@ async def lookup(connection: AsyncConnection, statement: Select[Any], **paramete
     return (await run_lookup(connection, driver, statement, parameters))[1]
 
 
-async def _table_with_rows(engine: AsyncEngine) -> None:
+@pytest.fixture
+async def table_file(tmp_path: Path) -> AsyncIterator[tuple[AsyncEngine, Path]]:
+    """An engine on a SQLite file holding table t with rows 1 "one" and 2 "two"."""
+    path = tmp_path / "lookups.db"
+    engine = create_engine(sqlite_url(str(path)))
     async with engine.begin() as connection:
         await connection.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL)"))
         await connection.execute(text("INSERT INTO t (id, name) VALUES (1, 'one'), (2, 'two')"))
+    yield engine, path
+    await engine.dispose()
 
 
-async def test_indexed_lookups_and_the_commit_of_a_read_run_without_a_hop(tmp_path: Path,
+async def test_indexed_lookups_and_the_commit_of_a_read_run_without_a_hop(table_file: tuple[AsyncEngine, Path],
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    engine = create_engine(sqlite_url(str(tmp_path / "inline.db")))
-    try:
-        await _table_with_rows(engine)
-        counter = HopCounter(monkeypatch)
-        async with engine.begin() as connection:
-            assert await lookup(connection, LOOKUP, id=2) == [("two",)]
-            assert await lookup(connection, LOOKUP, id=3) == []
-        assert counter.hops == []
-        async with engine.begin() as connection:
-            # An unmarked statement still takes its hop; the lookup beside it does not.
-            assert (await connection.execute(text("SELECT count(*) FROM t"))).scalar() == 2
-            assert await lookup(connection, LOOKUP, id=1) == [("one",)]
-        assert counter.hops == ["<lambda>"]
-    finally:
-        await engine.dispose()
+    engine, _path = table_file
+    counter = HopCounter(monkeypatch)
+    async with engine.begin() as connection:
+        assert await lookup(connection, LOOKUP, id=2) == [("two",)]
+        assert await lookup(connection, LOOKUP, id=3) == []
+    assert counter.hops == []
+    async with engine.begin() as connection:
+        # An unmarked statement still takes its hop; the lookup beside it does not.
+        assert (await connection.execute(text("SELECT count(*) FROM t"))).scalar() == 2
+        assert await lookup(connection, LOOKUP, id=1) == [("one",)]
+    assert counter.hops == ["<lambda>"]
 
 
-async def test_a_transaction_that_wrote_ends_on_the_connections_thread(tmp_path: Path,
+async def test_a_transaction_that_wrote_ends_on_the_connections_thread(table_file: tuple[AsyncEngine, Path],
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    engine = create_engine(sqlite_url(str(tmp_path / "wrote.db")))
-    try:
-        await _table_with_rows(engine)
-        counter = HopCounter(monkeypatch)
-        async with engine.begin() as connection:
-            assert await lookup(connection, COUNT) == [(2,)]
-            await connection.execute(text("INSERT INTO t (id, name) VALUES (3, 'three')"))
-        assert counter.hops == ["<lambda>", "commit"]
-        counter.hops.clear()
-        async with engine.connect() as connection:
-            await connection.begin()
-            await lookup(connection, LOOKUP, id=1)
-            await connection.execute(text("DELETE FROM t"))
-            await connection.rollback()
-        assert counter.hops == ["<lambda>", "rollback"]
-        async with engine.connect() as connection:
-            assert await lookup(connection, COUNT) == [(3,)]
-    finally:
-        await engine.dispose()
+    engine, _path = table_file
+    counter = HopCounter(monkeypatch)
+    async with engine.begin() as connection:
+        assert await lookup(connection, COUNT) == [(2,)]
+        await connection.execute(text("INSERT INTO t (id, name) VALUES (3, 'three')"))
+    assert counter.hops == ["<lambda>", "commit"]
+    counter.hops.clear()
+    async with engine.connect() as connection:
+        await connection.begin()
+        await lookup(connection, LOOKUP, id=1)
+        await connection.execute(text("DELETE FROM t"))
+        await connection.rollback()
+    assert counter.hops == ["<lambda>", "rollback"]
+    async with engine.connect() as connection:
+        assert await lookup(connection, COUNT) == [(3,)]
 
 
-async def test_indexed_lookups_in_one_transaction_read_one_snapshot(tmp_path: Path) -> None:
-    path = tmp_path / "snapshot.db"
-    engine = create_engine(sqlite_url(str(path)))
+async def test_indexed_lookups_in_one_transaction_read_one_snapshot(table_file: tuple[AsyncEngine, Path]) -> None:
+    engine, path = table_file
     other = sqlite3.connect(path, isolation_level=None)
     try:
-        await _table_with_rows(engine)
         async with engine.begin() as connection:
             assert await lookup(connection, COUNT) == [(2,)]
             other.execute("INSERT INTO t (id, name) VALUES (3, 'three')")
@@ -200,15 +197,13 @@ async def test_indexed_lookups_in_one_transaction_read_one_snapshot(tmp_path: Pa
             assert await lookup(connection, LOOKUP, id=3) == [("three",)]
     finally:
         other.close()
-        await engine.dispose()
 
 
-async def test_a_lookup_that_must_wait_for_the_write_lock_never_holds_up_the_event_loop(tmp_path: Path) -> None:
-    path = tmp_path / "waits.db"
-    engine = create_engine(sqlite_url(str(path)))
+async def test_a_lookup_that_must_wait_for_the_write_lock_never_holds_up_the_event_loop(
+        table_file: tuple[AsyncEngine, Path]) -> None:
+    engine, path = table_file
     holder = sqlite3.connect(path, isolation_level=None)
     try:
-        await _table_with_rows(engine)
         holder.execute("BEGIN IMMEDIATE")  # another process's writer holds the write lock
 
         async def write_after_lookup() -> str:
@@ -228,4 +223,3 @@ async def test_a_lookup_that_must_wait_for_the_write_lock_never_holds_up_the_eve
             assert await lookup(connection, LOOKUP, id=1) == [("uno",)]
     finally:
         holder.close()
-        await engine.dispose()
