@@ -12,7 +12,7 @@ from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from store.sqlite_driver import OneHopConnection, one_hop_connect
-from store.sqlite_lookup import driver_of, run_lookup
+from store.sqlite_reads import driver_of, read_on_driver
 
 SelectT = TypeVar("SelectT", bound=Select[Any])
 SQLITE_BUSY_TIMEOUT_MS = 5000
@@ -51,7 +51,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 def indexed_lookup(statement: SelectT) -> SelectT:
     """`statement`, marked as reading a few rows through an index whatever the size of the database (a
     unique key, one account's rows). On a SQLite file, core_rows runs it straight through the driver on
-    the calling thread (see store.sqlite_lookup), where SQLAlchemy's execution and the hop to the
+    the calling thread (see store.sqlite_reads), where SQLAlchemy's execution and the hop to the
     connection's thread cost more than the read. Never for a statement whose cost grows with the data,
     such as a filtered list with its total: it would hold up the event loop, and every other request
     with it."""
@@ -126,13 +126,14 @@ def _row_type(keys: tuple[str, ...]) -> Any:
 async def core_rows(session: AsyncSession, statement: Executable, parameters: dict[str, Any]) -> Rows:
     """Run a statement that reads plain columns on the session's connection, in its transaction, without
     the ORM's result handling (meant for entities; for column rows it cost more than the indexed query),
-    and return its rows.
+    and return its rows. On a SQLite file it runs straight through the driver (see store.sqlite_reads).
     Nothing pending in the session is flushed first: for reads, and writes made before are not seen
     until flushed."""
     connection = await _transaction_connection(session)
-    driver = driver_of(connection) if statement.get_execution_options().get(INDEXED_LOOKUP) else None
+    driver = driver_of(connection)
     if driver is not None:
-        keys, rows = await run_lookup(connection, driver, statement, parameters)
+        keys, rows = await read_on_driver(connection, driver, statement, parameters,
+                                          inline=bool(statement.get_execution_options().get(INDEXED_LOOKUP)))
     else:
         result = await connection.execute(statement, parameters)
         keys, rows = tuple(result.keys()), result

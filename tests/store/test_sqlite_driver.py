@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from store.db import create_engine, sqlite_url
 from store.sqlite_driver import OneHopConnection
-from store.sqlite_lookup import driver_of, run_lookup
+from store.sqlite_reads import driver_of, read_on_driver
 
 
 async def test_the_sqlite_engine_runs_statements_through_one_hop_connections(tmp_path: Path) -> None:
@@ -134,7 +134,7 @@ async def lookup(connection: AsyncConnection, statement: Select[Any], **paramete
     """An indexed lookup, as core_rows runs one on SQLite."""
     driver = driver_of(connection)
     assert driver is not None
-    return (await run_lookup(connection, driver, statement, parameters))[1]
+    return (await read_on_driver(connection, driver, statement, parameters, inline=True))[1]
 
 
 @pytest.fixture
@@ -158,8 +158,10 @@ async def test_indexed_lookups_and_the_commit_of_a_read_run_without_a_hop(table_
         assert await lookup(connection, LOOKUP, id=3) == []
     assert counter.hops == []
     async with engine.begin() as connection:
-        # An unmarked statement still takes its hop; the lookup beside it does not.
-        assert (await connection.execute(text("SELECT count(*) FROM t"))).scalar() == 2
+        # A read that is not an indexed lookup still takes its hop; the lookup beside it does not.
+        driver = driver_of(connection)
+        assert driver is not None
+        assert (await read_on_driver(connection, driver, COUNT, {}, inline=False))[1] == [(2,)]
         assert await lookup(connection, LOOKUP, id=1) == [("one",)]
     assert counter.hops == ["<lambda>"]
 

@@ -1,12 +1,12 @@
-"""Indexed lookups on a SQLite file, run straight through the driver.
+"""Column reads on a SQLite file, run straight through the driver.
 
-An indexed lookup reads a few rows through an index (see store.db.indexed_lookup): in SQLite that
-takes microseconds, and SQLAlchemy's execution of it (execution context, events, cursor result,
-the async bridge) took ten times as long — the account 360 runs thirteen of them. Here SQLAlchemy
-still compiles each statement, once, and supplies its parameter and column conversions; each call
-only binds the values, runs the SQL on the caller's thread inside the session's transaction (see
-store.sqlite_driver) and converts the rows. Listeners of `before_cursor_execute` still see every
-statement; SQLAlchemy's echo log does not.
+core_rows' statements read plain columns, and in SQLite the indexed ones take microseconds; SQLAlchemy's
+execution of each (its cache key, execution context, events, cursor result, the async bridge) took
+several times as long — the account 360 runs thirteen. Here SQLAlchemy still compiles each statement,
+once, and supplies its parameter and column conversions; each call only binds the values, runs the SQL
+in the session's transaction (see store.sqlite_driver) and converts the rows. An indexed lookup (see
+store.db.indexed_lookup) runs on the caller's thread; anything else on the connection's own thread.
+Listeners of `before_cursor_execute` still see every statement; SQLAlchemy's echo log does not.
 """
 
 from __future__ import annotations
@@ -29,20 +29,25 @@ Converter = Callable[[Any], Any] | None
 
 
 @dataclass(frozen=True)
-class LookupPlan:
+class ReadPlan:
     compiled: SQLCompiler
     keys: tuple[str, ...]
+    # How each bound value is handed to SQLite (money, aware times, dates), by parameter name.
+    binders: dict[str, Callable[[Any], Any]]
     converters: tuple[Converter, ...]
     converts: bool
 
 
 @functools.lru_cache(maxsize=256)
-def plan_for(statement: Select[Any], dialect: Dialect) -> LookupPlan:
+def plan_for(statement: Select[Any], dialect: Dialect) -> ReadPlan:
     """The statement compiled for `dialect`, with its column names and each column's conversion."""
+    compiled = statement.compile(dialect=dialect)
+    binders = {name: binder for name, bind in compiled.binds.items()
+               if (binder := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None}
     columns = list(statement.selected_columns)
     converters = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns)
-    return LookupPlan(compiled=statement.compile(dialect=dialect), keys=tuple(statement.selected_columns.keys()),
-                      converters=converters, converts=any(converters))
+    return ReadPlan(compiled=compiled, keys=tuple(statement.selected_columns.keys()), binders=binders,
+                    converters=converters, converts=any(converters))
 
 
 def driver_of(connection: AsyncConnection) -> OneHopConnection | None:
@@ -51,17 +56,20 @@ def driver_of(connection: AsyncConnection) -> OneHopConnection | None:
     return driver if isinstance(driver, OneHopConnection) else None
 
 
-async def run_lookup(connection: AsyncConnection, driver: OneHopConnection, statement: Executable,
-                     parameters: dict[str, Any]) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
-    """The column names and rows of `statement`, run on `driver` in `connection`'s transaction."""
+async def read_on_driver(connection: AsyncConnection, driver: OneHopConnection, statement: Executable,
+                         parameters: dict[str, Any], *, inline: bool) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+    """The column names and rows of `statement`, run on `driver` in `connection`'s transaction: on the
+    calling thread when `inline` (an indexed lookup), else on the connection's thread."""
     plan = plan_for(statement, connection.dialect)
     state = plan.compiled.construct_expanded_state(parameters, escape_names=False)
-    bound, convert = state.parameters, state.processors
+    # The expanded state converts only the elements of expanding parameters (IN lists); the rest as planned.
+    bound, convert = state.parameters, {**plan.binders, **state.processors}
     values = tuple(convert[name](bound[name]) if name in convert else bound[name] for name in state.positiontup)
     sync_connection = connection.sync_connection
     cursor = driver.cursor()
     sync_connection.dispatch.before_cursor_execute(sync_connection, cursor, state.statement, values, None, False)
-    driver.run_next_inline(state.statement)
+    if inline:
+        driver.run_next_inline(state.statement)
     try:
         await cursor.execute(state.statement, values)
         rows = await cursor.fetchall()

@@ -1,0 +1,138 @@
+"""Reads run straight through the SQLite driver answer exactly as SQLAlchemy's own execution does: every
+indexed lookup gives the same column names and the same converted values (dates, money, aware times,
+JSON); every list shape and every account's 360 give the same answers; a read keeps its transaction's
+snapshot and reports errors as SQLAlchemy does."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import bindparam, func, select, text
+from sqlalchemy.exc import OperationalError
+
+import store.assessments  # noqa: F401  # defines lookups
+import store.db
+import store.users  # noqa: F401
+from agents.cycle import run_cycle
+from server.settings import Settings
+from store.account_view import TICKETS, get_account_360
+from store.accounts import ACCOUNT_SORTS, AccountFilters, list_accounts
+from store.db import INDEXED_LOOKUPS, core_rows, indexed_lookup
+from store.demo_portfolio import seed_demo_portfolio
+from store.models import Account, Assessment, SupportTicket
+from store.renewals import RENEWAL_SORTS, list_renewals
+from store.sqlite_reads import driver_of, read_on_driver
+from tests.conftest import NOW, TODAY, Db, _open_db
+
+
+@pytest.fixture
+async def assessed(sqlite_settings: Settings) -> AsyncIterator[Db]:
+    """A seeded demo portfolio on a SQLite file, assessed twice."""
+    async for db in _open_db(sqlite_settings):
+        async with db.write() as session:
+            await seed_demo_portfolio(session, today=TODAY, accounts=12)
+        await run_cycle(db.app.agent_deps())
+        await run_cycle(db.app.agent_deps(), force=True)
+        yield db
+
+
+def _parameters(statement: object, account_id: int) -> dict[str, object]:
+    values = {"account_id": account_id, "email": "ana.garcia@example.com", "points": 8,
+              "closed_since": NOW - timedelta(days=400)}
+    names = {parameter.key for parameter in statement.compile().binds.values()}  # type: ignore[attr-defined]
+    return {name: value for name, value in values.items() if name in names}
+
+
+async def test_every_indexed_lookup_reads_as_sqlalchemy_reads_it(assessed: Db) -> None:
+    assert len(INDEXED_LOOKUPS) >= 13
+    async with assessed.read() as session:
+        account_ids = list(await session.scalars(select(Account.id).order_by(Account.id)))
+        connection = await session.connection()
+        driver = driver_of(connection)
+        assert driver is not None
+        compared = 0
+        for statement in INDEXED_LOOKUPS:
+            for account_id in account_ids:
+                parameters = _parameters(statement, account_id)
+                keys, rows = await read_on_driver(connection, driver, statement, parameters, inline=True)
+                expected = await connection.execute(statement, parameters)
+                assert keys == tuple(expected.keys())
+                expected_rows = [tuple(row) for row in expected]
+                assert rows == expected_rows
+                assert [[type(value) for value in row] for row in rows] == \
+                       [[type(value) for value in row] for row in expected_rows]
+                compared += len(rows)
+    assert compared > 100  # the statements found rows to compare, not only empty answers
+
+
+async def test_a_lookup_reads_the_transactions_snapshot_and_reports_errors_as_sqlalchemy_does(
+        assessed: Db, sqlite_settings: Settings) -> None:
+    count = indexed_lookup(select(func.count()).select_from(Assessment)
+                           .where(Assessment.account_id == bindparam("account_id")))
+    other = sqlite3.connect(Path(sqlite_settings.db_path), isolation_level=None)
+    try:
+        async with assessed.read() as session:
+            before = (await core_rows(session, count, {"account_id": 1})).one()[0]
+            other.execute("DELETE FROM assessments WHERE account_id = 1")  # committed by another connection
+            assert (await core_rows(session, count, {"account_id": 1})).one()[0] == before > 0
+        async with assessed.read() as session:
+            assert (await core_rows(session, count, {"account_id": 1})).one()[0] == 0
+            broken = indexed_lookup(select(text("no_such_column")).select_from(Assessment))
+            with pytest.raises(OperationalError, match="no such column"):
+                await core_rows(session, broken, {})
+    finally:
+        other.close()
+
+
+async def _answers(db: Db) -> list[object]:
+    """Every list shape and every account's 360, as the service layer answers them."""
+    manager = db.principals["morgan"]
+    answers: list[object] = []
+    async with db.read() as session:
+        account_ids = list(await session.scalars(select(Account.id).order_by(Account.id)))
+        for sort in ACCOUNT_SORTS:
+            for filters in (AccountFilters(sort=sort, include_churned=True),
+                            AccountFilters(sort=sort, owner="ana.garcia@example.com", renewal_within_days=365),
+                            AccountFilters(sort=sort, health_statuses=("at_risk", "needs_attention"),
+                                           min_arr=Decimal("10000"), query="a")):
+                first = await list_accounts(session, principal=manager, filters=filters, today=TODAY, limit=3)
+                answers.append(first)
+                if first.next_cursor:
+                    answers.append(await list_accounts(session, principal=manager, filters=filters, today=TODAY,
+                                                       limit=3, cursor=first.next_cursor))
+        for sort in RENEWAL_SORTS:
+            answers.append(await list_renewals(session, principal=manager, today=TODAY, within_days=365, sort=sort))
+            answers.append(await list_renewals(session, principal=manager, today=TODAY, within_days=None,
+                                               stages=("upcoming",), health_statuses=("at_risk",), sort=sort))
+        for account_id in account_ids:
+            answers.append(await get_account_360(session, account_id=account_id, now=NOW))
+    return answers
+
+
+async def test_lists_and_the_360_answer_the_same_through_the_driver_and_through_sqlalchemy(
+        assessed: Db, monkeypatch: pytest.MonkeyPatch) -> None:
+    through_driver = await _answers(assessed)
+    monkeypatch.setattr(store.db, "driver_of", lambda _connection: None)
+    through_sqlalchemy = await _answers(assessed)
+    assert through_driver == through_sqlalchemy
+    assert sum(len(answer.items) for answer in through_driver if hasattr(answer, "items")) > 100
+
+
+async def test_bound_values_reach_sqlite_as_sqlalchemy_would_send_them(assessed: Db) -> None:
+    """An aware time in another zone is compared in UTC, as stored; money binds as a number."""
+    async with assessed.read() as session:
+        ticket = await session.scalar(select(SupportTicket).where(SupportTicket.closed_at.is_not(None))
+                                      .order_by(SupportTicket.id).limit(1))
+        assert ticket is not None and ticket.closed_at is not None
+        # Exactly when it closed, written five hours ahead of UTC: the ticket is in the window.
+        since = ticket.closed_at.astimezone(timezone(timedelta(hours=5)))
+        rows = await core_rows(session, TICKETS, {"account_id": ticket.account_id, "closed_since": since})
+        assert ticket.id in {row.id for row in rows}
+        later = await core_rows(session, TICKETS, {"account_id": ticket.account_id,
+                                                   "closed_since": since + timedelta(microseconds=1)})
+        assert ticket.id not in {row.id for row in later}
