@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, Integer, Select, String, bindparam, select
+from sqlalchemy import ColumnElement, Date, Integer, Select, String, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import audit, revenue, validation
@@ -115,8 +115,10 @@ async def list_accounts(
     parameters = await _bound_filters(session, principal=principal, filters=filters, today=today)
     fingerprint = filters_fingerprint({**filters.__dict__, "who": principal.user_id})
     offset = decode_cursor(cursor, fingerprint)
-    statement = _retention_view(frozenset(parameters), filters.include_churned, filters.sort)
-    rows, total = await page_and_total(session, statement, parameters, offset=offset, limit=limit)
+    bound = frozenset(parameters)
+    rows, total = await page_and_total(session, _retention_view(bound, filters.include_churned, filters.sort),
+                                       _retention_count(bound, filters.include_churned), parameters,
+                                       offset=offset, limit=limit)
     items = [account_row(row, row.owner_email, today) for row in rows]
     return AccountPage(items=items, total=total, next_cursor=next_cursor(offset, len(items), total, fingerprint))
 
@@ -151,9 +153,19 @@ def _retention_view(bound: frozenset[str], include_churned: bool, sort: str) -> 
     """The statement for one shape of question (the names of the values bound, churned or not, the sort),
     built once: building a statement and fingerprinting it for SQLAlchemy's compiled cache cost more than
     running it. Values are bound per call (see _bound_filters)."""
-    statement = select(*ROW_COLUMNS, User.email.label("owner_email")).join(User, User.id == Account.owner_id)
-    if not include_churned:
-        statement = statement.where(Account.status == "active")
+    return select(*ROW_COLUMNS, User.email.label("owner_email")).join(User, User.id == Account.owner_id) \
+        .where(*_retention_conditions(bound, include_churned)).order_by(*ACCOUNT_SORTS[sort])
+
+
+@functools.cache
+def _retention_count(bound: frozenset[str], include_churned: bool) -> Select[Any]:
+    """How many accounts a shape of question matches. Counted over accounts alone: every account has an
+    owner, so the view's join to users drops none, and without it the count reads only an index."""
+    return select(func.count()).select_from(Account).where(*_retention_conditions(bound, include_churned))
+
+
+@functools.cache
+def _retention_conditions(bound: frozenset[str], include_churned: bool) -> tuple[ColumnElement[bool], ...]:
     conditions = {
         "owner_id": Account.owner_id == bindparam("owner_id", type_=Integer),
         "statuses": Account.health_status.in_(bindparam("statuses", expanding=True)),
@@ -166,10 +178,8 @@ def _retention_view(bound: frozenset[str], include_churned: bool, sort: str) -> 
         "pattern": Account.name_lower.like(bindparam("pattern", type_=String), escape="\\")
         | Account.domain.like(bindparam("pattern", type_=String), escape="\\"),
     }
-    for name, condition in conditions.items():
-        if name in bound:
-            statement = statement.where(condition)
-    return statement.order_by(*ACCOUNT_SORTS[sort])
+    active = () if include_churned else (Account.status == "active",)
+    return active + tuple(condition for name, condition in conditions.items() if name in bound)
 
 
 def _escape_like(text: str) -> str:

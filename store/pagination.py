@@ -8,7 +8,7 @@ import hashlib
 import json
 from typing import Any
 
-from sqlalchemy import Integer, Select, bindparam, func, select
+from sqlalchemy import Integer, Select, bindparam
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.db import core_rows
@@ -63,21 +63,25 @@ def next_cursor(offset: int, returned: int, total: int, fingerprint: str) -> str
 
 
 @functools.lru_cache(maxsize=256)
-def _paged(statement: Select[Any]) -> Select[Any]:
-    """`statement` with its total riding along as a window count and the page's bounds bound per call;
-    built once per statement (callers pass statements they built once, see store.accounts)."""
-    return statement.add_columns(func.count().over().label("page_total")) \
+def _paged(statement: Select[Any], count: Select[Any]) -> Select[Any]:
+    """`statement` with its total riding along as `count`, a scalar subquery the database runs once, and
+    the page's bounds bound per call; built once per pair (callers pass statements they built once, see
+    store.accounts). A window count, `count(*) OVER ()`, did the same in one pass but made the database
+    read and sort every matching row before it could return the first 25: twice the time for a CSM's
+    book, three times for the whole portfolio."""
+    return statement.add_columns(count.scalar_subquery().label("page_total")) \
         .offset(bindparam("page_offset", type_=Integer)).limit(bindparam("page_limit", type_=Integer))
 
 
-async def page_and_total(session: AsyncSession, statement: Select[Any], parameters: dict[str, Any], *, offset: int,
-                         limit: int) -> tuple[list[Any], int]:
-    """A page of an ordered statement (its rows, read by column name) and the number of rows matching
-    it, in one round trip: the total rides along as a window count. Only a page past the end needs a
-    separate count."""
-    rows = await core_rows(session, _paged(statement), {**parameters, "page_offset": offset, "page_limit": limit})
+async def page_and_total(session: AsyncSession, statement: Select[Any], count: Select[Any], parameters: dict[str, Any],
+                         *, offset: int, limit: int) -> tuple[list[Any], int]:
+    """A page of an ordered statement (its rows, read by column name) and the number of rows matching it,
+    which `count` (the same conditions, counted) gives, in one round trip. Only a page past the end needs
+    the count on its own."""
+    rows = await core_rows(session, _paged(statement, count),
+                           {**parameters, "page_offset": offset, "page_limit": limit})
     if rows:
         return rows, int(rows[0].page_total)
     if offset == 0:
         return [], 0
-    return [], int(await session.scalar(select(func.count()).select_from(statement.subquery()), parameters) or 0)
+    return [], int((await core_rows(session, count, parameters)).one()[0])

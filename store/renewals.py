@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, Integer, Select, bindparam, select
+from sqlalchemy import ColumnElement, Date, Integer, Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import audit, revenue, validation
@@ -78,8 +78,9 @@ async def list_renewals(
     fingerprint = filters_fingerprint({"owner": owner_id, "within": within_days, "overdue": include_overdue,
                                        "stages": stages, "health": health_statuses, "sort": sort})
     offset = decode_cursor(cursor, fingerprint)
-    statement = _renewals_view(frozenset(values), sort)
-    rows, total = await page_and_total(session, statement, values, offset=offset, limit=limit)
+    bound = frozenset(values)
+    rows, total = await page_and_total(session, _renewals_view(bound, sort), _renewals_count(bound), values,
+                                       offset=offset, limit=limit)
     items = [renewal_out(row, row, row.owner, today) for row in rows]
     return RenewalPage(items=items, total=total, next_cursor=next_cursor(offset, len(items), total, fingerprint))
 
@@ -88,18 +89,31 @@ async def list_renewals(
 def _renewals_view(filters: frozenset[str], sort: str) -> Select[Any]:
     """The renewals list for one set of filters (by the names of the values bound) and sort, built once:
     building and fingerprinting a statement cost more than running it."""
-    statement = select(*LINE_COLUMNS).join(Account, Account.id == Renewal.account_id) \
-        .join(User, User.id == Renewal.owner_id).where(Renewal.stage.in_(bindparam("stages", expanding=True)))
+    return select(*LINE_COLUMNS).join(Account, Account.id == Renewal.account_id) \
+        .join(User, User.id == Renewal.owner_id).where(*_renewal_conditions(filters)) \
+        .order_by(*RENEWAL_SORTS[sort])
+
+
+@functools.cache
+def _renewals_count(filters: frozenset[str]) -> Select[Any]:
+    """How many renewals a set of filters matches. Every renewal has an account and an owner, so the
+    list's joins drop none: only a filter on the account's health needs the accounts at all."""
+    statement = select(func.count()).select_from(Renewal)
+    if "statuses" in filters:
+        statement = statement.join(Account, Account.id == Renewal.account_id)
+    return statement.where(*_renewal_conditions(filters))
+
+
+@functools.cache
+def _renewal_conditions(filters: frozenset[str]) -> tuple[ColumnElement[bool], ...]:
     conditions = {
         "owner_id": Renewal.owner_id == bindparam("owner_id", type_=Integer),
         "due_by": Renewal.due_date <= bindparam("due_by", type_=Date),
         "due_from": Renewal.due_date >= bindparam("due_from", type_=Date),
         "statuses": Account.health_status.in_(bindparam("statuses", expanding=True)),
     }
-    for name, condition in conditions.items():
-        if name in filters:
-            statement = statement.where(condition)
-    return statement.order_by(*RENEWAL_SORTS[sort])
+    return (Renewal.stage.in_(bindparam("stages", expanding=True)),) + \
+        tuple(condition for name, condition in conditions.items() if name in filters)
 
 
 async def update_renewal(
