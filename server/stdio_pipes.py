@@ -90,7 +90,10 @@ class PipeWriter:
 
 
 def is_pipe(fd: int) -> bool:
-    """Whether `fd` is a pipe or a socket: what the event loop can watch without changing a terminal."""
+    """Whether `fd` is a pipe or a socket: what the event loop can watch without changing a terminal.
+    Only on POSIX systems: Windows' event loop reads no descriptors but its own sockets."""
+    if os.name != "posix":
+        return False
     try:
         mode = os.fstat(fd).st_mode
     except OSError:
