@@ -130,7 +130,7 @@ async def core_rows(session: AsyncSession, statement: Executable, parameters: di
     Nothing pending in the session is flushed first: for reads, and writes made before are not seen
     until flushed."""
     connection = await _transaction_connection(session)
-    driver = driver_of(connection)
+    driver = driver_of(connection) if isinstance(statement, Select) else None
     if driver is not None:
         keys, rows = await read_on_driver(connection, driver, statement, parameters,
                                           inline=bool(statement.get_execution_options().get(INDEXED_LOOKUP)))
