@@ -1,6 +1,8 @@
 """Tool latency at several portfolio sizes: through a real MCP client over stdio and over Streamable
 HTTP, in process (the service function alone), and the raw-SQL floor (the same statements through the
 driver). Also what an empty tool costs over stdio, the size of each answer, and the server's memory.
+On SQLite the generic peer answers the same questions, timed in alternating rounds with csdesk's stdio
+server so that both meet the machine in the same state.
 
 Run with `make bench`, or `.venv/bin/python -m bench.latency --accounts 1000 10000 100000`
 (add `--database-url postgresql+asyncpg://…` for PostgreSQL). Figures are printed, never asserted.
@@ -29,11 +31,11 @@ import tiktoken
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from bench.peer import measure_peer
+from bench.peer import ask_peer, peer_client, questions
 from bench.portfolio import CSM, MANAGER, NOW, ensure_portfolio, settings_for
 from bench.questions import TOOLS, Targets, in_process, pick_targets, tool_arguments, tool_of
 from bench.sql_floor import PostgresReplay, SqliteReplay, capture
-from bench.timing import Timing, measure, measure_sync
+from bench.timing import Timing, measure, measure_alternating, measure_sync
 from server.context import open_app
 from server.settings import Settings
 from store.clock import FixedClock
@@ -100,7 +102,11 @@ async def measure_in_process(settings: Settings, run: Run, calls: int) -> Target
     return targets
 
 
-async def measure_client(client: Client, run: Run, targets: Targets, calls: int, channel: str) -> None:
+async def measure_client(client: Client, run: Run, targets: Targets, calls: int, channel: str,
+                         peer: Client | None = None) -> None:
+    """Time every question through `client`; with the peer, each question in alternating rounds with the
+    peer answering it."""
+    peer_questions = questions(targets.account_id, targets.renewal_id)
     for tool in TOOLS:
         state = {"version": None, "turn": 0}
         if tool == "update_renewal":
@@ -118,11 +124,35 @@ async def measure_client(client: Client, run: Run, targets: Targets, calls: int,
             state["text"] = result.content[0].text
             return result
 
-        setattr(run.tools[tool], channel, await measure(call, calls))
+        if peer is None:
+            setattr(run.tools[tool], channel, await measure(call, calls))
+        else:
+            sizes: list[int] = []
+
+            async def ask(steps: list[tuple[str, str]] = peer_questions[tool], sizes: list[int] = sizes) -> None:
+                sizes.append(await ask_peer(peer, steps))
+
+            timings = await measure_alternating({"csdesk": call, "peer": ask}, calls)
+            setattr(run.tools[tool], channel, timings["csdesk"])
+            run.peer[tool] = (timings["peer"], sizes[-1])
         # Counted after the timing, not in it: tokenizing a 25-row answer took a third of a millisecond,
         # which the peer's timing does not pay.
         figures = run.tools[tool]
         figures.answer_chars, figures.answer_tokens = len(state["text"]), len(ENCODING.encode(state["text"]))
+
+
+@asynccontextmanager
+async def peer_beside(settings: Settings, database_url: str | None) -> AsyncIterator[Client | None]:
+    """The peer on a copy of the SQLite file (its update writes to it); None on PostgreSQL, which it
+    cannot read."""
+    if database_url:
+        yield None
+        return
+    with tempfile.TemporaryDirectory() as directory:
+        copy = Path(directory) / "peer.db"
+        shutil.copy(settings.db_path, copy)
+        async with peer_client(copy) as peer:
+            yield peer
 
 
 def _version_of(account_view: object, renewal_id: int) -> int:
@@ -190,20 +220,14 @@ async def measure_size(accounts: int, database_url: str | None, calls: int) -> R
     print(f"  {run.built}", flush=True)
     targets = await measure_in_process(settings, run, calls)
     stdio = StdioServerParameters(command=CSDESK, args=["serve"], env=server_env(settings, CSDESK_USER=CSM))
-    async with Client(stdio) as client:
-        await measure_client(client, run, targets, calls, "stdio")
+    async with Client(stdio) as client, peer_beside(settings, database_url) as peer:
+        await measure_client(client, run, targets, calls, "stdio", peer)
     async with http_server(settings) as (url, token, pid):
         http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=120)
         async with Client(streamable_http_client(url, http_client=http)) as client:
             await measure_client(client, run, targets, calls, "http")
         run.server_peak_rss_mb = peak_rss_mb(pid)
     run.empty_tool = await measure_empty_tool(calls)
-    if not database_url:
-        # On a copy: the peer's update writes to the file.
-        with tempfile.TemporaryDirectory() as directory:
-            copy = Path(directory) / "peer.db"
-            shutil.copy(settings.db_path, copy)
-            run.peer = await measure_peer(copy, targets.account_id, targets.renewal_id, calls)
     return run
 
 

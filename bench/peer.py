@@ -1,6 +1,7 @@
 """The generic peer: `mcp-server-sqlite` from PyPI on the same SQLite file, answering the same
 questions with the SQL a model would write. It needs `mcp<2`, so it lives in a virtualenv of its own
-(created on first use under bench/.data). Prints its latency and answer sizes beside csdesk's.
+(created on first use under bench/.data). bench.latency times it beside csdesk's stdio server, in
+alternating rounds, and prints its answer sizes.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from mcp import Client, StdioServerParameters
 from mcp.types import CallToolResult
 
 from bench.portfolio import CACHE, CSM, NOW, TODAY
-from bench.timing import Timing, measure
 from store.renewals import add_months
 
 PEER_PACKAGES = ("mcp-server-sqlite==2025.4.25", "mcp<2")
@@ -129,25 +129,20 @@ def refused(result: CallToolResult) -> bool:
     return result.is_error or text.startswith(PEER_ERROR_PREFIXES)
 
 
-async def measure_peer(db_path: Path, account_id: int, renewal_id: int, calls: int) -> dict[str, tuple[Timing, int]]:
-    """Per question: the latency of all its peer calls together, and the characters of their answers."""
-    params = StdioServerParameters(command=peer_command(), args=["--db-path", str(db_path)])
-    results: dict[str, tuple[Timing, int]] = {}
-    async with Client(params, mode="legacy") as client:
-        for tool, steps in questions(account_id, renewal_id).items():
-            sizes: list[int] = []
+def peer_client(db_path: Path) -> Client:
+    """An MCP client of the peer serving `db_path` (not yet connected)."""
+    return Client(StdioServerParameters(command=peer_command(), args=["--db-path", str(db_path)]), mode="legacy")
 
-            async def ask(steps: list[tuple[str, str]] = steps, sizes: list[int] = sizes) -> None:
-                total = 0
-                for peer_tool, sql in steps:
-                    result = await client.call_tool(peer_tool, {"query": sql})
-                    if refused(result):
-                        raise RuntimeError(f"the peer refused {sql[:60]}…: {result.content[0].text}")
-                    total += sum(len(block.text) for block in result.content if block.type == "text")
-                sizes.append(total)
 
-            results[tool] = (await measure(ask, calls), sizes[-1])
-    return results
+async def ask_peer(client: Client, steps: list[tuple[str, str]]) -> int:
+    """Put one question's peer calls; the characters of their answers."""
+    total = 0
+    for peer_tool, sql in steps:
+        result = await client.call_tool(peer_tool, {"query": sql})
+        if refused(result):
+            raise RuntimeError(f"the peer refused {sql[:60]}…: {result.content[0].text}")
+        total += sum(len(block.text) for block in result.content if block.type == "text")
+    return total
 
 
 async def peer_tools_list_size(db_path: Path) -> str:

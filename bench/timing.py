@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 WARMUP = 5
+# Uncounted calls at the start of each block of measure_alternating.
+BLOCK_WARMUP = 3
 # A slow call gets fewer repetitions: each measurement stops adding calls after this long.
 BUDGET_SECONDS = 20.0
 
@@ -32,6 +34,29 @@ async def measure(call: Callable[[], Awaitable[object]], calls: int) -> Timing:
         await call()
         samples.append((time.perf_counter() - started) * 1000)
     return summarise(samples)
+
+
+async def measure_alternating(calls: dict[str, Callable[[], Awaitable[object]]], count: int,
+                              rounds: int = 4) -> dict[str, Timing]:
+    """Time several callers answering the same question, in alternating blocks: this machine's speed
+    drifts by a fifth over minutes, and timing one caller after the other would compare the moments,
+    not the callers. Each block starts with calls that are not counted: a server that sat idle while the
+    other answered is slower for its first few calls (seen: alternating every 6 calls made csdesk's 25-row
+    list 0.2 ms slower, the peer's 0.1). Each caller gets `count` calls in all (fewer for a slow one)."""
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    per_round = max(1, count // rounds)
+    for _ in range(rounds):
+        for name, call in calls.items():
+            for _ in range(BLOCK_WARMUP):
+                await call()
+            deadline = time.perf_counter() + BUDGET_SECONDS / rounds
+            taken = 0
+            while taken < per_round and (taken < 3 or time.perf_counter() < deadline):
+                started = time.perf_counter()
+                await call()
+                samples[name].append((time.perf_counter() - started) * 1000)
+                taken += 1
+    return {name: summarise(values) for name, values in samples.items()}
 
 
 def measure_sync(call: Callable[[], object], calls: int) -> Timing:
