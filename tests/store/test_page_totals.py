@@ -3,8 +3,9 @@ counted by its own statement (a scalar subquery beside the page), so the two mus
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agents.cycle import run_cycle
 from store.accounts import ACCOUNT_SORTS, AccountFilters, list_accounts
 from store.demo_portfolio import seed_demo_portfolio
+from store.principals import Principal
 from store.renewals import RENEWAL_SORTS, list_renewals
 from tests.conftest import TODAY, Db
 
@@ -39,6 +41,10 @@ RENEWAL_QUESTIONS: list[dict[str, Any]] = [
 ]
 
 
+# A list read: (session, page size, cursor) -> a page.
+Read = Callable[[AsyncSession, int, "str | None"], Awaitable[Any]]
+
+
 @pytest.fixture
 async def portfolio(db: Db) -> AsyncIterator[Db]:
     async with db.write() as session:
@@ -47,48 +53,47 @@ async def portfolio(db: Db) -> AsyncIterator[Db]:
     yield db
 
 
-async def _all_pages(session: AsyncSession, read: Any) -> tuple[list[int], set[int]]:
-    ids, totals, cursor = [], set(), None
-    while True:
-        page = await read(session, cursor)
-        ids += [item.id for item in page.items]
-        totals.add(page.total)
-        if page.next_cursor is None:
-            return ids, totals
-        assert page.items, f"an empty page points to another: total {page.total}, {len(ids)} rows read"
-        cursor = page.next_cursor
+async def _rows_read_checking_totals(session: AsyncSession, questions: dict[str, Read]) -> int:
+    """Page through every question seven rows at a time, checking each page's total against the rows
+    all its pages hold; how many rows were read."""
+    read_in_all = 0
+    for label, read in questions.items():
+        ids, totals, cursor = [], set(), None
+        while True:
+            page = await read(session, 7, cursor)
+            ids += [item.id for item in page.items]
+            totals.add(page.total)
+            if page.next_cursor is None:
+                break
+            assert page.items, f"{label}: an empty page points to another (total {page.total}, {len(ids)} read)"
+            cursor = page.next_cursor
+        assert totals == {len(ids)} and len(set(ids)) == len(ids), label
+        read_in_all += len(ids)
+    return read_in_all
 
 
 async def test_every_account_list_total_counts_the_rows_its_pages_hold(portfolio: Db) -> None:
     manager = portfolio.principals["morgan"]
-    seen_rows = 0
+    questions = {f"{question} by {sort}": partial(_accounts, manager, AccountFilters(**{**question.__dict__,
+                                                                                          "sort": sort}))
+                 for question in ACCOUNT_QUESTIONS for sort in ACCOUNT_SORTS}
     async with portfolio.read() as session:
-        for question in ACCOUNT_QUESTIONS:
-            for sort in ACCOUNT_SORTS:
-                filters = AccountFilters(**{**question.__dict__, "sort": sort})
-
-                async def read(session: AsyncSession, cursor: str | None, filters: AccountFilters = filters) -> Any:
-                    return await list_accounts(session, principal=manager, filters=filters, today=TODAY, limit=7,
-                                               cursor=cursor)
-
-                ids, totals = await _all_pages(session, read)
-                assert totals == {len(ids)} and len(set(ids)) == len(ids), (question, sort)
-                seen_rows += len(ids)
-    assert seen_rows > 500
+        assert await _rows_read_checking_totals(session, questions) > 500
 
 
 async def test_every_renewal_list_total_counts_the_rows_its_pages_hold(portfolio: Db) -> None:
     manager = portfolio.principals["morgan"]
-    seen_rows = 0
+    questions = {f"{question} by {sort}": partial(_renewals, manager, {**question, "sort": sort})
+                 for question in RENEWAL_QUESTIONS for sort in RENEWAL_SORTS}
     async with portfolio.read() as session:
-        for question in RENEWAL_QUESTIONS:
-            for sort in RENEWAL_SORTS:
-                async def read(session: AsyncSession, cursor: str | None, question: dict = question,
-                               sort: str = sort) -> Any:
-                    return await list_renewals(session, principal=manager, today=TODAY, sort=sort, limit=7,
-                                               cursor=cursor, **question)
+        assert await _rows_read_checking_totals(session, questions) > 100
 
-                ids, totals = await _all_pages(session, read)
-                assert totals == {len(ids)} and len(set(ids)) == len(ids), (question, sort)
-                seen_rows += len(ids)
-    assert seen_rows > 100
+
+async def _accounts(principal: Principal, filters: AccountFilters, session: AsyncSession, limit: int,
+                    cursor: str | None) -> Any:
+    return await list_accounts(session, principal=principal, filters=filters, today=TODAY, limit=limit, cursor=cursor)
+
+
+async def _renewals(principal: Principal, question: dict[str, Any], session: AsyncSession, limit: int,
+                    cursor: str | None) -> Any:
+    return await list_renewals(session, principal=principal, today=TODAY, limit=limit, cursor=cursor, **question)
