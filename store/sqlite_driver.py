@@ -50,12 +50,14 @@ class OneHopCursor:
     async def __aexit__(self, *exc_info: object) -> None:
         return None
 
-    async def execute(self, sql: str, parameters: Any = None) -> OneHopCursor:
+    async def execute(self, sql: str, parameters: Any = None, *, inline: bool = False) -> OneHopCursor:
+        """Run `sql` on the connection's thread, or with `inline` (an indexed lookup, see
+        store.sqlite_reads) on the calling thread, unless it must first wait for the write lock."""
         if not parameters and sql.lstrip()[:5].upper() == "BEGIN":
             self._connection.defer_begin(sql)
             self.description, self._rows, self.rowcount, self.lastrowid = None, deque(), -1, None
             return self
-        inline = self._connection.take_inline(sql)
+        inline = inline and not self._connection.begins_writing()
         begin = self._connection.take_begin()
 
         def run(connection: sqlite3.Connection) -> tuple[Any, list[Row], int, int | None]:
@@ -114,7 +116,6 @@ class OneHopConnection(aiosqlite.Connection):
     """An aiosqlite connection whose cursors need no hop to open or close."""
 
     _pending_begin: str | None = None
-    _inline_sql: str | None = None
     # SQLite's count of rows changed on this connection when the current transaction began.
     _changes_at_begin = 0
 
@@ -134,14 +135,9 @@ class OneHopConnection(aiosqlite.Connection):
             self._changes_at_begin = self.sqlite_connection.total_changes
         return begin
 
-    def run_next_inline(self, sql: str) -> None:
-        """Run the next statement, if it is `sql`, on the calling thread (an indexed lookup)."""
-        self._inline_sql = sql
-
-    def take_inline(self, sql: str) -> bool:
-        """Whether `sql` may run on the calling thread: it was marked, and it cannot wait for a lock."""
-        marked, self._inline_sql = self._inline_sql == sql, None
-        return marked and not (self._pending_begin or "").upper().startswith(("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE"))
+    def begins_writing(self) -> bool:
+        """Whether the next statement first begins a write transaction, and may wait for the write lock."""
+        return (self._pending_begin or "").upper().startswith(("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE"))
 
     async def commit(self) -> None:
         # A transaction that never ran a statement never began: there is nothing to commit.

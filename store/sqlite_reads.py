@@ -68,10 +68,8 @@ async def read_on_driver(connection: AsyncConnection, driver: OneHopConnection, 
     sync_connection = connection.sync_connection
     cursor = driver.cursor()
     sync_connection.dispatch.before_cursor_execute(sync_connection, cursor, state.statement, values, None, False)
-    if inline:
-        driver.run_next_inline(state.statement)
     try:
-        await cursor.execute(state.statement, values)
+        await cursor.execute(state.statement, values, inline=inline)
         rows = await cursor.fetchall()
     except sqlite3.Error as exc:
         raise DBAPIError.instance(state.statement, values, exc, sqlite3.Error) from exc

@@ -50,29 +50,37 @@ async def test_the_sqlite_engine_runs_statements_through_one_hop_connections(tmp
         await engine.dispose()
 
 
+class HopCounter:
+    """Counts the calls a connection hands to its thread."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.hops: list[str] = []
+        real_execute = OneHopConnection._execute
+        counter = self
+
+        async def counted(self: OneHopConnection, function: object, *args: object, **kwargs: object) -> object:
+            counter.hops.append(getattr(function, "__name__", "statement"))
+            return await real_execute(self, function, *args, **kwargs)
+
+        monkeypatch.setattr(OneHopConnection, "_execute", counted)
+
+
 async def test_a_transaction_costs_a_hop_per_statement_and_one_to_commit(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """BEGIN travels with the first statement; the pool's rollback after a commit is not sent."""
     engine = create_engine(sqlite_url(str(tmp_path / "hops.db")))
-    hops: list[str] = []
-    real_execute = OneHopConnection._execute
-
-    async def counted(self: OneHopConnection, function: object, *args: object, **kwargs: object) -> object:
-        hops.append(getattr(function, "__name__", "statement"))
-        return await real_execute(self, function, *args, **kwargs)
-
     try:
         async with engine.begin() as connection:
             await connection.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
-        monkeypatch.setattr(OneHopConnection, "_execute", counted)
+        counter = HopCounter(monkeypatch)
         async with engine.begin() as connection:
             await connection.execute(text("INSERT INTO t (id) VALUES (1)"))
             await connection.execute(text("SELECT id FROM t"))
-        assert hops == ["<lambda>", "<lambda>", "commit"]
-        hops.clear()
+        assert counter.hops == ["<lambda>", "<lambda>", "commit"]
+        counter.hops.clear()
         async with engine.begin():
             pass  # a transaction with no statement never reaches SQLite
-        assert hops == []
+        assert counter.hops == []
     finally:
         await engine.dispose()
 
@@ -108,21 +116,6 @@ async def test_a_deferred_begin_still_takes_the_write_lock_and_rolls_back(tmp_pa
     finally:
         probe.close()
         await engine.dispose()
-
-
-class HopCounter:
-    """Counts the calls a connection hands to its thread."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.hops: list[str] = []
-        real_execute = OneHopConnection._execute
-        counter = self
-
-        async def counted(self: OneHopConnection, function: object, *args: object, **kwargs: object) -> object:
-            counter.hops.append(getattr(function, "__name__", "statement"))
-            return await real_execute(self, function, *args, **kwargs)
-
-        monkeypatch.setattr(OneHopConnection, "_execute", counted)
 
 
 T = table("t", column("id"), column("name"))
