@@ -12,7 +12,7 @@ from sqlalchemy.orm import aliased
 from store import validation
 from store.accounts import ROW_COLUMNS, account_detail
 from store.assessments import health_history, latest_assessment
-from store.db import core_rows, indexed_lookup
+from store.db import core_rows
 from store.errors import NotFound
 from store.models import (
     Account,
@@ -52,54 +52,54 @@ SHORT_TEXT = 400
 # The 360's statements, built once: each call only binds the account (and the support window). Building
 # and fingerprinting a statement for SQLAlchemy's compiled cache cost more than running it, twelve times
 # a call. Each reads the columns its section shows, not ORM entities, for the same reason. Each reads one
-# account's rows through an index on account_id: an indexed lookup (see store.db), however large the
-# database.
+# account's rows through an index on account_id, however large the database: a few hundred steps of
+# SQLite's machine, so on SQLite each runs without a thread hop (see store.sqlite_driver).
 ACCOUNT_ID = bindparam("account_id", type_=Integer)
 _author = aliased(User)
-ACCOUNT = indexed_lookup(
+ACCOUNT = (
     select(*ROW_COLUMNS, Account.status, Account.lifecycle_stage, Account.domain, Account.seats, Account.contract_start,
            Account.onboarding_status, Account.assessed_at, User.email.label("owner_email"))
     .join(User, User.id == Account.owner_id).where(Account.id == ACCOUNT_ID))
-CONTACTS = indexed_lookup(
+CONTACTS = (
     select(Contact.id, Contact.name, Contact.email, Contact.title, Contact.role, Contact.is_primary_sponsor,
            Contact.left_company_on, Contact.version).where(Contact.account_id == ACCOUNT_ID)
     .order_by(Contact.is_primary_sponsor.desc(), Contact.left_company_on.is_not(None), Contact.role, Contact.name))
-OPEN_RENEWAL = indexed_lookup(
+OPEN_RENEWAL = (
     select(Renewal.id, Renewal.account_id, Renewal.due_date, Renewal.stage, Renewal.currency, Renewal.target_amount,
            Renewal.forecast_amount, Renewal.final_amount, Renewal.booking_type, Renewal.version)
     .where(Renewal.account_id == ACCOUNT_ID, Renewal.stage.in_(OPEN_RENEWAL_STAGES))
     .order_by(Renewal.due_date).limit(1))
-TOUCHPOINTS = indexed_lookup(
+TOUCHPOINTS = (
     select(Touchpoint.id, Touchpoint.kind, Touchpoint.occurred_at, Touchpoint.summary, Touchpoint.contact_id,
            _author.email).join(_author, _author.id == Touchpoint.author_id)
     .where(Touchpoint.account_id == ACCOUNT_ID)
     .order_by(Touchpoint.occurred_at.desc(), Touchpoint.id.desc()).limit(RECENT_ITEMS))
-NOTES = indexed_lookup(
+NOTES = (
     select(HealthNote.id, HealthNote.sentiment, HealthNote.created_at, HealthNote.body, _author.email)
     .join(_author, _author.id == HealthNote.author_id).where(HealthNote.account_id == ACCOUNT_ID)
     .order_by(HealthNote.created_at.desc(), HealthNote.id.desc()).limit(RECENT_ITEMS))
-OPEN_TASKS = indexed_lookup(
+OPEN_TASKS = (
     select(Task.id, Task.account_id, Task.title, Task.notes, Task.due_date, Task.status, Task.priority, Task.source,
            Task.version, _author.email).join(_author, _author.id == Task.assignee_id)
     .where(Task.account_id == ACCOUNT_ID, Task.status.in_(OPEN_TASK_STATUSES))
     .order_by(Task.due_date.asc().nulls_last(), Task.id).limit(OPEN_TASKS_SHOWN))
-USAGE = indexed_lookup(
+USAGE = (
     select(UsageSnapshot.period_start, UsageSnapshot.active_users, UsageSnapshot.usage_count,
            UsageSnapshot.features_adopted).where(UsageSnapshot.account_id == ACCOUNT_ID)
     .order_by(UsageSnapshot.period_start.desc()).limit(USAGE_PERIODS_SHOWN))
-SURVEYS = indexed_lookup(
+SURVEYS = (
     select(SurveyResponse.kind, SurveyResponse.score, SurveyResponse.comment, SurveyResponse.responded_at,
            SurveyResponse.contact_id).where(SurveyResponse.account_id == ACCOUNT_ID)
     .order_by(SurveyResponse.responded_at.desc()).limit(RECENT_ITEMS))
 # CASE loses the column type; coercing restores the timezone-aware conversion on every backend.
-LAST_CONTACT = indexed_lookup(select(
+LAST_CONTACT = select(
     type_coerce(func.max(case((Touchpoint.kind.in_(OUTBOUND_KINDS), Touchpoint.occurred_at))), UtcDateTime())
     .label("last_outbound"),
     type_coerce(func.max(case((Touchpoint.kind.in_(MEETING_KINDS), Touchpoint.occurred_at))), UtcDateTime())
     .label("last_meeting"),
-).where(Touchpoint.account_id == ACCOUNT_ID))
+).where(Touchpoint.account_id == ACCOUNT_ID)
 # Open tickets and those closed since the support window began, in one query.
-TICKETS = indexed_lookup(
+TICKETS = (
     select(SupportTicket.id, SupportTicket.subject, SupportTicket.priority, SupportTicket.opened_at,
            SupportTicket.due_at, SupportTicket.escalated, SupportTicket.closed_at)
     .where(SupportTicket.account_id == ACCOUNT_ID,

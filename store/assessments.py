@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import Integer, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.db import core_rows, indexed_lookup
+from store.db import core_rows
 from store.models import Account, Assessment, AuditEvent, insert_defaults
 from store.schemas import AssessmentOut
 
@@ -41,17 +41,17 @@ def assessment_out(row: Any) -> AssessmentOut:
                          completion_tokens=row.completion_tokens)
 
 
-# The newest assessments of one account, newest first; built once, bound per call, indexed lookups (see
+# The newest assessments of one account, newest first; built once, bound per call, read through an index (see
 # store.account_view).
 _NEWEST_FIRST = (Assessment.created_at.desc(), Assessment.id.desc())
 # What an AssessmentOut shows: the signals column (every signal with its evidence) is the largest part of
 # a row and is not shown.
-LATEST = indexed_lookup(
+LATEST = (
     select(Assessment.id, Assessment.account_id, Assessment.created_at, Assessment.method, Assessment.fallback_reason,
            Assessment.status, Assessment.score, Assessment.trend, Assessment.dimensions, Assessment.summary,
            Assessment.drivers, Assessment.next_actions, Assessment.prompt_tokens, Assessment.completion_tokens)
     .where(Assessment.account_id == bindparam("account_id", type_=Integer)).order_by(*_NEWEST_FIRST).limit(1))
-HISTORY = indexed_lookup(
+HISTORY = (
     select(Assessment.created_at, Assessment.status, Assessment.score, Assessment.method)
     .where(Assessment.account_id == bindparam("account_id", type_=Integer)).order_by(*_NEWEST_FIRST)
     .limit(bindparam("points", type_=Integer)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import functools
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Executable, Select, event, make_url, text
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
@@ -14,11 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from store.sqlite_driver import OneHopConnection, one_hop_connect
 from store.sqlite_reads import driver_of, read_on_driver
 
-SelectT = TypeVar("SelectT", bound=Select[Any])
 SQLITE_BUSY_TIMEOUT_MS = 5000
-# The execution option `indexed_lookup` sets, and every statement it marked.
-INDEXED_LOOKUP = "csdesk_indexed_lookup"
-INDEXED_LOOKUPS: list[Select[Any]] = []
 # Where core_rows keeps the connection of a session's current transaction.
 _CONNECTION_KEY = "csdesk_transaction_connection"
 
@@ -46,18 +42,6 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if engine.dialect.name == "sqlite":
         _tune_sqlite(engine)
     return engine
-
-
-def indexed_lookup(statement: SelectT) -> SelectT:
-    """`statement`, marked as reading a few rows through an index whatever the size of the database (a
-    unique key, one account's rows). On a SQLite file, core_rows runs it straight through the driver on
-    the calling thread (see store.sqlite_reads), where SQLAlchemy's execution and the hop to the
-    connection's thread cost more than the read. Never for a statement whose cost grows with the data,
-    such as a filtered list with its total: it would hold up the event loop, and every other request
-    with it."""
-    marked = statement.execution_options(**{INDEXED_LOOKUP: True})
-    INDEXED_LOOKUPS.append(marked)
-    return marked
 
 
 def _tune_sqlite(engine: AsyncEngine) -> None:
@@ -132,8 +116,7 @@ async def core_rows(session: AsyncSession, statement: Executable, parameters: di
     connection = await _transaction_connection(session)
     driver = driver_of(connection) if isinstance(statement, Select) else None
     if driver is not None:
-        keys, rows = await read_on_driver(connection, driver, statement, parameters,
-                                          inline=bool(statement.get_execution_options().get(INDEXED_LOOKUP)))
+        keys, rows = await read_on_driver(connection, driver, statement, parameters)
     else:
         result = await connection.execute(statement, parameters)
         keys, rows = tuple(result.keys()), result

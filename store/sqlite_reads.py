@@ -4,8 +4,8 @@ core_rows' statements read plain columns, and in SQLite the indexed ones take mi
 execution of each (its cache key, execution context, events, cursor result, the async bridge) took
 several times as long — the account 360 runs thirteen. Here SQLAlchemy still compiles each statement,
 once, and supplies its parameter and column conversions; each call only binds the values, runs the SQL
-in the session's transaction (see store.sqlite_driver) and converts the rows. An indexed lookup (see
-store.db.indexed_lookup) runs on the caller's thread; anything else on the connection's own thread.
+in the session's transaction (see store.sqlite_driver, which decides on which thread) and converts
+the rows.
 Listeners of `before_cursor_execute` still see every statement; SQLAlchemy's echo log does not.
 """
 
@@ -57,9 +57,8 @@ def driver_of(connection: AsyncConnection) -> OneHopConnection | None:
 
 
 async def read_on_driver(connection: AsyncConnection, driver: OneHopConnection, statement: Executable,
-                         parameters: dict[str, Any], *, inline: bool) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
-    """The column names and rows of `statement`, run on `driver` in `connection`'s transaction: on the
-    calling thread when `inline` (an indexed lookup), else on the connection's thread."""
+                         parameters: dict[str, Any]) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+    """The column names and rows of `statement`, run on `driver` in `connection`'s transaction."""
     plan = plan_for(statement, connection.dialect)
     state = plan.compiled.construct_expanded_state(parameters, escape_names=False)
     # The expanded state converts only the elements of expanding parameters (IN lists); the rest as planned.
@@ -69,7 +68,7 @@ async def read_on_driver(connection: AsyncConnection, driver: OneHopConnection, 
     cursor = driver.cursor()
     sync_connection.dispatch.before_cursor_execute(sync_connection, cursor, state.statement, values, None, False)
     try:
-        await cursor.execute(state.statement, values, inline=inline)
+        await cursor.execute(state.statement, values)
         rows = await cursor.fetchall()
     except sqlite3.Error as exc:
         raise DBAPIError.instance(state.statement, values, exc, sqlite3.Error) from exc

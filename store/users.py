@@ -8,7 +8,7 @@ from sqlalchemy import String, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import audit, validation
-from store.db import core_rows, indexed_lookup
+from store.db import core_rows
 from store.errors import Conflict, Forbidden, InvalidInput, NotFound
 from store.models import User
 from store.principals import Principal
@@ -18,8 +18,8 @@ from store.vocabulary import ASSIGNABLE_ROLES, ROLES
 SYSTEM_PRINCIPAL = "system"
 # Every tool call starts here: built once and bound per call, reading columns rather than an ORM entity
 # (building the statement and loading an instance each cost more than the indexed lookup itself).
-PRINCIPAL_BY_EMAIL = indexed_lookup(select(User.id, User.email, User.name, User.role, User.active)
-                                    .where(User.email == bindparam("email", type_=String)))
+PRINCIPAL_BY_EMAIL = select(User.id, User.email, User.name, User.role, User.active) \
+    .where(User.email == bindparam("email", type_=String))
 
 
 async def add_user(

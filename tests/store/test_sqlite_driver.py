@@ -1,6 +1,7 @@
 """The one-hop SQLite connection behaves as aiosqlite's does where SQLAlchemy looks: rows, row counts,
-RETURNING, many-row inserts, streamed results, and errors that leave the connection usable. Indexed
-lookups run on the caller's thread without changing what a transaction sees or holding up the loop."""
+RETURNING, many-row inserts, streamed results, and errors that leave the connection usable. Reads run
+on the caller's thread, and those that take too long on the connection's, without changing what a
+transaction sees or holding up the loop."""
 
 from __future__ import annotations
 
@@ -65,9 +66,10 @@ class HopCounter:
         monkeypatch.setattr(OneHopConnection, "_execute", counted)
 
 
-async def test_a_transaction_costs_a_hop_per_statement_and_one_to_commit(tmp_path: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """BEGIN travels with the first statement; the pool's rollback after a commit is not sent."""
+async def test_a_transaction_costs_a_hop_per_write_and_one_to_commit(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """BEGIN travels with the first statement; a read takes none; the pool's rollback after a commit
+    is not sent."""
     engine = create_engine(sqlite_url(str(tmp_path / "hops.db")))
     try:
         async with engine.begin() as connection:
@@ -75,7 +77,8 @@ async def test_a_transaction_costs_a_hop_per_statement_and_one_to_commit(tmp_pat
         counter = HopCounter(monkeypatch)
         async with engine.begin() as connection:
             await connection.execute(text("INSERT INTO t (id) VALUES (1)"))
-            await connection.execute(text("SELECT id FROM t"))
+            assert (await connection.execute(text("SELECT id FROM t"))).all() == [(1,)]
+            await connection.execute(text("UPDATE t SET id = 2"))
         assert counter.hops == ["<lambda>", "<lambda>", "commit"]
         counter.hops.clear()
         async with engine.begin():
@@ -121,13 +124,16 @@ async def test_a_deferred_begin_still_takes_the_write_lock_and_rolls_back(tmp_pa
 T = table("t", column("id"), column("name"))
 LOOKUP = select(T.c.name).where(T.c.id == bindparam("id"))
 COUNT = select(func.count()).select_from(T)
+# Two million steps of SQLite's machine, a hundred times what a read may take on the calling thread.
+LONG_READ = select(text("max(x) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+                        "WHERE x < 100000) SELECT x FROM c)"))
 
 
 async def lookup(connection: AsyncConnection, statement: Select[Any], **parameters: object) -> list[tuple[Any, ...]]:
-    """An indexed lookup, as core_rows runs one on SQLite."""
+    """A read, as core_rows runs one on SQLite."""
     driver = driver_of(connection)
     assert driver is not None
-    return (await read_on_driver(connection, driver, statement, parameters, inline=True))[1]
+    return (await read_on_driver(connection, driver, statement, parameters))[1]
 
 
 @pytest.fixture
@@ -142,21 +148,42 @@ async def table_file(tmp_path: Path) -> AsyncIterator[tuple[AsyncEngine, Path]]:
     await engine.dispose()
 
 
-async def test_indexed_lookups_and_the_commit_of_a_read_run_without_a_hop(table_file: tuple[AsyncEngine, Path],
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_reads_and_the_commit_of_a_read_run_without_a_hop(table_file: tuple[AsyncEngine, Path],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     engine, _path = table_file
     counter = HopCounter(monkeypatch)
     async with engine.begin() as connection:
         assert await lookup(connection, LOOKUP, id=2) == [("two",)]
         assert await lookup(connection, LOOKUP, id=3) == []
+        assert (await connection.execute(COUNT)).scalar() == 2  # through SQLAlchemy's execution as well
     assert counter.hops == []
-    async with engine.begin() as connection:
-        # A read that is not an indexed lookup still takes its hop; the lookup beside it does not.
-        driver = driver_of(connection)
-        assert driver is not None
-        assert (await read_on_driver(connection, driver, COUNT, {}, inline=False))[1] == [(2,)]
-        assert await lookup(connection, LOOKUP, id=1) == [("one",)]
-    assert counter.hops == ["<lambda>"]
+
+
+async def test_a_read_past_its_steps_is_stopped_and_runs_on_the_connections_thread(
+        table_file: tuple[AsyncEngine, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    engine, path = table_file
+    counter = HopCounter(monkeypatch)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        async with engine.begin() as connection:
+            assert await lookup(connection, COUNT) == [(2,)]
+            other.execute("INSERT INTO t (id, name) VALUES (3, 'three')")
+            assert await lookup(connection, LONG_READ) == [(100_000,)]
+            assert (await connection.execute(LONG_READ)).scalar() == 100_000
+            # Stopping the long read on the calling thread kept the transaction and its snapshot.
+            assert await lookup(connection, COUNT) == [(2,)]
+        assert counter.hops == ["<lambda>", "<lambda>"]
+        counter.hops.clear()
+        async with engine.execution_options(csdesk_write=True).begin() as connection:
+            await connection.execute(text("INSERT INTO t (id, name) VALUES (4, 'four')"))
+            assert await lookup(connection, LONG_READ) == [(100_000,)]
+            await connection.execute(text("UPDATE t SET name = 'FOUR' WHERE id = 4"))
+        # Stopping a read in a write transaction rolled nothing back: both writes were committed.
+        assert counter.hops == ["<lambda>", "<lambda>", "<lambda>", "commit"]
+        assert other.execute("SELECT id, name FROM t WHERE id >= 3 ORDER BY id").fetchall() == \
+               [(3, "three"), (4, "FOUR")]
+    finally:
+        other.close()
 
 
 async def test_a_transaction_that_wrote_ends_on_the_connections_thread(table_file: tuple[AsyncEngine, Path],
@@ -178,14 +205,14 @@ async def test_a_transaction_that_wrote_ends_on_the_connections_thread(table_fil
         assert await lookup(connection, COUNT) == [(3,)]
 
 
-async def test_indexed_lookups_in_one_transaction_read_one_snapshot(table_file: tuple[AsyncEngine, Path]) -> None:
+async def test_reads_in_one_transaction_read_one_snapshot(table_file: tuple[AsyncEngine, Path]) -> None:
     engine, path = table_file
     other = sqlite3.connect(path, isolation_level=None)
     try:
         async with engine.begin() as connection:
             assert await lookup(connection, COUNT) == [(2,)]
             other.execute("INSERT INTO t (id, name) VALUES (3, 'three')")
-            # The transaction began with its first lookup: it still reads the data as it was then.
+            # The transaction began with its first read: it still reads the data as it was then.
             assert await lookup(connection, COUNT) == [(2,)]
             assert await lookup(connection, LOOKUP, id=3) == []
         async with engine.begin() as connection:
@@ -194,7 +221,7 @@ async def test_indexed_lookups_in_one_transaction_read_one_snapshot(table_file: 
         other.close()
 
 
-async def test_a_lookup_that_must_wait_for_the_write_lock_never_holds_up_the_event_loop(
+async def test_a_read_that_must_wait_for_the_write_lock_never_holds_up_the_event_loop(
         table_file: tuple[AsyncEngine, Path]) -> None:
     engine, path = table_file
     holder = sqlite3.connect(path, isolation_level=None)
@@ -208,7 +235,7 @@ async def test_a_lookup_that_must_wait_for_the_write_lock_never_holds_up_the_eve
                 return name
 
         writer = asyncio.create_task(write_after_lookup())
-        # Were the lookup run on the event loop's thread, waiting for the lock would stop this sleep from
+        # Were the read run on the event loop's thread, waiting for the lock would stop this sleep from
         # ending until SQLite gave up (5 s) and the writer failed with "database is locked".
         await asyncio.sleep(0.2)
         assert not writer.done()

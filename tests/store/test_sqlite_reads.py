@@ -1,5 +1,5 @@
 """Reads run straight through the SQLite driver answer exactly as SQLAlchemy's own execution does: every
-indexed lookup gives the same column names and the same converted values (dates, money, aware times,
+statement built once for core_rows gives the same column names and the same converted values (dates, money, aware times,
 JSON); every list shape and every account's 360 give the same answers; a read keeps its transaction's
 snapshot and reports errors as SQLAlchemy does."""
 
@@ -12,17 +12,18 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import Select, bindparam, func, select, text
 from sqlalchemy.exc import OperationalError
 
-import store.assessments  # noqa: F401  # defines lookups
+import store.account_view
+import store.assessments
 import store.db
-import store.users  # noqa: F401
+import store.users
 from agents.cycle import run_cycle
 from server.settings import Settings
 from store.account_view import TICKETS, get_account_360
 from store.accounts import ACCOUNT_SORTS, AccountFilters, list_accounts
-from store.db import INDEXED_LOOKUPS, core_rows, indexed_lookup
+from store.db import core_rows
 from store.demo_portfolio import seed_demo_portfolio
 from store.models import Account, Assessment, SupportTicket
 from store.renewals import RENEWAL_SORTS, list_renewals
@@ -48,18 +49,26 @@ def _parameters(statement: object, account_id: int) -> dict[str, object]:
     return {name: value for name, value in values.items() if name in names}
 
 
-async def test_every_indexed_lookup_reads_as_sqlalchemy_reads_it(assessed: Db) -> None:
-    assert len(INDEXED_LOOKUPS) >= 13
+def _statements_built_once() -> list[Select[object]]:
+    """The statements built at import and read through core_rows: the 360's sections, an account's
+    assessments, the caller lookup."""
+    modules = (store.account_view, store.assessments, store.users)
+    return [value for module in modules for value in vars(module).values() if isinstance(value, Select)]
+
+
+async def test_every_statement_built_once_reads_as_sqlalchemy_reads_it(assessed: Db) -> None:
+    statements = _statements_built_once()
+    assert len(statements) >= 13
     async with assessed.read() as session:
         account_ids = list(await session.scalars(select(Account.id).order_by(Account.id)))
         connection = await session.connection()
         driver = driver_of(connection)
         assert driver is not None
         compared = 0
-        for statement in INDEXED_LOOKUPS:
+        for statement in statements:
             for account_id in account_ids:
                 parameters = _parameters(statement, account_id)
-                keys, rows = await read_on_driver(connection, driver, statement, parameters, inline=True)
+                keys, rows = await read_on_driver(connection, driver, statement, parameters)
                 expected = await connection.execute(statement, parameters)
                 assert keys == tuple(expected.keys())
                 expected_rows = [tuple(row) for row in expected]
@@ -72,8 +81,7 @@ async def test_every_indexed_lookup_reads_as_sqlalchemy_reads_it(assessed: Db) -
 
 async def test_a_lookup_reads_the_transactions_snapshot_and_reports_errors_as_sqlalchemy_does(
         assessed: Db, sqlite_settings: Settings) -> None:
-    count = indexed_lookup(select(func.count()).select_from(Assessment)
-                           .where(Assessment.account_id == bindparam("account_id")))
+    count = select(func.count()).select_from(Assessment).where(Assessment.account_id == bindparam("account_id"))
     other = sqlite3.connect(Path(sqlite_settings.db_path), isolation_level=None)
     try:
         async with assessed.read() as session:
@@ -82,7 +90,7 @@ async def test_a_lookup_reads_the_transactions_snapshot_and_reports_errors_as_sq
             assert (await core_rows(session, count, {"account_id": 1})).one()[0] == before > 0
         async with assessed.read() as session:
             assert (await core_rows(session, count, {"account_id": 1})).one()[0] == 0
-            broken = indexed_lookup(select(text("no_such_column")).select_from(Assessment))
+            broken = select(text("no_such_column")).select_from(Assessment)
             with pytest.raises(OperationalError, match="no such column"):
                 await core_rows(session, broken, {})
     finally:
