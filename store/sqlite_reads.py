@@ -25,8 +25,6 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from store.sqlite_driver import OneHopConnection
 
-Converter = Callable[[Any], Any] | None
-
 
 @dataclass(frozen=True)
 class ReadPlan:
@@ -34,8 +32,8 @@ class ReadPlan:
     keys: tuple[str, ...]
     # How each bound value is handed to SQLite (money, aware times, dates), by parameter name.
     binders: dict[str, Callable[[Any], Any]]
-    converters: tuple[Converter, ...]
-    converts: bool
+    # The columns whose values SQLite returns in another form (dates, money, JSON), with their conversion.
+    conversions: tuple[tuple[int, Callable[[Any], Any]], ...]
 
 
 @functools.lru_cache(maxsize=256)
@@ -45,9 +43,10 @@ def plan_for(statement: Select[Any], dialect: Dialect) -> ReadPlan:
     binders = {name: binder for name, bind in compiled.binds.items()
                if (binder := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None}
     columns = list(statement.selected_columns)
-    converters = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns)
+    conversions = tuple((index, to) for index, column in enumerate(columns)
+                        if (to := column.type.dialect_impl(dialect).result_processor(dialect, None)) is not None)
     return ReadPlan(compiled=compiled, keys=tuple(statement.selected_columns.keys()), binders=binders,
-                    converters=converters, converts=any(converters))
+                    conversions=conversions)
 
 
 def driver_of(connection: AsyncConnection) -> OneHopConnection | None:
@@ -72,8 +71,14 @@ async def read_on_driver(connection: AsyncConnection, driver: OneHopConnection, 
         rows = await cursor.fetchall()
     except sqlite3.Error as exc:
         raise DBAPIError.instance(state.statement, values, exc, sqlite3.Error) from exc
-    if plan.converts:
-        converters = plan.converters
-        rows = [tuple(value if to is None else to(value) for to, value in zip(converters, row, strict=True))
-                for row in rows]
+    if plan.conversions:
+        rows = [_converted(row, plan.conversions) for row in rows]
     return plan.keys, rows
+
+
+def _converted(row: tuple[Any, ...], conversions: tuple[tuple[int, Callable[[Any], Any]], ...]) -> tuple[Any, ...]:
+    # Only the columns that need it: a page of the account list converts four columns of its fifteen.
+    values = list(row)
+    for index, to in conversions:
+        values[index] = to(values[index])
+    return tuple(values)

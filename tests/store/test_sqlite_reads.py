@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Select, bindparam, func, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InvalidRequestError, OperationalError
 
 import store.account_view
 import store.assessments
@@ -28,6 +28,7 @@ from store.demo_portfolio import seed_demo_portfolio
 from store.models import Account, Assessment, SupportTicket
 from store.renewals import RENEWAL_SORTS, list_renewals
 from store.sqlite_reads import driver_of, read_on_driver
+from store.vocabulary import HEALTH_STATUSES
 from tests.conftest import NOW, TODAY, Db, _open_db
 
 
@@ -144,3 +145,25 @@ async def test_bound_values_reach_sqlite_as_sqlalchemy_would_send_them(assessed:
         later = await core_rows(session, TICKETS, {"account_id": ticket.account_id,
                                                    "closed_since": since + timedelta(microseconds=1)})
         assert ticket.id not in {row.id for row in later}
+
+
+async def test_a_statement_binds_any_in_list_as_sqlalchemy_does(assessed: Db) -> None:
+    """The expanded SQL is kept per shape of the IN lists; each call still binds its own values."""
+    statement = select(Account.id, Account.arr).where(Account.health_status.in_(bindparam("statuses", expanding=True)),
+                                                      Account.arr >= bindparam("min_arr")).order_by(Account.id)
+    calls = [(["at_risk"], Decimal("0")), (list(HEALTH_STATUSES), Decimal("0")), (["neutral"], Decimal("20000")),
+             ([], Decimal("0")), (["at_risk"], Decimal("30000")), (list(HEALTH_STATUSES[:3]), Decimal("40000"))]
+    async with assessed.read() as session:
+        connection = await session.connection()
+        driver = driver_of(connection)
+        assert driver is not None
+        seen = []
+        for statuses, min_arr in calls:
+            parameters = {"statuses": statuses, "min_arr": min_arr}
+            _keys, rows = await read_on_driver(connection, driver, statement, parameters)
+            assert rows == [tuple(row) for row in await connection.execute(statement, parameters)]
+            seen.append(len(rows))
+        # Every account has a status; each call of one shape found its own rows.
+        assert seen[1] == 12 and seen[0] != seen[4] and seen[3] == 0
+        with pytest.raises(InvalidRequestError, match="min_arr"):
+            await read_on_driver(connection, driver, statement, {"statuses": ["healthy"]})
