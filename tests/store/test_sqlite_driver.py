@@ -159,7 +159,7 @@ async def test_reads_and_the_commit_of_a_read_run_without_a_hop(table_file: tupl
     assert counter.hops == []
 
 
-async def test_a_read_past_its_steps_is_stopped_and_runs_on_the_connections_thread(
+async def test_reads_in_one_transaction_read_one_snapshot_even_one_stopped_past_its_steps(
         table_file: tuple[AsyncEngine, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     engine, path = table_file
     counter = HopCounter(monkeypatch)
@@ -168,11 +168,16 @@ async def test_a_read_past_its_steps_is_stopped_and_runs_on_the_connections_thre
         async with engine.begin() as connection:
             assert await lookup(connection, COUNT) == [(2,)]
             other.execute("INSERT INTO t (id, name) VALUES (3, 'three')")
+            # The transaction began with its first read: it still reads the data as it was then.
+            assert await lookup(connection, LOOKUP, id=3) == []
+            # A long read is stopped on the calling thread and runs again on the connection's.
             assert await lookup(connection, LONG_READ) == [(100_000,)]
             assert (await connection.execute(LONG_READ)).scalar() == 100_000
-            # Stopping the long read on the calling thread kept the transaction and its snapshot.
+            # Stopping it kept the transaction and its snapshot.
             assert await lookup(connection, COUNT) == [(2,)]
         assert counter.hops == ["<lambda>", "<lambda>"]
+        async with engine.begin() as connection:
+            assert await lookup(connection, LOOKUP, id=3) == [("three",)]
         counter.hops.clear()
         async with engine.execution_options(csdesk_write=True).begin() as connection:
             await connection.execute(text("INSERT INTO t (id, name) VALUES (4, 'four')"))
@@ -203,22 +208,6 @@ async def test_a_transaction_that_wrote_ends_on_the_connections_thread(table_fil
     assert counter.hops == ["<lambda>", "rollback"]
     async with engine.connect() as connection:
         assert await lookup(connection, COUNT) == [(3,)]
-
-
-async def test_reads_in_one_transaction_read_one_snapshot(table_file: tuple[AsyncEngine, Path]) -> None:
-    engine, path = table_file
-    other = sqlite3.connect(path, isolation_level=None)
-    try:
-        async with engine.begin() as connection:
-            assert await lookup(connection, COUNT) == [(2,)]
-            other.execute("INSERT INTO t (id, name) VALUES (3, 'three')")
-            # The transaction began with its first read: it still reads the data as it was then.
-            assert await lookup(connection, COUNT) == [(2,)]
-            assert await lookup(connection, LOOKUP, id=3) == []
-        async with engine.begin() as connection:
-            assert await lookup(connection, LOOKUP, id=3) == [("three",)]
-    finally:
-        other.close()
 
 
 async def test_a_read_that_must_wait_for_the_write_lock_never_holds_up_the_event_loop(
