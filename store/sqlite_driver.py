@@ -16,8 +16,9 @@ A read (a SELECT) runs on the calling thread, without a hop, for up to READ_STEP
 SQLite's virtual machine: the reads a tool makes (a unique key, one account's rows, a page of a list
 and its total) take a few hundred to a few thousand, less time than handing them to the connection's
 thread and being woken with the answer. A read that needs more is stopped there, which leaves its
-transaction as it was, and runs again on the connection's thread: the event loop is held up for a
-millisecond at most, never for a whole report. So does the commit or rollback of a transaction that
+transaction as it was, and runs again on the connection's thread: the event loop is held up for 0.4
+to 2 ms, never for a whole report. (SQLite looks at the count between steps, so a single long step, a
+page read from a cold disk, can run past it.) So does the commit or rollback of a transaction that
 changed nothing, which only lets go of its read snapshot. A read that would first have to wait for the
 write lock (it starts a write transaction) takes the hop, so the event loop never waits on another
 writer.

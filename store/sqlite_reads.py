@@ -77,7 +77,7 @@ async def read_on_driver(connection: AsyncConnection, driver: OneHopConnection, 
 
 
 def _converted(row: tuple[Any, ...], conversions: tuple[tuple[int, Callable[[Any], Any]], ...]) -> tuple[Any, ...]:
-    # Only the columns that need it: a page of the account list converts four columns of its fifteen.
+    # Only the columns that need it: a row of the account list converts three of its fourteen.
     values = list(row)
     for index, to in conversions:
         values[index] = to(values[index])
