@@ -253,9 +253,11 @@ def report(run: Run) -> None:
         fewest = min(timing.calls for timing in (figures.in_process, figures.stdio, figures.http) if timing)
         if fewest < 100:
             notes.append(f"{fewest} calls (time budget)")
+        # The peer reads SQLite files only: on PostgreSQL its columns are empty.
+        peer_text, peer_chars_text = (str(peer_timing), f"{peer_chars:,}") if peer_timing else ("-", "-")
         print(f"  {tool:18} {figures.floor!s:>17} {figures.in_process!s:>17} {figures.stdio!s:>17} "
-              f"{figures.http!s:>17} {peer_timing!s:>17} {ratio:12.1f}x {stdio_ratio:10.1f}x "
-              f"{figures.answer_chars:12,} {figures.answer_tokens:6,} {peer_chars:10,}  {'; '.join(notes)}")
+              f"{figures.http!s:>17} {peer_text:>17} {ratio:12.1f}x {stdio_ratio:10.1f}x "
+              f"{figures.answer_chars:12,} {figures.answer_tokens:6,} {peer_chars_text:>10}  {'; '.join(notes)}")
 
 
 def main() -> None:

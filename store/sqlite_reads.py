@@ -6,7 +6,7 @@ several times as long — the account 360 runs thirteen. Here SQLAlchemy still c
 once, and supplies its parameter and column conversions; each call only binds the values, runs the SQL
 in the session's transaction (see store.sqlite_driver, which decides on which thread) and converts
 the rows.
-Listeners of `before_cursor_execute` still see every statement; SQLAlchemy's echo log does not.
+Listeners of `before_cursor_execute` and SQLAlchemy's echo log still see every statement.
 """
 
 from __future__ import annotations
@@ -66,6 +66,9 @@ async def read_on_driver(connection: AsyncConnection, driver: OneHopConnection, 
     sync_connection = connection.sync_connection
     cursor = driver.cursor()
     sync_connection.dispatch.before_cursor_execute(sync_connection, cursor, state.statement, values, None, False)
+    if sync_connection._echo:  # the engine's echo, or logging's INFO level for sqlalchemy.engine
+        sync_connection._log_info(state.statement)
+        sync_connection._log_info("[read through the driver] %r", values)
     try:
         await cursor.execute(state.statement, values)
         rows = await cursor.fetchall()

@@ -5,6 +5,7 @@ snapshot and reports errors as SQLAlchemy does."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import timedelta, timezone
@@ -167,3 +168,13 @@ async def test_a_statement_binds_any_in_list_as_sqlalchemy_does(assessed: Db) ->
         assert seen[1] == 12 and seen[0] != seen[4] and seen[3] == 0
         with pytest.raises(InvalidRequestError, match="min_arr"):
             await read_on_driver(connection, driver, statement, {"statuses": ["healthy"]})
+
+
+async def test_sqlalchemys_echo_log_shows_reads_through_the_driver(assessed: Db,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="sqlalchemy.engine")
+    async with assessed.read() as session:
+        await core_rows(session, TICKETS, {"account_id": 3, "closed_since": NOW})
+    logged = [record.getMessage() for record in caplog.records if record.name.startswith("sqlalchemy.engine")]
+    assert any(message.startswith("SELECT support_tickets.id") for message in logged)
+    assert "[read through the driver] (3, '2026-11-23 12:00:00.000000')" in logged
