@@ -12,16 +12,21 @@ connection, so it means the same), and the pool's rollback of a connection that 
 transaction, which SQLite would ignore, is not sent at all: a read-only tool call went from five
 hops to three.
 
-A read (a SELECT) runs on the calling thread, without a hop, for up to READ_STEPS_ON_CALLER steps of
-SQLite's virtual machine: the reads a tool makes (a unique key, one account's rows, a page of a list
-and its total) take a few hundred to a few thousand, less time than handing them to the connection's
-thread and being woken with the answer. A read that needs more is stopped there, which leaves its
-transaction as it was, and runs again on the connection's thread: the event loop is held up for 0.4
-to 2 ms, never for a whole report. (SQLite looks at the count between steps, so a single long step, a
-page read from a cold disk, can run past it.) So does the commit or rollback of a transaction that
-changed nothing, which only lets go of its read snapshot. A read that would first have to wait for the
-write lock (it starts a write transaction) takes the hop, so the event loop never waits on another
-writer.
+A read (a SELECT) in a transaction that has begun runs on the calling thread, without a hop, for up to
+READ_STEPS_ON_CALLER steps of SQLite's virtual machine: the reads a tool makes (a unique key, one
+account's rows, a page of a list and its total) take a few hundred to a few thousand, less time than
+handing them to the connection's thread and being woken with the answer. A read that needs more is
+stopped there, which leaves its transaction as it was, and runs again on the connection's thread: the
+event loop is held up for 0.4 to 2 ms, never for a whole report. (SQLite looks at the count between
+steps, so a single long step, a page read from a cold disk, can run past it.) So does the commit or
+rollback of a transaction that changed nothing, which only lets go of its read snapshot.
+
+Only once the transaction's first statement has run, though: that one takes its locks (the write lock,
+or a read snapshot, which under heavy writing can also wait), and SQLite waits by sleeping on the
+thread that runs the statement. On the event loop's thread that sleep would also stop the other
+requests, among them the writer it waits for, from committing: under 20 concurrent clients reads
+failed with "database is locked" after the 5 s busy timeout. So a transaction's first statement always
+takes the hop.
 """
 
 from __future__ import annotations
@@ -107,7 +112,7 @@ class OneHopCursor:
             self._connection.defer_begin(sql)
             self.description, self._rows, self.rowcount, self.lastrowid = None, deque(), -1, None
             return self
-        on_caller = _is_read(sql) and not self._connection.begins_writing()
+        on_caller = _is_read(sql) and self._connection.holds_its_locks()
         begin = self._connection.take_begin()
         values = () if parameters is None else parameters
         outcome = None
@@ -177,9 +182,13 @@ class OneHopConnection(aiosqlite.Connection):
             self._changes_at_begin = self.sqlite_connection.total_changes
         return begin
 
-    def begins_writing(self) -> bool:
-        """Whether the next statement first begins a write transaction, and may wait for the write lock."""
-        return (self._pending_begin or "").upper().startswith(("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE"))
+    def holds_its_locks(self) -> bool:
+        """Whether the current transaction already holds what its reads need (its read snapshot, or the
+        write lock): true once its first statement has run. Until then a statement may wait for SQLite's
+        locks (another writer's, or a reader's recovery of the write-ahead log's index), and SQLite waits
+        by sleeping on the thread that runs it."""
+        # Read between calls, never during one.
+        return self._pending_begin is None and self._connection is not None and self._connection.in_transaction
 
     async def commit(self) -> None:
         # A transaction that never ran a statement never began: there is nothing to commit.

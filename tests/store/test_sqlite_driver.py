@@ -1,7 +1,7 @@
 """The one-hop SQLite connection behaves as aiosqlite's does where SQLAlchemy looks: rows, row counts,
-RETURNING, many-row inserts, streamed results, and errors that leave the connection usable. Reads run
-on the caller's thread, and those that take too long on the connection's, without changing what a
-transaction sees or holding up the loop."""
+RETURNING, many-row inserts, streamed results, and errors that leave the connection usable. Reads
+after a transaction's first statement run on the caller's thread, and those that take too long on the
+connection's, without changing what a transaction sees or holding up the loop."""
 
 from __future__ import annotations
 
@@ -148,15 +148,16 @@ async def table_file(tmp_path: Path) -> AsyncIterator[tuple[AsyncEngine, Path]]:
     await engine.dispose()
 
 
-async def test_reads_and_the_commit_of_a_read_run_without_a_hop(table_file: tuple[AsyncEngine, Path],
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_reads_after_the_first_and_the_commit_of_a_read_run_without_a_hop(
+        table_file: tuple[AsyncEngine, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     engine, _path = table_file
     counter = HopCounter(monkeypatch)
     async with engine.begin() as connection:
-        assert await lookup(connection, LOOKUP, id=2) == [("two",)]
+        assert await lookup(connection, LOOKUP, id=2) == [("two",)]  # takes the snapshot: on the thread
+        assert counter.hops == ["<lambda>"]
         assert await lookup(connection, LOOKUP, id=3) == []
         assert (await connection.execute(COUNT)).scalar() == 2  # through SQLAlchemy's execution as well
-    assert counter.hops == []
+    assert counter.hops == ["<lambda>"]
 
 
 async def test_reads_in_one_transaction_read_one_snapshot_even_one_stopped_past_its_steps(
@@ -175,7 +176,7 @@ async def test_reads_in_one_transaction_read_one_snapshot_even_one_stopped_past_
             assert (await connection.execute(LONG_READ)).scalar() == 100_000
             # Stopping it kept the transaction and its snapshot.
             assert await lookup(connection, COUNT) == [(2,)]
-        assert counter.hops == ["<lambda>", "<lambda>"]
+        assert counter.hops == ["<lambda>", "<lambda>", "<lambda>"]  # the first read, then each long one
         async with engine.begin() as connection:
             assert await lookup(connection, LOOKUP, id=3) == [("three",)]
         counter.hops.clear()
@@ -198,14 +199,15 @@ async def test_a_transaction_that_wrote_ends_on_the_connections_thread(table_fil
     async with engine.begin() as connection:
         assert await lookup(connection, COUNT) == [(2,)]
         await connection.execute(text("INSERT INTO t (id, name) VALUES (3, 'three')"))
-    assert counter.hops == ["<lambda>", "commit"]
+        assert await lookup(connection, COUNT) == [(3,)]
+    assert counter.hops == ["<lambda>", "<lambda>", "commit"]
     counter.hops.clear()
     async with engine.connect() as connection:
         await connection.begin()
         await lookup(connection, LOOKUP, id=1)
         await connection.execute(text("DELETE FROM t"))
         await connection.rollback()
-    assert counter.hops == ["<lambda>", "rollback"]
+    assert counter.hops == ["<lambda>", "<lambda>", "rollback"]
     async with engine.connect() as connection:
         assert await lookup(connection, COUNT) == [(3,)]
 
