@@ -88,7 +88,9 @@ async def show_runs(settings: Settings, console: Console, *, limit: int) -> None
     table.add_column("status", overflow="fold")
     for line in runs:
         status = line.status
-        if line.silent:
+        if line.ended:
+            status = f"running, but its process ({line.pid}) on this machine has ended: interrupted"
+        elif line.silent:
             status = f"running, but silent since {_moment(line.heartbeat_at or line.started_at)}: likely killed"
         elif line.error:
             status = f"{status}: {line.error}"

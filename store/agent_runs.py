@@ -2,12 +2,15 @@
 
 Liveness is kept in real time (`wall_now`), apart from the business clock (`now`) that a demo may pin
 to one instant: a run renews its heartbeat while it works, and a run whose heartbeat is older than the
-lease died without closing (a killed process). Workers sharing a cycle (`csdesk run --worker`) identify
-it by its first run's id, so a pinned clock cannot make two cycles look like one.
+lease died without closing (a killed process). On the machine a run's process ran on, a run whose
+process has ended is known dead at once (store.process_identity). Workers sharing a cycle
+(`csdesk run --worker`) identify it by its first run's id, so a pinned clock cannot make two cycles
+look like one.
 """
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.errors import InvalidInput
 from store.models import Account, AgentRun
+from store.process_identity import process_ended, this_machine
 
 # How long a run may go without renewing its heartbeat before it counts as dead. Runs renew it four
 # times per lease (agents.cycle), so one slow write does not make a live run look dead.
@@ -30,7 +34,8 @@ async def open_run(session: AsyncSession, *, kind: str, now: datetime, wall_now:
                    lease: timedelta = DEFAULT_LEASE) -> int:
     """Open a run, first closing runs that died without closing."""
     await close_dead_runs(session, now=now, wall_now=wall_now, lease=lease)
-    run = AgentRun(kind=kind, started_at=now, status="running", heartbeat_at=wall_now)
+    run = AgentRun(kind=kind, started_at=now, status="running", heartbeat_at=wall_now, machine=this_machine(),
+                   pid=os.getpid())
     session.add(run)
     await session.flush()
     return run.id
@@ -52,13 +57,29 @@ def _dead(wall_now: datetime, lease: timedelta) -> ColumnElement[bool]:
 
 async def close_dead_runs(session: AsyncSession, *, now: datetime, wall_now: datetime,
                           lease: timedelta = DEFAULT_LEASE) -> int:
-    """Record runs whose process died (no heartbeat within `lease`) as interrupted; how many there were."""
-    closed = await session.execute(
+    """Record runs whose process died as interrupted: those whose process on this machine has ended, and
+    those with no heartbeat within `lease`; how many there were."""
+    ended = await _ended_here(session)
+    closed = 0
+    if ended:
+        closed += (await session.execute(
+            update(AgentRun).where(AgentRun.id.in_(ended), AgentRun.status == "running")
+            .values(status="interrupted", finished_at=now,
+                    error="its process ended without closing the run (seen from the same machine)")
+            .execution_options(synchronize_session=False))).rowcount or 0
+    closed += (await session.execute(
         update(AgentRun).where(_dead(wall_now, lease))
         .values(status="interrupted", finished_at=now,
                 error="the process stopped without closing the run (no heartbeat within the lease)")
-        .execution_options(synchronize_session=False))
-    return closed.rowcount or 0
+        .execution_options(synchronize_session=False))).rowcount or 0
+    return closed
+
+
+async def _ended_here(session: AsyncSession) -> list[int]:
+    """The running runs of this machine whose process no longer exists."""
+    running_here = await session.execute(select(AgentRun.id, AgentRun.pid).where(
+        AgentRun.status == "running", AgentRun.machine == this_machine(), AgentRun.pid.is_not(None)))
+    return [run_id for run_id, pid in running_here if process_ended(pid)]
 
 
 async def beat(session: AsyncSession, *, run_id: int, wall_now: datetime) -> bool:
@@ -69,14 +90,16 @@ async def beat(session: AsyncSession, *, run_id: int, wall_now: datetime) -> boo
 
 
 class RunLine(BaseModel):
-    """One agent run as an operator reads it; `status` "running" with `silent` set means its process
-    stopped renewing its heartbeat more than a lease ago: most likely killed (the next run records it
-    as interrupted)."""
+    """One agent run as an operator reads it. With `status` "running": `ended` means its process, on
+    this machine, no longer exists; `silent` that it stopped renewing its heartbeat more than a lease
+    ago, most likely killed. The next run records either as interrupted."""
 
     id: int
     kind: str
     status: str
+    ended: bool
     silent: bool
+    pid: int | None
     started_at: datetime
     finished_at: datetime | None
     heartbeat_at: datetime | None
@@ -97,12 +120,13 @@ async def recent_runs(session: AsyncSession, *, wall_now: datetime, lease: timed
     if not 1 <= limit <= 200:
         raise InvalidInput(f"limit must be between 1 and 200; got {limit}")
     runs = await session.scalars(select(AgentRun).order_by(AgentRun.id.desc()).limit(limit))
+    ended = set(await _ended_here(session))
     lines = []
     for run in runs:
         counts = run.counts or {}
         last_sign = run.heartbeat_at or run.started_at
         lines.append(RunLine(
-            id=run.id, kind=run.kind, status=run.status,
+            id=run.id, kind=run.kind, status=run.status, ended=run.id in ended, pid=run.pid,
             silent=run.status == "running" and last_sign < wall_now - lease,
             started_at=run.started_at, finished_at=run.finished_at, heartbeat_at=run.heartbeat_at,
             accounts=counts.get("accounts"), assessed=counts.get("assessed"), failures=counts.get("failures"),

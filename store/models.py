@@ -305,6 +305,10 @@ class AgentRun(Base):
     # Real time (never the pinned demo clock), renewed while the run works: a "running" run whose
     # heartbeat is older than the lease is dead.
     heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Where the run's process runs (store.process_identity): on that machine, a run whose process has
+    # ended is known dead at once, without waiting out the lease.
+    machine: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
 
 
 class Assessment(Base):

@@ -4,6 +4,9 @@ the others. Heartbeats keep real time even when the business clock is pinned."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -23,6 +26,7 @@ from store.agent_runs import (
 )
 from store.errors import InvalidInput
 from store.models import Account, AgentRun
+from store.process_identity import this_machine
 from tests.conftest import NOW, Db
 from tests.factories import make_account
 
@@ -36,10 +40,10 @@ async def _run(db: Db, run_id: int) -> AgentRun:
         return run
 
 
-async def _worker_run(db: Db, *, beat_ago: timedelta) -> int:
+async def _worker_run(db: Db, *, beat_ago: timedelta, machine: str | None = None, pid: int | None = None) -> int:
     async with db.write() as session:
         run = AgentRun(kind=WORKER_KIND, started_at=NOW - timedelta(hours=1), heartbeat_at=NOW - beat_ago,
-                       status="running")
+                       status="running", machine=machine, pid=pid)
         session.add(run)
         await session.flush()
         return run.id
@@ -164,3 +168,33 @@ async def test_recent_runs_show_newest_first_with_counts_and_which_running_ones_
         (working, "running", False), (silent, "running", True), (finished, "completed", False)]
     assert (lines[2].accounts, lines[2].assessed, lines[2].failures, lines[2].seconds) == (12, 3, 0, 1.25)
     assert [line.id for line in newest] == [working]
+
+
+def _ended_process() -> int:
+    """The id of a process of this machine that has ended."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+async def test_a_run_whose_process_on_this_machine_ended_is_interrupted_at_once(db: Db) -> None:
+    """Its heartbeat is fresh, but its process is gone: the next run need not wait out the lease."""
+    pid = _ended_process()
+    ended = await _worker_run(db, beat_ago=timedelta(0), machine=this_machine(), pid=pid)
+    alive_here = await _worker_run(db, beat_ago=timedelta(0), machine=this_machine(), pid=os.getpid())
+    elsewhere = await _worker_run(db, beat_ago=timedelta(0), machine="another-host/boot", pid=pid)
+    async with db.read() as session:
+        lines = {line.id: line for line in await recent_runs(session, wall_now=NOW, lease=LEASE)}
+    assert [(lines[run].ended, lines[run].silent) for run in (ended, alive_here, elsewhere)] == \
+           [(True, False), (False, False), (False, False)]
+    assert lines[ended].pid == pid
+
+    async with db.write() as session:
+        fresh = await open_run(session, kind="assessment", now=NOW, wall_now=NOW, lease=LEASE)
+    assert (await _run(db, ended)).status == "interrupted"
+    assert "its process ended" in ((await _run(db, ended)).error or "")
+    assert [(await _run(db, run)).status for run in (alive_here, elsewhere)] == ["running", "running"]
+    opened = await _run(db, fresh)
+    assert (opened.machine, opened.pid) == (this_machine(), os.getpid())
+    async with db.read() as session:
+        assert not [line for line in await recent_runs(session, wall_now=NOW, lease=LEASE) if line.ended]
