@@ -12,21 +12,23 @@ connection, so it means the same), and the pool's rollback of a connection that 
 transaction, which SQLite would ignore, is not sent at all: a read-only tool call went from five
 hops to three.
 
-A read (a SELECT) in a transaction that has begun runs on the calling thread, without a hop, for up to
-READ_STEPS_ON_CALLER steps of SQLite's virtual machine: the reads a tool makes (a unique key, one
-account's rows, a page of a list and its total) take a few hundred to a few thousand, less time than
-handing them to the connection's thread and being woken with the answer. A read that needs more is
-stopped there, which leaves its transaction as it was, and runs again on the connection's thread: the
-event loop is held up for 0.4 to 2 ms, never for a whole report. (SQLite looks at the count between
-steps, so a single long step, a page read from a cold disk, can run past it.) So does the commit or
-rollback of a transaction that changed nothing, which only lets go of its read snapshot.
+A read (a SELECT) runs on the calling thread, without a hop, for up to READ_STEPS_ON_CALLER steps of
+SQLite's virtual machine: the reads a tool makes (a unique key, one account's rows, a page of a list
+and its total) take a few hundred to a few thousand, less time than handing them to the connection's
+thread and being woken with the answer. A read that needs more is stopped there, which leaves its
+transaction as it was, and runs again on the connection's thread: the event loop is held up for 0.4 to
+2 ms, never for a whole report. (SQLite looks at the count between steps, so a single long step, a
+page read from a cold disk, can run past it.) The commit or rollback of a transaction that changed
+nothing, which only lets go of its read snapshot, runs here too.
 
-Only once the transaction's first statement has run, though: that one takes its locks (the write lock,
-or a read snapshot, which under heavy writing can also wait), and SQLite waits by sleeping on the
-thread that runs the statement. On the event loop's thread that sleep would also stop the other
-requests, among them the writer it waits for, from committing: under 20 concurrent clients reads
-failed with "database is locked" after the 5 s busy timeout. So a transaction's first statement always
-takes the hop.
+A transaction's first statement takes its locks, and SQLite waits for a lock by sleeping on the thread
+that runs the statement. On the event loop's thread that sleep would also stop the other requests,
+among them the writer it waits for, from committing: under 20 concurrent clients, reads that began
+their transaction there failed with "database is locked" after the 5 s busy timeout. So the first
+statement of a write transaction (the write lock) always takes the hop, and the first read of a read
+transaction (its snapshot, which under heavy writing can also have to wait) runs here with no busy
+timeout: if SQLite would have to wait, it says so at once and the read runs again on the connection's
+thread, where it waits.
 """
 
 from __future__ import annotations
@@ -65,10 +67,11 @@ def _run(connection: sqlite3.Connection, *, begin: str | None, sql: str, paramet
         cursor.close()
 
 
-def _run_within_steps(connection: sqlite3.Connection, begin: str | None, sql: str, parameters: Any,
-                      steps: int) -> Outcome | None:
+def _run_here(connection: sqlite3.Connection, begin: str | None, sql: str, parameters: Any, *, steps: int,
+              busy_timeout_ms: int | None) -> Outcome | None:
     """Run the read `sql` here, or None if it needed more than `steps` (SQLite then stops it; stopping a
-    read leaves the transaction as it was, snapshot included)."""
+    read leaves the transaction as it was, snapshot included) or, given the connection's `busy_timeout_ms`
+    to restore, if it would have to wait for a lock (it then waits on the connection's thread instead)."""
     stopped = False
 
     def stop() -> int:
@@ -77,14 +80,18 @@ def _run_within_steps(connection: sqlite3.Connection, begin: str | None, sql: st
         return 1
 
     connection.set_progress_handler(stop, steps)
+    if busy_timeout_ms is not None:
+        connection.execute("PRAGMA busy_timeout = 0")
     try:
         return _run(connection, begin=begin, sql=sql, parameters=parameters)
-    except sqlite3.OperationalError:
-        if stopped:
+    except sqlite3.OperationalError as exc:
+        if stopped or (busy_timeout_ms is not None and exc.sqlite_errorcode == sqlite3.SQLITE_BUSY):
             return None
         raise
     finally:
         connection.set_progress_handler(None, 0)
+        if busy_timeout_ms is not None:
+            connection.execute(f"PRAGMA busy_timeout = {busy_timeout_ms:d}")
 
 
 class OneHopCursor:
@@ -112,14 +119,16 @@ class OneHopCursor:
             self._connection.defer_begin(sql)
             self.description, self._rows, self.rowcount, self.lastrowid = None, deque(), -1, None
             return self
-        on_caller = _is_read(sql) and self._connection.holds_its_locks()
+        holds_locks, begins_reading = self._connection.holds_its_locks(), self._connection.begins_reading()
         begin = self._connection.take_begin()
         values = () if parameters is None else parameters
         outcome = None
-        if on_caller:
-            outcome = _run_within_steps(self._connection.sqlite_connection, begin, sql, values,
-                                        self._connection.read_steps_on_caller)
-            begin = None  # sent, whether or not the read finished within its steps
+        if _is_read(sql) and (holds_locks or begins_reading):
+            # A read that takes its transaction's snapshot must not wait for a lock here (see above).
+            outcome = _run_here(self._connection.sqlite_connection, begin, sql, values,
+                                steps=self._connection.read_steps_on_caller,
+                                busy_timeout_ms=None if holds_locks else self._connection.busy_timeout_ms())
+            begin = None  # sent, whether or not the read finished here
         if outcome is None:
             outcome = await self._connection.on_thread(partial(_run, begin=begin, sql=sql, parameters=values))
         self.description, rows, self.rowcount, self.lastrowid = outcome
@@ -162,6 +171,7 @@ class OneHopConnection(aiosqlite.Connection):
     """An aiosqlite connection whose cursors need no hop to open or close."""
 
     _pending_begin: str | None = None
+    _busy_timeout_ms: int | None = None
     read_steps_on_caller = READ_STEPS_ON_CALLER
     # SQLite's count of rows changed on this connection when the current transaction began.
     _changes_at_begin = 0
@@ -181,6 +191,17 @@ class OneHopConnection(aiosqlite.Connection):
             # Read between calls: nothing runs on the connection's thread now.
             self._changes_at_begin = self.sqlite_connection.total_changes
         return begin
+
+    def begins_reading(self) -> bool:
+        """Whether the next statement begins a read transaction (which takes a snapshot, and no lock
+        that another writer could hold for long)."""
+        return (self._pending_begin or "").upper() in ("BEGIN", "BEGIN DEFERRED")
+
+    def busy_timeout_ms(self) -> int:
+        """How long SQLite waits for a lock on this connection, as set when it was opened."""
+        if self._busy_timeout_ms is None:
+            self._busy_timeout_ms = int(self.sqlite_connection.execute("PRAGMA busy_timeout").fetchone()[0])
+        return self._busy_timeout_ms
 
     def holds_its_locks(self) -> bool:
         """Whether the current transaction already holds what its reads need (its read snapshot, or the
