@@ -193,8 +193,7 @@ class OneHopConnection(aiosqlite.Connection):
         return begin
 
     def begins_reading(self) -> bool:
-        """Whether the next statement begins a read transaction (which takes a snapshot, and no lock
-        that another writer could hold for long)."""
+        """Whether the next statement begins a read transaction, whose first read takes its snapshot."""
         return (self._pending_begin or "").upper() in ("BEGIN", "BEGIN DEFERRED")
 
     def busy_timeout_ms(self) -> int:
