@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from server.agent_commands import parse_interval
+from server.context import open_app
 from store.errors import InvalidInput
-from tests.backends import fetch_rows
+from store.models import AgentRun
+from store.process_identity import this_machine
+from tests.backends import fetch_rows, run_blocking, settings_for_file
 from tests.server.processes import CSDESK, csdesk_env, run_csdesk
 
 
@@ -68,3 +73,25 @@ def test_a_bad_interval_is_refused(text: str) -> None:
 
 def test_intervals_parse() -> None:
     assert [parse_interval(text).total_seconds() for text in ("90s", "30m", "1h", "1d")] == [90, 1800, 3600, 86400]
+
+
+def test_runs_shows_a_run_whose_process_ended_and_the_next_run_records_it(tmp_path: Path) -> None:
+    path = tmp_path / "ended.db"
+    env = csdesk_env(path)
+    assert run_csdesk("demo", env=env).returncode == 0
+    killed = subprocess.Popen([sys.executable, "-c", "pass"])
+    killed.wait()  # a run's process that ended without closing its run, here on this machine
+
+    async def open_a_run_for_it() -> None:
+        async with open_app(settings_for_file(path)) as app, app.write_sessions() as session, session.begin():
+            now = datetime.now(UTC)
+            session.add(AgentRun(kind="assessment", started_at=now, status="running", heartbeat_at=now,
+                                 machine=this_machine(), pid=killed.pid))
+
+    run_blocking(open_a_run_for_it())
+    shown = run_csdesk("runs", env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert f"its process ({killed.pid})" in _flat(shown.stdout) and "has ended" in _flat(shown.stdout)
+    assert run_csdesk("run", env=env).returncode == 0
+    assert fetch_rows(path, f"SELECT status FROM agent_runs WHERE pid = {killed.pid}") == [("interrupted",)]
+    assert "has ended" not in _flat(run_csdesk("runs", env=env).stdout)
