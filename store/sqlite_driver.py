@@ -46,6 +46,8 @@ Outcome = tuple[Any, list[Row], int, int | None]
 # How many steps of SQLite's virtual machine a read may take on the calling thread: 0.4 to 2 ms on a
 # 2-core machine, ten times what a page of a list with its total takes at 100,000 accounts.
 READ_STEPS_ON_CALLER = 20_000
+# How often, within those steps, SQLite asks whether to go on (see _run_counted).
+PROGRESS_CALLS = 20
 
 
 def _is_read(sql: str) -> bool:
@@ -72,26 +74,44 @@ def _run_here(connection: sqlite3.Connection, begin: str | None, sql: str, param
     """Run the read `sql` here, or None if it needed more than `steps` (SQLite then stops it; stopping a
     read leaves the transaction as it was, snapshot included) or, given the connection's `busy_timeout_ms`
     to restore, if it would have to wait for a lock (it then waits on the connection's thread instead)."""
-    stopped = False
-
-    def stop() -> int:
-        nonlocal stopped
-        stopped = True
-        return 1
-
-    connection.set_progress_handler(stop, steps)
     if busy_timeout_ms is not None:
         connection.execute("PRAGMA busy_timeout = 0")
     try:
-        return _run(connection, begin=begin, sql=sql, parameters=parameters)
+        if begin:
+            connection.execute(begin)
+        return _run_counted(connection, sql, parameters, steps=steps,
+                            stop_when_busy=busy_timeout_ms is not None)
+    finally:
+        if busy_timeout_ms is not None:
+            connection.execute(f"PRAGMA busy_timeout = {busy_timeout_ms:d}")
+
+
+def _run_counted(connection: sqlite3.Connection, sql: str, parameters: Any, *, steps: int,
+                 stop_when_busy: bool) -> Outcome | None:
+    """Run `sql` with SQLite stopping it after about `steps` steps of its own.
+
+    SQLite calls a progress handler when a statement's step count, summed over all its runs, reaches a
+    multiple of the handler's interval, and sqlite3 keeps statements prepared between runs: a handler
+    that stopped at its first call would stop a short read (or the pragma beside it, which then fails
+    the call with "interrupted") whenever its running sum crossed a multiple. So the handler is called
+    every twentieth of `steps` and stops the statement at its twentieth call: after `steps` less at most
+    one interval, counted for this run alone. Nothing else runs under the handler."""
+    calls = 0
+
+    def stop() -> int:
+        nonlocal calls
+        calls += 1
+        return calls >= PROGRESS_CALLS
+
+    connection.set_progress_handler(stop, max(1, steps // PROGRESS_CALLS))
+    try:
+        return _run(connection, begin=None, sql=sql, parameters=parameters)
     except sqlite3.OperationalError as exc:
-        if stopped or (busy_timeout_ms is not None and exc.sqlite_errorcode == sqlite3.SQLITE_BUSY):
+        if calls >= PROGRESS_CALLS or (stop_when_busy and exc.sqlite_errorcode == sqlite3.SQLITE_BUSY):
             return None
         raise
     finally:
         connection.set_progress_handler(None, 0)
-        if busy_timeout_ms is not None:
-            connection.execute(f"PRAGMA busy_timeout = {busy_timeout_ms:d}")
 
 
 class OneHopCursor:

@@ -159,6 +159,24 @@ async def test_reads_and_the_commit_of_a_read_run_without_a_hop(table_file: tupl
     assert counter.hops == []
 
 
+async def test_a_short_read_runs_on_the_caller_however_often_it_ran(table_file: tuple[AsyncEngine, Path],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite counts a prepared statement's steps over all its runs, and sqlite3 keeps statements prepared:
+    counted that way, a short read (or the pragma around it) would now and then be stopped as if it were
+    long, and a stopped pragma failed the call with "interrupted"."""
+    engine, _path = table_file
+    monkeypatch.setattr(OneHopConnection, "read_steps_on_caller", 200)
+    counter = HopCounter(monkeypatch)
+    for _ in range(300):
+        async with engine.begin() as connection:
+            assert await lookup(connection, LOOKUP, id=2) == [("two",)]
+            assert await lookup(connection, LOOKUP, id=1) == [("one",)]
+    assert counter.hops == []
+    async with engine.begin() as connection:
+        assert await lookup(connection, LONG_READ) == [(100_000,)]
+    assert counter.hops == ["<lambda>"]
+
+
 async def test_a_first_read_that_would_wait_for_a_lock_waits_on_the_connections_thread(tmp_path: Path) -> None:
     """Here another connection holds the whole file (a rollback-journal writer mid-commit); in WAL files
     a read's snapshot can have to wait too, rarely, under heavy writing."""
