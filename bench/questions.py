@@ -18,7 +18,7 @@ from store import renewals as renewal_service
 from store.account_view import get_account_360
 from store.models import Renewal, User
 from store.portfolio import portfolio_summary
-from store.users import principal_for
+from tools.common import work_as
 
 RETENTION = {"owner": "me", "health_status": ["at_risk"], "renewal_within_days": 90, "sort": "arr_desc",
              "limit": 25}
@@ -39,6 +39,8 @@ class Targets:
 
     account_id: int
     renewal_id: int
+    # The renewal's version as the last in-process update left it.
+    renewal_version: int
 
 
 async def pick_targets(app: AppContext, csm_email: str) -> Targets:
@@ -47,7 +49,7 @@ async def pick_targets(app: AppContext, csm_email: str) -> Targets:
         renewal = await session.scalar(select(Renewal).where(Renewal.owner_id == owner_id,
                                                              Renewal.stage == "upcoming").limit(1))
     assert renewal is not None, "the portfolio has no open renewal to update"
-    return Targets(account_id=renewal.account_id, renewal_id=renewal.id)
+    return Targets(account_id=renewal.account_id, renewal_id=renewal.id, renewal_version=renewal.version)
 
 
 def tool_arguments(tool: str, targets: Targets, version: int, turn: int) -> dict[str, Any]:
@@ -64,12 +66,10 @@ def tool_arguments(tool: str, targets: Targets, version: int, turn: int) -> dict
 
 async def in_process(app: AppContext, tool: str, targets: Targets, csm_email: str, manager_email: str,
                      turn: int) -> object:
-    """The service function a tool calls, in its own transaction, without any transport."""
-    now = app.clock.now()
-    write = tool == "update_renewal"
-    sessions = app.write_sessions if write else app.read_sessions
-    async with sessions() as session, session.begin():
-        principal = await principal_for(session, email=manager_email if tool == "portfolio_summary" else csm_email)
+    """The service function a tool calls, in its own transaction as the tool runs it, without any transport."""
+    email = manager_email if tool == "portfolio_summary" else csm_email
+    async with work_as(app, email, write=tool == "update_renewal") as work:
+        session, principal, now = work.session, work.principal, work.now
         if tool == "list_accounts":
             filters = account_service.AccountFilters(owner="me", health_statuses=("at_risk",), renewal_within_days=90)
             return await account_service.list_accounts(session, principal=principal, filters=filters,
@@ -85,7 +85,10 @@ async def in_process(app: AppContext, tool: str, targets: Targets, csm_email: st
                                                        within_days=90)
         if tool == "portfolio_summary":
             return await portfolio_summary(session, principal=principal, now=now)
-        version = (await session.get(Renewal, targets.renewal_id)).version
-        return await renewal_service.update_renewal(session, principal=principal, now=now,
-                                                    renewal_id=targets.renewal_id, expected_version=version,
-                                                    forecast_amount=FORECASTS[turn % 2])
+        # As a client does: the version it sends is the one the last answer gave.
+        updated = await renewal_service.update_renewal(session, principal=principal, now=now,
+                                                       renewal_id=targets.renewal_id,
+                                                       expected_version=targets.renewal_version,
+                                                       forecast_amount=FORECASTS[turn % 2])
+        targets.renewal_version = updated.version
+        return updated

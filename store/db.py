@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import collections
 import functools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
 from sqlalchemy import Executable, Select, event, make_url, text
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 
 from store.sqlite_driver import OneHopConnection, one_hop_connect
 from store.sqlite_reads import driver_of, read_on_driver
@@ -72,6 +75,32 @@ def session_factory(engine: AsyncEngine, *, write: bool = False) -> async_sessio
     """Sessions on `engine`; `write=True` ones begin their transaction ready to write."""
     bind = engine.execution_options(csdesk_write=True) if write else engine
     return async_sessionmaker(bind, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session whose work is one transaction: committed when the block ends, rolled back if it raises,
+    and closed either way; what `async with sessions() as session, session.begin():` does.
+
+    That form crosses SQLAlchemy's async bridge three times (begin, commit, close) and starts a task to
+    close the session; a tool call's whole read costs about as much as one crossing. Here the
+    transaction begins with the session's first statement, as SQLAlchemy begins it anyway, and the
+    commit and the close share one crossing (a failed commit still closes the session). An exception in
+    the block leaves through the session's own exit."""
+    session = sessions()
+    try:
+        yield session
+    except BaseException:
+        async with session:  # the session's own exit: rolls back and closes, even if cancelled meanwhile
+            raise
+    await session.run_sync(_commit_and_close)
+
+
+def _commit_and_close(session: Session) -> None:
+    try:
+        session.commit()
+    finally:
+        session.close()
 
 
 async def refresh_statistics(sessions: async_sessionmaker[AsyncSession], tables: tuple[str, ...] = ()) -> bool:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agents.assessment import AgentDeps
 from store.clock import Clock
+from store.db import transaction
 from store.errors import CsdeskError
 from store.principals import Principal
 from store.users import principal_for
@@ -56,20 +57,27 @@ def app_of(ctx: Context) -> ToolDeps:
 async def unit_of_work(ctx: Context, *, write: bool) -> AsyncIterator[Work]:
     """One transaction as the acting principal; store errors become tool errors the model can act on."""
     app = app_of(ctx)
-    factory = app.write_sessions if write else app.read_sessions
     # Over HTTP the bearer token names the user (its absence is a 401 before any tool runs);
     # over stdio and in process there is no token, and the configured user acts.
     access = get_access_token()
     email = access.subject if access is not None else app.acting_email()
     try:
-        async with factory() as session, session.begin():
-            principal = await principal_for(session, email=email)
-            yield Work(session=session, principal=principal, now=app.clock.now())
+        async with work_as(app, email, write=write) as work:
+            yield work
     except CsdeskError as exc:
         raise ToolError(str(exc)) from exc
     except IntegrityError as exc:
         # A concurrent writer took the same unique value between our check and our insert.
         raise ToolError("the write conflicts with a change made at the same moment; re-read and retry") from exc
+
+
+@asynccontextmanager
+async def work_as(app: ToolDeps, email: str | None, *, write: bool) -> AsyncIterator[Work]:
+    """One transaction acting as the user with `email`, as a tool call runs it (without the tool's error
+    mapping; the benchmark times service functions through this)."""
+    async with transaction(app.write_sessions if write else app.read_sessions) as session:
+        principal = await principal_for(session, email=email)
+        yield Work(session=session, principal=principal, now=app.clock.now())
 
 
 def respond(result: BaseModel) -> CallToolResult:
