@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Executable, Select
@@ -25,15 +25,72 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from store.sqlite_driver import OneHopConnection
 
+Convert = Callable[[Any], Any]
+# How many shapes of IN lists a statement keeps worked out: its lists of statuses and stages have a few;
+# a statement given lists of any length (ids, say) works out the rest each time rather than grow without end.
+SHAPES_KEPT = 32
+
+
+@dataclass(frozen=True)
+class Binding:
+    """The SQL for one shape of a statement's values (the length of each IN list), and where each of its
+    placeholders takes its value from."""
+
+    sql: str
+    # Per placeholder: the parameter's name, the element's index if the parameter is an IN list, and the
+    # conversion to what SQLite stores (money, aware times, dates), if any.
+    placeholders: tuple[tuple[str, int | None, Convert | None], ...]
+
+    def values(self, parameters: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(
+            (value if convert is None else convert(value))
+            for name, index, convert in self.placeholders
+            for value in (parameters[name] if index is None else parameters[name][index],)
+        )
+
 
 @dataclass(frozen=True)
 class ReadPlan:
     compiled: SQLCompiler
     keys: tuple[str, ...]
-    # How each bound value is handed to SQLite (money, aware times, dates), by parameter name.
-    binders: dict[str, Callable[[Any], Any]]
+    # How each bound value is handed to SQLite, by parameter name.
+    binders: dict[str, Convert]
     # The columns whose values SQLite returns in another form (dates, money, JSON), with their conversion.
-    conversions: tuple[tuple[int, Callable[[Any], Any]], ...]
+    conversions: tuple[tuple[int, Convert], ...]
+    # The parameters that are IN lists; the values a statement carries itself, and those it computes per call.
+    lists: tuple[str, ...]
+    defaults: dict[str, Any]
+    computed: tuple[tuple[str, Callable[[], Any]], ...]
+    # Filled as shapes are first seen: working out a shape (SQLAlchemy's expansion of the IN lists) cost
+    # more than an indexed read, and a tool sends a few shapes all its life.
+    bindings: dict[tuple[int, ...], Binding] = field(default_factory=dict)
+
+    def bind(self, parameters: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
+        """The SQL and positional values for `parameters`; a missing value raises as SQLAlchemy does."""
+        given = parameters
+        if self.defaults or self.computed:
+            given = {**self.defaults, **{name: compute() for name, compute in self.computed if name not in parameters},
+                     **parameters}
+        try:
+            shape = tuple(len(given[name]) for name in self.lists)
+            binding = self.bindings.get(shape) or self._binding(shape, given)
+            return binding.sql, binding.values(given)
+        except KeyError:
+            # SQLAlchemy names the missing value.
+            self.compiled.construct_expanded_state(parameters, escape_names=False)
+            raise
+
+    def _binding(self, shape: tuple[int, ...], given: dict[str, Any]) -> Binding:
+        state = self.compiled.construct_expanded_state(given, escape_names=False)
+        element_of = {expanded: (name, index) for name, names in state.parameter_expansion.items()
+                      for index, expanded in enumerate(names)}
+        converts = {**self.binders, **state.processors}
+        binding = Binding(sql=state.statement, placeholders=tuple(
+            (*element_of.get(placeholder, (placeholder, None)), converts.get(placeholder))
+            for placeholder in state.positiontup or ()))
+        if len(self.bindings) < SHAPES_KEPT:
+            self.bindings[shape] = binding
+        return binding
 
 
 @functools.lru_cache(maxsize=256)
@@ -45,8 +102,11 @@ def plan_for(statement: Select[Any], dialect: Dialect) -> ReadPlan:
     columns = list(statement.selected_columns)
     conversions = tuple((index, to) for index, column in enumerate(columns)
                         if (to := column.type.dialect_impl(dialect).result_processor(dialect, None)) is not None)
+    binds = compiled.binds.items()
     return ReadPlan(compiled=compiled, keys=tuple(statement.selected_columns.keys()), binders=binders,
-                    conversions=conversions)
+                    conversions=conversions, lists=tuple(name for name, bind in binds if bind.expanding),
+                    defaults={name: bind.value for name, bind in binds if not bind.required and not bind.callable},
+                    computed=tuple((name, bind.callable) for name, bind in binds if bind.callable))
 
 
 def driver_of(connection: AsyncConnection) -> OneHopConnection | None:
@@ -59,21 +119,18 @@ async def read_on_driver(connection: AsyncConnection, driver: OneHopConnection, 
                          parameters: dict[str, Any]) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
     """The column names and rows of `statement`, run on `driver` in `connection`'s transaction."""
     plan = plan_for(statement, connection.dialect)
-    state = plan.compiled.construct_expanded_state(parameters, escape_names=False)
-    # The expanded state converts only the elements of expanding parameters (IN lists); the rest as planned.
-    bound, convert = state.parameters, {**plan.binders, **state.processors}
-    values = tuple(convert[name](bound[name]) if name in convert else bound[name] for name in state.positiontup)
+    sql, values = plan.bind(parameters)
     sync_connection = connection.sync_connection
     cursor = driver.cursor()
-    sync_connection.dispatch.before_cursor_execute(sync_connection, cursor, state.statement, values, None, False)
+    sync_connection.dispatch.before_cursor_execute(sync_connection, cursor, sql, values, None, False)
     if sync_connection._echo:  # the engine's echo, or logging's INFO level for sqlalchemy.engine
-        sync_connection._log_info(state.statement)
+        sync_connection._log_info(sql)
         sync_connection._log_info("[read through the driver] %r", values)
     try:
-        await cursor.execute(state.statement, values)
+        await cursor.execute(sql, values)
         rows = await cursor.fetchall()
     except sqlite3.Error as exc:
-        raise DBAPIError.instance(state.statement, values, exc, sqlite3.Error) from exc
+        raise DBAPIError.instance(sql, values, exc, sqlite3.Error) from exc
     if plan.conversions:
         rows = [_converted(row, plan.conversions) for row in rows]
     return plan.keys, rows

@@ -170,6 +170,28 @@ async def test_a_statement_binds_any_in_list_as_sqlalchemy_does(assessed: Db) ->
             await read_on_driver(connection, driver, statement, {"statuses": ["healthy"]})
 
 
+async def test_values_a_statement_carries_itself_bind_as_sqlalchemy_binds_them(assessed: Db) -> None:
+    """A literal in the statement, a value computed at each call, and a caller's value for either."""
+    computed: list[int] = []
+
+    def upto() -> int:
+        computed.append(5)
+        return 5
+
+    statement = select(Account.id).where(Account.id >= 2, Account.id <= bindparam("upto", callable_=upto),
+                                         Account.arr >= bindparam("min_arr", Decimal("0"))).order_by(Account.id)
+    async with assessed.read() as session:
+        connection = await session.connection()
+        driver = driver_of(connection)
+        assert driver is not None
+        for parameters in ({}, {}, {"upto": 9}, {"min_arr": Decimal("10000000")}, {}):
+            _keys, rows = await read_on_driver(connection, driver, statement, parameters)
+            assert rows == [tuple(row) for row in await connection.execute(statement, parameters)]
+            assert len(rows) == {"upto": 8, "min_arr": 0}.get(next(iter(parameters), ""), 4)
+    # The value was computed for each read that did not give it, through the driver and through SQLAlchemy.
+    assert len(computed) == 8
+
+
 async def test_sqlalchemys_echo_log_shows_reads_through_the_driver(assessed: Db,
                                                                    caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="sqlalchemy.engine")
