@@ -28,7 +28,7 @@ from store.db import core_rows
 from store.demo_portfolio import seed_demo_portfolio
 from store.models import Account, Assessment, SupportTicket
 from store.renewals import RENEWAL_SORTS, list_renewals
-from store.sqlite_reads import driver_of, read_on_driver
+from store.sqlite_reads import SHAPES_KEPT, driver_of, plan_for, read_on_driver
 from store.vocabulary import HEALTH_STATUSES
 from tests.conftest import NOW, TODAY, Db, _open_db
 
@@ -168,6 +168,19 @@ async def test_a_statement_binds_any_in_list_as_sqlalchemy_does(assessed: Db) ->
         assert seen[1] == 12 and seen[0] != seen[4] and seen[3] == 0
         with pytest.raises(InvalidRequestError, match="min_arr"):
             await read_on_driver(connection, driver, statement, {"statuses": ["healthy"]})
+
+
+async def test_in_lists_of_many_lengths_read_alike_and_keep_a_bounded_number_of_shapes(assessed: Db) -> None:
+    statement = select(Account.id).where(Account.id.in_(bindparam("ids", expanding=True))).order_by(Account.id)
+    async with assessed.read() as session:
+        connection = await session.connection()
+        driver = driver_of(connection)
+        assert driver is not None
+        for length in [*range(SHAPES_KEPT + 8), 3, SHAPES_KEPT + 2]:
+            ids = list(range(length, 0, -1))
+            _keys, rows = await read_on_driver(connection, driver, statement, {"ids": ids})
+            assert rows == [(account_id,) for account_id in range(1, min(length, 12) + 1)]
+        assert len(plan_for(statement, connection.dialect).bindings) == SHAPES_KEPT
 
 
 async def test_values_a_statement_carries_itself_bind_as_sqlalchemy_binds_them(assessed: Db) -> None:
