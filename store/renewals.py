@@ -7,11 +7,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, Integer, Select, bindparam, func, select
+from sqlalchemy import ColumnElement, Date, Integer, Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import audit, revenue, validation
 from store.accounts import renewal_window
+from store.db import core_rows, core_write
 from store.errors import Conflict, InvalidInput, NotFound
 from store.models import Account, Renewal, User
 from store.pagination import check_page_size, decode_cursor, filters_fingerprint, next_cursor, page_and_total
@@ -116,6 +117,16 @@ def _renewal_conditions(filters: frozenset[str]) -> tuple[ColumnElement[bool], .
         tuple(condition for name, condition in conditions.items() if name in filters)
 
 
+# What update_renewal reads of a renewal: its answer's columns, its notes, and who owns its account.
+RENEWAL_FOR_UPDATE = select(*LINE_COLUMNS, Renewal.notes, Account.owner_id.label("account_owner_id")) \
+    .join(Account, Account.id == Renewal.account_id).join(User, User.id == Renewal.owner_id) \
+    .where(Renewal.id == bindparam("renewal_id", type_=Integer))
+# Moving a renewal within the pipeline writes one row, guarded by the version it was read at; the columns
+# it sets are the ones its values name (see core_write).
+MOVE_RENEWAL = update(Renewal.__table__).where(Renewal.id == bindparam("renewal_id", type_=Integer),
+                                               Renewal.version == bindparam("read_version", type_=Integer))
+
+
 async def update_renewal(
     session: AsyncSession, *, principal: Principal, now: datetime, renewal_id: int, expected_version: int,
     stage: str | None = None, forecast_amount: Decimal | str | None = None,
@@ -129,37 +140,69 @@ async def update_renewal(
     """
     if stage is None and forecast_amount is None and final_amount is None and notes is None:
         raise InvalidInput("nothing to update: pass stage, forecast_amount, final_amount or notes")
-    renewal = await session.get(Renewal, renewal_id)
-    if renewal is None:
+    line = (await core_rows(session, RENEWAL_FOR_UPDATE, {"renewal_id": renewal_id})).first()
+    if line is None:
         raise NotFound(f"no renewal with id {renewal_id}; find ids with list_renewals or get_account")
-    account = await session.get(Account, renewal.account_id)
-    assert account is not None
-    require_account_writer(principal, owner_id=account.owner_id, account_name=account.name)
-    check_version("renewal", renewal.id, renewal.version, expected_version)
-    if renewal.stage in CLOSED_RENEWAL_STAGES:
-        raise Conflict(f"renewal {renewal.id} is {renewal.stage}; closed renewals are final")
-    before_renewal, before_account = audit.snapshot(renewal), audit.snapshot(account)
-    arr_before, currency_before = revenue.contracted_arr(account), account.currency
+    require_account_writer(principal, owner_id=line.account_owner_id, account_name=line.name)
+    check_version("renewal", line.id, line.version, expected_version)
+    if line.stage in CLOSED_RENEWAL_STAGES:
+        raise Conflict(f"renewal {line.id} is {line.stage}; closed renewals are final")
+    changes: dict[str, Any] = {}
     if forecast_amount is not None:
-        renewal.forecast_amount = validation.money(forecast_amount, "forecast_amount")
+        changes["forecast_amount"] = validation.money(forecast_amount, "forecast_amount")
     if notes is not None:
-        renewal.notes = validation.text(notes, "notes", max_length=4000, required=False) or None
-    new_stage = validation.one_of(stage, RENEWAL_STAGES, "stage") if stage is not None else renewal.stage
-    next_renewal: Renewal | None = None
+        changes["notes"] = validation.text(notes, "notes", max_length=4000, required=False) or None
+    new_stage = validation.one_of(stage, RENEWAL_STAGES, "stage") if stage is not None else line.stage
     if final_amount is not None and new_stage != "closed_won":
         raise InvalidInput("final_amount is set only when closing a renewal: pass stage closed_won with it")
-    if new_stage == "closed_won":
-        if final_amount is None:
-            raise InvalidInput("closing a renewal won needs final_amount: the amount actually booked")
-        next_renewal = await _close_won(session, renewal=renewal, account=account,
-                                        final=validation.money(final_amount, "final_amount"), now=now)
-    elif new_stage == "closed_lost":
-        _close_lost(renewal=renewal, account=account, today=now.date())
-    renewal.stage = new_stage
-    renewal.updated_at = now
+    if new_stage == "closed_won" and final_amount is None:
+        raise InvalidInput("closing a renewal won needs final_amount: the amount actually booked")
     if new_stage in CLOSED_RENEWAL_STAGES:
-        revenue.record_change(session, account=account, before=arr_before, before_currency=currency_before,
-                              on=now.date(), now=now, source="renewal.close", renewal_id=renewal.id, always=True)
+        final = validation.money(final_amount, "final_amount") if final_amount is not None else None
+        return await _close(session, principal=principal, now=now, renewal_id=line.id, stage=new_stage,
+                            changes=changes, final=final)
+    changes["stage"] = new_stage
+    return await _move(session, principal=principal, now=now, line=line, changes=changes)
+
+
+async def _move(session: AsyncSession, *, principal: Principal, now: datetime, line: Any,
+                changes: dict[str, Any]) -> RenewalOut:
+    """Change an open renewal's forecast, notes or stage: one guarded UPDATE and its audit row, written
+    as Core statements (the ORM's load and unit of work for the same row cost most of a tool call)."""
+    version = line.version + 1
+    moved = await core_write(session, MOVE_RENEWAL, {**changes, "updated_at": now, "version": version,
+                                                     "renewal_id": line.id, "read_version": line.version})
+    if moved != 1:
+        raise Conflict(f"renewal {line.id} was changed by someone else just now; re-read it and retry")
+    await audit.write(session, principal=principal, action="renewal.update", entity="renewal", entity_id=line.id,
+                      at=now, before={key: getattr(line, key) for key in changes}, after=changes)
+    moved_line = line._replace(**{key: value for key, value in changes.items() if key in line._fields},
+                               version=version)
+    return renewal_out(moved_line, moved_line, moved_line.owner, now.date())
+
+
+async def _close(session: AsyncSession, *, principal: Principal, now: datetime, renewal_id: int, stage: str,
+                 changes: dict[str, Any], final: Decimal | None) -> RenewalOut:
+    """Close a renewal won or lost, with what that does to the account and the next term, through the
+    ORM; update_renewal has checked the caller, the version and the arguments."""
+    renewal = await session.get(Renewal, renewal_id)
+    assert renewal is not None
+    account = await session.get(Account, renewal.account_id)
+    assert account is not None
+    before_renewal, before_account = audit.snapshot(renewal), audit.snapshot(account)
+    arr_before, currency_before = revenue.contracted_arr(account), account.currency
+    for key, value in changes.items():
+        setattr(renewal, key, value)
+    next_renewal: Renewal | None = None
+    if stage == "closed_won":
+        assert final is not None
+        next_renewal = await _close_won(session, renewal=renewal, account=account, final=final, now=now)
+    else:
+        _close_lost(renewal=renewal, account=account, today=now.date())
+    renewal.stage = stage
+    renewal.updated_at = now
+    revenue.record_change(session, account=account, before=arr_before, before_currency=currency_before,
+                          on=now.date(), now=now, source="renewal.close", renewal_id=renewal.id, always=True)
     await flush_guarded(session, "renewal", renewal_id)
     audit.record(session, principal=principal, action="renewal.update", entity="renewal", entity_id=renewal.id,
                  at=now, before=before_renewal, after=audit.snapshot(renewal))

@@ -24,11 +24,13 @@ nothing, which only lets go of its read snapshot, runs here too.
 A transaction's first statement takes its locks, and SQLite waits for a lock by sleeping on the thread
 that runs the statement. On the event loop's thread that sleep would also stop the other requests,
 among them the writer it waits for, from committing: under 20 concurrent clients, reads that began
-their transaction there failed with "database is locked" after the 5 s busy timeout. So the first
-statement of a write transaction (the write lock) always takes the hop, and the first read of a read
-transaction (its snapshot, which under heavy writing can also have to wait) runs here with no busy
-timeout: if SQLite would have to wait, it says so at once and the read runs again on the connection's
-thread, where it waits.
+their transaction there failed with "database is locked" after the 5 s busy timeout. So a first
+statement that is a read runs here with its BEGIN and no busy timeout: if SQLite would have to wait
+(for the write lock a write transaction's BEGIN IMMEDIATE takes, or, rarely, for a read snapshot under
+heavy writing) it says so at once, and the BEGIN and the read go to the connection's thread, where they
+wait. A first statement that writes takes the hop with its BEGIN. A write itself always runs on the
+connection's thread: SQLite cannot stop a write halfway without rolling back its whole transaction, so
+a write has no bound here, and a commit that wrote can also checkpoint the log.
 """
 
 from __future__ import annotations
@@ -70,20 +72,32 @@ def _run(connection: sqlite3.Connection, *, begin: str | None, sql: str, paramet
 
 
 def _run_here(connection: sqlite3.Connection, begin: str | None, sql: str, parameters: Any, *, steps: int,
-              busy_timeout_ms: int | None) -> Outcome | None:
-    """Run the read `sql` here, or None if it needed more than `steps` (SQLite then stops it; stopping a
-    read leaves the transaction as it was, snapshot included) or, given the connection's `busy_timeout_ms`
-    to restore, if it would have to wait for a lock (it then waits on the connection's thread instead)."""
+              busy_timeout_ms: int | None) -> tuple[Outcome | None, str | None]:
+    """Run the read `sql` here, after `begin` if given, and return its outcome and the BEGIN still to be
+    sent (None once sent). The outcome is None if the read needed more than `steps` (SQLite then stops
+    it; stopping a read leaves the transaction as it was, snapshot included) or, given the connection's
+    `busy_timeout_ms` to restore, if the BEGIN or the read would have to wait for a lock: it then waits on
+    the connection's thread instead."""
     if busy_timeout_ms is not None:
         connection.execute("PRAGMA busy_timeout = 0")
     try:
         if begin:
-            connection.execute(begin)
+            try:
+                connection.execute(begin)
+            except sqlite3.OperationalError as exc:
+                if busy_timeout_ms is not None and _is_busy(exc):
+                    return None, begin  # another writer holds the write lock: nothing began
+                raise
         return _run_counted(connection, sql, parameters, steps=steps,
-                            stop_when_busy=busy_timeout_ms is not None)
+                            stop_when_busy=busy_timeout_ms is not None), None
     finally:
         if busy_timeout_ms is not None:
             connection.execute(f"PRAGMA busy_timeout = {busy_timeout_ms:d}")
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    # SQLITE_BUSY, or one of its extended codes (waiting for another connection's recovery of the log).
+    return exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
 
 
 def _run_counted(connection: sqlite3.Connection, sql: str, parameters: Any, *, steps: int,
@@ -107,7 +121,7 @@ def _run_counted(connection: sqlite3.Connection, sql: str, parameters: Any, *, s
     try:
         return _run(connection, begin=None, sql=sql, parameters=parameters)
     except sqlite3.OperationalError as exc:
-        if calls >= PROGRESS_CALLS or (stop_when_busy and exc.sqlite_errorcode == sqlite3.SQLITE_BUSY):
+        if calls >= PROGRESS_CALLS or (stop_when_busy and _is_busy(exc)):
             return None
         raise
     finally:
@@ -139,16 +153,15 @@ class OneHopCursor:
             self._connection.defer_begin(sql)
             self.description, self._rows, self.rowcount, self.lastrowid = None, deque(), -1, None
             return self
-        holds_locks, begins_reading = self._connection.holds_its_locks(), self._connection.begins_reading()
+        holds_locks = self._connection.holds_its_locks()
         begin = self._connection.take_begin()
         values = () if parameters is None else parameters
         outcome = None
-        if _is_read(sql) and (holds_locks or begins_reading):
-            # A read that takes its transaction's snapshot must not wait for a lock here (see above).
-            outcome = _run_here(self._connection.sqlite_connection, begin, sql, values,
-                                steps=self._connection.read_steps_on_caller,
-                                busy_timeout_ms=None if holds_locks else self._connection.busy_timeout_ms())
-            begin = None  # sent, whether or not the read finished here
+        if _is_read(sql) and (holds_locks or begin is not None):
+            # A read that takes its transaction's locks must not wait for them here (see above).
+            outcome, begin = _run_here(self._connection.sqlite_connection, begin, sql, values,
+                                       steps=self._connection.read_steps_on_caller,
+                                       busy_timeout_ms=None if holds_locks else self._connection.busy_timeout_ms())
         if outcome is None:
             outcome = await self._connection.on_thread(partial(_run, begin=begin, sql=sql, parameters=values))
         self.description, rows, self.rowcount, self.lastrowid = outcome
@@ -211,10 +224,6 @@ class OneHopConnection(aiosqlite.Connection):
             # Read between calls: nothing runs on the connection's thread now.
             self._changes_at_begin = self.sqlite_connection.total_changes
         return begin
-
-    def begins_reading(self) -> bool:
-        """Whether the next statement begins a read transaction, whose first read takes its snapshot."""
-        return (self._pending_begin or "").upper() in ("BEGIN", "BEGIN DEFERRED")
 
     def busy_timeout_ms(self) -> int:
         """How long SQLite waits for a lock on this connection, as set when it was opened."""

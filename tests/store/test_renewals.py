@@ -1,8 +1,9 @@
+import asyncio
 from datetime import date
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from store.errors import Conflict, Forbidden, InvalidInput
 from store.models import Account, AuditEvent, Renewal
@@ -75,6 +76,44 @@ async def test_bad_renewal_updates_change_nothing(db: Db, changes: dict, message
                                  expected_version=1, **changes)
     async with db.read() as session:
         assert (await session.get(Renewal, renewal_id)).version == 1
+
+
+async def test_a_move_racing_another_writer_is_a_conflict_and_changes_nothing(db: Db) -> None:
+    """The other writer has changed the renewal but not committed when the move reads it: on PostgreSQL
+    the move reads the old version and its guarded UPDATE waits for the row, then finds it changed; on
+    SQLite the move waits for the write lock and reads the new version."""
+    account = await make_account(db, arr="100000")
+    renewal_id = await _renewal_id(db, account.id)
+    changed = asyncio.Event()
+    release = asyncio.Event()
+
+    async def other_writer() -> None:
+        async with db.write() as session:
+            await session.execute(update(Renewal).where(Renewal.id == renewal_id)
+                                  .values(forecast_amount=Decimal("1.00"), version=Renewal.version + 1)
+                                  .execution_options(synchronize_session=False))
+            changed.set()
+            await release.wait()
+
+    async def move() -> None:
+        async with db.write() as session:
+            await update_renewal(session, principal=db.principals["ana"], now=NOW, renewal_id=renewal_id,
+                                 expected_version=1, forecast_amount="95000")
+
+    other = asyncio.create_task(other_writer())
+    await changed.wait()
+    moving = asyncio.create_task(move())
+    await asyncio.sleep(0.3)
+    assert not moving.done()  # waiting for the other writer's row (PostgreSQL) or lock (SQLite)
+    release.set()
+    await other
+    with pytest.raises(Conflict, match=f"renewal {renewal_id}"):
+        await moving
+    async with db.read() as session:
+        stored = await session.get(Renewal, renewal_id)
+        moves = await session.scalar(select(func.count()).select_from(AuditEvent)
+                                     .where(AuditEvent.action == "renewal.update"))
+    assert (stored.forecast_amount, stored.version, moves) == (Decimal("1.00"), 2, 0)
 
 
 async def test_only_the_owner_or_a_manager_may_move_a_renewal(db: Db) -> None:

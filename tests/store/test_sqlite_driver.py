@@ -286,5 +286,26 @@ async def test_a_read_that_must_wait_for_the_write_lock_never_holds_up_the_event
         assert await writer == "one"
         async with engine.connect() as connection:
             assert await lookup(connection, LOOKUP, id=1) == [("uno",)]
+            driver = driver_of(connection)
+            assert driver is not None
+            # The attempt on the loop's thread ran without a busy timeout; the connection has its own back.
+            assert driver.sqlite_connection.execute("PRAGMA busy_timeout").fetchone() == (5000,)
     finally:
         holder.close()
+
+
+async def test_a_write_transaction_that_reads_first_takes_the_free_write_lock_without_a_hop(
+        table_file: tuple[AsyncEngine, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    engine, path = table_file
+    counter = HopCounter(monkeypatch)
+    probe = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        async with engine.execution_options(csdesk_write=True).begin() as connection:
+            assert await lookup(connection, LOOKUP, id=1) == [("one",)]
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                probe.execute("BEGIN IMMEDIATE")  # the lookup's BEGIN IMMEDIATE took the write lock
+            await connection.execute(text("UPDATE t SET name = 'uno' WHERE id = 1"))
+        assert counter.hops == ["<lambda>", "commit"]
+        assert probe.execute("SELECT name FROM t WHERE id = 1").fetchone() == ("uno",)
+    finally:
+        probe.close()
