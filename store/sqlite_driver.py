@@ -62,37 +62,40 @@ def _run(connection: sqlite3.Connection, *, begin: str | None, sql: str, paramet
     try:
         if begin:
             cursor.execute(begin)
-        cursor.execute(sql, parameters)
-        description = cursor.description
-        rows = cursor.fetchall() if description else []
-        # Read after the rows: a statement with RETURNING counts its rows as they are stepped.
-        return description, rows, cursor.rowcount, cursor.lastrowid
+        return _execute(cursor, sql, parameters)
     finally:
         cursor.close()
 
 
-def _run_here(connection: sqlite3.Connection, begin: str | None, sql: str, parameters: Any, *, steps: int,
+def _execute(cursor: sqlite3.Cursor, sql: str, parameters: Any) -> Outcome:
+    cursor.execute(sql, parameters)
+    description = cursor.description
+    rows = cursor.fetchall() if description else []
+    # Read after the rows: a statement with RETURNING counts its rows as they are stepped.
+    return description, rows, cursor.rowcount, cursor.lastrowid
+
+
+def _run_here(cursor: sqlite3.Cursor, begin: str | None, sql: str, parameters: Any, *, steps: int,
               busy_timeout_ms: int | None) -> tuple[Outcome | None, str | None]:
-    """Run the read `sql` here, after `begin` if given, and return its outcome and the BEGIN still to be
-    sent (None once sent). The outcome is None if the read needed more than `steps` (SQLite then stops
-    it; stopping a read leaves the transaction as it was, snapshot included) or, given the connection's
-    `busy_timeout_ms` to restore, if the BEGIN or the read would have to wait for a lock: it then waits on
-    the connection's thread instead."""
+    """Run the read `sql` here on `cursor`, after `begin` if given, and return its outcome and the BEGIN
+    still to be sent (None once sent). The outcome is None if the read needed more than `steps` (SQLite
+    then stops it; stopping a read leaves the transaction as it was, snapshot included) or, given the
+    connection's `busy_timeout_ms` to restore, if the BEGIN or the read would have to wait for a lock: it
+    then waits on the connection's thread instead."""
     if busy_timeout_ms is not None:
-        connection.execute("PRAGMA busy_timeout = 0")
+        cursor.execute("PRAGMA busy_timeout = 0")
     try:
         if begin:
             try:
-                connection.execute(begin)
+                cursor.execute(begin)
             except sqlite3.OperationalError as exc:
                 if busy_timeout_ms is not None and _is_busy(exc):
                     return None, begin  # another writer holds the write lock: nothing began
                 raise
-        return _run_counted(connection, sql, parameters, steps=steps,
-                            stop_when_busy=busy_timeout_ms is not None), None
+        return _run_counted(cursor, sql, parameters, steps=steps, stop_when_busy=busy_timeout_ms is not None), None
     finally:
         if busy_timeout_ms is not None:
-            connection.execute(f"PRAGMA busy_timeout = {busy_timeout_ms:d}")
+            cursor.execute(f"PRAGMA busy_timeout = {busy_timeout_ms:d}")
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -100,7 +103,7 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
 
 
-def _run_counted(connection: sqlite3.Connection, sql: str, parameters: Any, *, steps: int,
+def _run_counted(cursor: sqlite3.Cursor, sql: str, parameters: Any, *, steps: int,
                  stop_when_busy: bool) -> Outcome | None:
     """Run `sql` with SQLite stopping it after about `steps` steps of its own.
 
@@ -117,9 +120,10 @@ def _run_counted(connection: sqlite3.Connection, sql: str, parameters: Any, *, s
         calls += 1
         return calls >= PROGRESS_CALLS
 
+    connection = cursor.connection
     connection.set_progress_handler(stop, max(1, steps // PROGRESS_CALLS))
     try:
-        return _run(connection, begin=None, sql=sql, parameters=parameters)
+        return _execute(cursor, sql, parameters)
     except sqlite3.OperationalError as exc:
         if calls >= PROGRESS_CALLS or (stop_when_busy and _is_busy(exc)):
             return None
@@ -159,7 +163,7 @@ class OneHopCursor:
         outcome = None
         if _is_read(sql) and (holds_locks or begin is not None):
             # A read that takes its transaction's locks must not wait for them here (see above).
-            outcome, begin = _run_here(self._connection.sqlite_connection, begin, sql, values,
+            outcome, begin = _run_here(self._connection.caller_cursor(), begin, sql, values,
                                        steps=self._connection.read_steps_on_caller,
                                        busy_timeout_ms=None if holds_locks else self._connection.busy_timeout_ms())
         if outcome is None:
@@ -205,6 +209,7 @@ class OneHopConnection(aiosqlite.Connection):
 
     _pending_begin: str | None = None
     _busy_timeout_ms: int | None = None
+    _caller_cursor: sqlite3.Cursor | None = None
     read_steps_on_caller = READ_STEPS_ON_CALLER
     # SQLite's count of rows changed on this connection when the current transaction began.
     _changes_at_begin = 0
@@ -224,6 +229,13 @@ class OneHopConnection(aiosqlite.Connection):
             # Read between calls: nothing runs on the connection's thread now.
             self._changes_at_begin = self.sqlite_connection.total_changes
         return begin
+
+    def caller_cursor(self) -> sqlite3.Cursor:
+        """The cursor reads on the calling thread run on, kept: making a cursor cost as much as an indexed
+        read's own execution. Used between calls on the connection's thread, never during one."""
+        if self._caller_cursor is None:
+            self._caller_cursor = self.sqlite_connection.cursor()
+        return self._caller_cursor
 
     def busy_timeout_ms(self) -> int:
         """How long SQLite waits for a lock on this connection, as set when it was opened."""
