@@ -7,8 +7,9 @@ from collections.abc import Callable
 from mcp.server.auth.provider import AccessToken
 
 from server.context import AppContext
+from store.db import transaction
 from store.errors import Forbidden
-from store.tokens import principal_for_token
+from store.tokens import check_token, record_token_use
 
 TOKEN_SCOPE = "csdesk"
 
@@ -22,10 +23,15 @@ class ApiTokenVerifier:
 
     async def verify_token(self, token: str) -> AccessToken | None:
         app = self._app_of()
+        now = app.clock.now()
         try:
-            async with app.write_sessions() as session, session.begin():
-                principal = await principal_for_token(session, token=token, now=app.clock.now())
+            async with transaction(app.read_sessions) as session:
+                checked = await check_token(session, token=token, now=now)
         except Forbidden:
             return None
+        if checked.use_due:
+            async with transaction(app.write_sessions) as session:
+                await record_token_use(session, token_id=checked.token_id, now=now)
+        principal = checked.principal
         return AccessToken(token=token, client_id=f"csdesk:{principal.email}", scopes=[TOKEN_SCOPE],
                            subject=principal.email, claims={"role": principal.role})

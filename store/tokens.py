@@ -1,14 +1,16 @@
-"""API tokens: created for a user and shown once, stored as a hash, revocable, last use recorded."""
+"""API tokens: created for a user and shown once, stored as a hash, revocable, last use recorded (to the
+minute: see USE_RECORDED_EVERY)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import audit, validation
@@ -18,6 +20,9 @@ from store.principals import Principal
 
 TOKEN_PREFIX = "csd_"
 MAX_LIFETIME_DAYS = 3650
+# A token's last use is written at most this often: enough to tell a live token from a forgotten one,
+# without a write (and the write lock) on every request.
+USE_RECORDED_EVERY = timedelta(minutes=1)
 
 
 class TokenOut(BaseModel):
@@ -85,8 +90,18 @@ async def revoke_token(session: AsyncSession, *, token_id: int, now: datetime, a
         audit.record(session, principal=actor, action="token.revoke", entity="api_token", entity_id=row.id, at=now)
 
 
-async def principal_for_token(session: AsyncSession, *, token: str, now: datetime) -> Principal:
-    """The active user a token belongs to; records its use.
+@dataclass(frozen=True)
+class TokenCheck:
+    """A valid token's user, and whether its use is due to be recorded."""
+
+    principal: Principal
+    token_id: int
+    use_due: bool
+
+
+async def check_token(session: AsyncSession, *, token: str, now: datetime) -> TokenCheck:
+    """The active user a token belongs to, read without writing anything: every HTTP request checks its
+    token, and a write per request would queue every call behind the write lock.
 
     Raises:
         Forbidden: the token is unknown, revoked or expired, or its user is deactivated.
@@ -103,5 +118,25 @@ async def principal_for_token(session: AsyncSession, *, token: str, now: datetim
     user = await session.get(User, row.user_id)
     if user is None or not user.active:
         raise Forbidden("the token's user is deactivated")
-    await session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
-    return Principal(user_id=user.id, email=user.email, name=user.name, role=user.role)
+    use_due = row.last_used_at is None or now - row.last_used_at >= USE_RECORDED_EVERY
+    return TokenCheck(principal=Principal(user_id=user.id, email=user.email, name=user.name, role=user.role),
+                      token_id=row.id, use_due=use_due)
+
+
+async def record_token_use(session: AsyncSession, *, token_id: int, now: datetime) -> None:
+    """Set a token's last use to `now`, unless a later use is recorded already."""
+    await session.execute(update(ApiToken).where(ApiToken.id == token_id)
+                          .where(or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < now))
+                          .values(last_used_at=now).execution_options(synchronize_session=False))
+
+
+async def principal_for_token(session: AsyncSession, *, token: str, now: datetime) -> Principal:
+    """The active user a token belongs to, recording its use when due, in one (write) transaction.
+
+    Raises:
+        Forbidden: the token is unknown, revoked or expired, or its user is deactivated.
+    """
+    checked = await check_token(session, token=token, now=now)
+    if checked.use_due:
+        await record_token_use(session, token_id=checked.token_id, now=now)
+    return checked.principal

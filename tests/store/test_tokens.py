@@ -1,11 +1,12 @@
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
+from server.auth import ApiTokenVerifier
 from store.errors import Forbidden, InvalidInput
 from store.models import ApiToken
-from store.tokens import create_token, hash_token, list_tokens, principal_for_token, revoke_token
+from store.tokens import create_token, hash_token, list_tokens, principal_for_token, record_token_use, revoke_token
 from tests.conftest import NOW, Db
 
 
@@ -25,6 +26,46 @@ async def test_only_the_hash_is_stored_and_a_use_is_recorded(db: Db) -> None:
     assert principal.email == "ana@example.com" and principal.role == "csm"
     assert row.token_hash == hash_token(token) and token not in (row.token_hash, row.name)
     assert row.last_used_at == NOW + timedelta(hours=1)
+
+
+async def test_a_use_is_written_at_most_once_a_minute(db: Db) -> None:
+    token = await _token(db)
+
+    async def use(at: datetime) -> datetime | None:
+        async with db.write() as session:
+            await principal_for_token(session, token=token, now=at)
+        async with db.read() as session:
+            return await session.scalar(select(ApiToken.last_used_at))
+
+    assert await use(NOW) == NOW
+    assert await use(NOW + timedelta(seconds=59)) == NOW
+    assert await use(NOW + timedelta(seconds=60)) == NOW + timedelta(seconds=60)
+    async with db.write() as session:  # a slower request that checked earlier never moves the time back
+        await record_token_use(session, token_id=(await list_tokens(session))[0].id, now=NOW)
+    assert await use(NOW + timedelta(seconds=61)) == NOW + timedelta(seconds=60)
+
+
+async def test_the_http_check_reads_and_writes_only_a_due_use(db: Db) -> None:
+    token = await _token(db)
+    verifier = ApiTokenVerifier(lambda: db.app)
+    writes: list[str] = []
+    engine = db.app.engine.sync_engine
+
+    def count_writes(_conn: object, _cursor: object, sql: str, *_rest: object) -> None:
+        if sql.lstrip().upper().startswith("UPDATE"):
+            writes.append(sql)
+
+    event.listen(engine, "before_cursor_execute", count_writes)
+    try:
+        for _ in range(3):
+            access = await verifier.verify_token(token)
+            assert access is not None and access.subject == "ana@example.com"
+        assert len(writes) == 1  # the first use; the clock stands still, so the others are not due
+        async with db.write() as session:
+            await revoke_token(session, token_id=(await list_tokens(session))[0].id, now=NOW, actor="cli")
+        assert await verifier.verify_token(token) is None
+    finally:
+        event.remove(engine, "before_cursor_execute", count_writes)
 
 
 async def test_a_token_stops_working_when_it_expires(db: Db) -> None:
