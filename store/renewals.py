@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Date, Integer, Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import identity_key
 
 from store import audit, revenue, validation
 from store.accounts import renewal_window
@@ -174,6 +175,9 @@ async def _move(session: AsyncSession, *, principal: Principal, now: datetime, l
                                                      "renewal_id": line.id, "read_version": line.version})
     if moved != 1:
         raise Conflict(f"renewal {line.id} was changed by someone else just now; re-read it and retry")
+    held = session.sync_session.identity_map.get(identity_key(Renewal, line.id))
+    if held is not None:
+        await session.refresh(held)  # a copy the caller loaded before holds the new values
     await audit.write(session, principal=principal, action="renewal.update", entity="renewal", entity_id=line.id,
                       at=now, before={key: getattr(line, key) for key in changes}, after=changes)
     moved_line = line._replace(**{key: value for key, value in changes.items() if key in line._fields},

@@ -29,6 +29,20 @@ async def test_changing_stage_and_forecast_bumps_the_version_and_is_audited(db: 
     assert event.after == {"forecast_amount": "95000.00", "stage": "proposal_sent"}
 
 
+async def test_a_renewal_loaded_before_a_move_reads_the_move_after_it(db: Db) -> None:
+    account = await make_account(db, arr="100000")
+    renewal_id = await _renewal_id(db, account.id)
+    async with db.write() as session:
+        loaded = await session.get(Renewal, renewal_id)
+        assert loaded is not None and loaded.version == 1
+        await update_renewal(session, principal=db.principals["ana"], now=NOW, renewal_id=renewal_id,
+                             expected_version=1, forecast_amount="95000", notes="  champion left  ")
+        assert (loaded.forecast_amount, loaded.notes, loaded.version) == (Decimal("95000.00"), "champion left", 2)
+        moved = await update_renewal(session, principal=db.principals["ana"], now=NOW, renewal_id=renewal_id,
+                                     expected_version=2, stage="in_discussion")
+    assert (moved.stage, moved.forecast_amount, moved.version) == ("in_discussion", Decimal("95000.00"), 3)
+
+
 async def test_closing_won_sets_arr_rolls_the_renewal_date_and_opens_next_terms_renewal(db: Db) -> None:
     account = await make_account(db, arr="100000", renewal_date=date(2027, 1, 31))
     renewal_id = await _renewal_id(db, account.id)
