@@ -160,8 +160,8 @@ async def update_renewal(
         raise InvalidInput("closing a renewal won needs final_amount: the amount actually booked")
     if new_stage in CLOSED_RENEWAL_STAGES:
         final = validation.money(final_amount, "final_amount") if final_amount is not None else None
-        return await _close(session, principal=principal, now=now, renewal_id=line.id, stage=new_stage,
-                            changes=changes, final=final)
+        return await _close(session, principal=principal, now=now, renewal_id=line.id, read_version=line.version,
+                            stage=new_stage, changes=changes, final=final)
     changes["stage"] = new_stage
     return await _move(session, principal=principal, now=now, line=line, changes=changes)
 
@@ -185,12 +185,13 @@ async def _move(session: AsyncSession, *, principal: Principal, now: datetime, l
     return renewal_out(moved_line, moved_line, moved_line.owner, now.date())
 
 
-async def _close(session: AsyncSession, *, principal: Principal, now: datetime, renewal_id: int, stage: str,
-                 changes: dict[str, Any], final: Decimal | None) -> RenewalOut:
+async def _close(session: AsyncSession, *, principal: Principal, now: datetime, renewal_id: int, read_version: int,
+                 stage: str, changes: dict[str, Any], final: Decimal | None) -> RenewalOut:
     """Close a renewal won or lost, with what that does to the account and the next term, through the
-    ORM; update_renewal has checked the caller, the version and the arguments."""
+    ORM; update_renewal has checked the caller, the version (as read at `read_version`) and the arguments."""
     renewal = await session.get(Renewal, renewal_id)
-    assert renewal is not None
+    if renewal is None or renewal.version != read_version:  # changed since it was checked (PostgreSQL)
+        raise Conflict(f"renewal {renewal_id} was changed by someone else just now; re-read it and retry")
     account = await session.get(Account, renewal.account_id)
     assert account is not None
     before_renewal, before_account = audit.snapshot(renewal), audit.snapshot(account)

@@ -92,7 +92,8 @@ async def test_bad_renewal_updates_change_nothing(db: Db, changes: dict, message
         assert (await session.get(Renewal, renewal_id)).version == 1
 
 
-async def test_a_move_racing_another_writer_is_a_conflict_and_changes_nothing(db: Db) -> None:
+@pytest.mark.parametrize("change", [{"forecast_amount": "95000"}, {"stage": "closed_lost"}], ids=["move", "close"])
+async def test_an_update_racing_another_writer_is_a_conflict_and_changes_nothing(db: Db, change: dict) -> None:
     """The other writer has changed the renewal but not committed when the move reads it: on PostgreSQL
     the move reads the old version and its guarded UPDATE waits for the row, then finds it changed; on
     SQLite the move waits for the write lock and reads the new version."""
@@ -112,7 +113,7 @@ async def test_a_move_racing_another_writer_is_a_conflict_and_changes_nothing(db
     async def move() -> None:
         async with db.write() as session:
             await update_renewal(session, principal=db.principals["ana"], now=NOW, renewal_id=renewal_id,
-                                 expected_version=1, forecast_amount="95000")
+                                 expected_version=1, **change)
 
     other = asyncio.create_task(other_writer())
     await changed.wait()
@@ -125,9 +126,11 @@ async def test_a_move_racing_another_writer_is_a_conflict_and_changes_nothing(db
         await moving
     async with db.read() as session:
         stored = await session.get(Renewal, renewal_id)
-        moves = await session.scalar(select(func.count()).select_from(AuditEvent)
-                                     .where(AuditEvent.action == "renewal.update"))
-    assert (stored.forecast_amount, stored.version, moves) == (Decimal("1.00"), 2, 0)
+        updates = await session.scalar(select(func.count()).select_from(AuditEvent)
+                                       .where(AuditEvent.action == "renewal.update"))
+        account_status = await session.scalar(select(Account.status).where(Account.id == account.id))
+    assert (stored.forecast_amount, stored.stage, stored.version, updates) == (Decimal("1.00"), "upcoming", 2, 0)
+    assert account_status == "active"
 
 
 async def test_only_the_owner_or_a_manager_may_move_a_renewal(db: Db) -> None:
