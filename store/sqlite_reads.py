@@ -42,11 +42,11 @@ class Binding:
     placeholders: tuple[tuple[str, int | None, Convert | None], ...]
 
     def values(self, parameters: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(
-            (value if convert is None else convert(value))
-            for name, index, convert in self.placeholders
-            for value in (parameters[name] if index is None else parameters[name][index],)
-        )
+        values = []
+        for name, index, convert in self.placeholders:
+            value = parameters[name] if index is None else parameters[name][index]
+            values.append(value if convert is None else convert(value))
+        return tuple(values)
 
 
 @dataclass(frozen=True)
