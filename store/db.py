@@ -9,13 +9,13 @@ from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Executable, Select, event, make_url, text
+from sqlalchemy import Delete, Executable, Insert, Select, Update, event, make_url, text
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
 from store.sqlite_driver import OneHopConnection, one_hop_connect
-from store.sqlite_reads import driver_of, read_on_driver
+from store.sqlite_statements import driver_of, read_on_driver, write_on_driver
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 # Where core_rows keeps the connection of a session's current transaction.
@@ -139,7 +139,7 @@ def _row_type(keys: tuple[str, ...]) -> Any:
 async def core_rows(session: AsyncSession, statement: Executable, parameters: dict[str, Any]) -> Rows:
     """Run a statement that reads plain columns on the session's connection, in its transaction, without
     the ORM's result handling (meant for entities; for column rows it cost more than the indexed query),
-    and return its rows. On a SQLite file it runs straight through the driver (see store.sqlite_reads).
+    and return its rows. On a SQLite file it runs straight through the driver (see store.sqlite_statements).
     Nothing pending in the session is flushed first: for reads, and writes made before are not seen
     until flushed."""
     connection = await _transaction_connection(session)
@@ -153,12 +153,17 @@ async def core_rows(session: AsyncSession, statement: Executable, parameters: di
     return Rows(make(row) for row in rows)
 
 
-async def core_write(session: AsyncSession, statement: Executable, parameters: dict[str, Any]) -> int:
-    """Run a Core INSERT, UPDATE or DELETE on a table in the session's transaction, without the ORM's
-    execution (its bulk-statement paths cost more than a one-row write), and return the rows it changed.
-    An UPDATE without values() sets the columns `parameters` names beside its WHERE clause's own values.
-    Nothing pending in the session is flushed first, and objects the session holds are not refreshed."""
+async def core_write(session: AsyncSession, statement: Insert | Update | Delete, parameters: dict[str, Any]) -> int:
+    """Run a Core INSERT of one row, or an UPDATE or DELETE of at most one row found by its key, in the
+    session's transaction, without the ORM's execution (its bulk-statement paths cost more than a one-row
+    write), and return the rows it changed. An UPDATE without values() sets the columns `parameters`
+    names beside its WHERE clause's own values. On a SQLite file it runs straight through the driver,
+    which counts on the one row (see store.sqlite_statements). Nothing pending in the session is flushed
+    first, and objects the session holds are not refreshed."""
     connection = await _transaction_connection(session)
+    driver = driver_of(connection)
+    if driver is not None and (changed := await write_on_driver(connection, driver, statement, parameters)) is not None:
+        return changed
     return (await connection.execute(statement, parameters)).rowcount
 
 

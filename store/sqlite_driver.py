@@ -28,9 +28,12 @@ their transaction there failed with "database is locked" after the 5 s busy time
 statement that is a read runs here with its BEGIN and no busy timeout: if SQLite would have to wait
 (for the write lock a write transaction's BEGIN IMMEDIATE takes, or, rarely, for a read snapshot under
 heavy writing) it says so at once, and the BEGIN and the read go to the connection's thread, where they
-wait. A first statement that writes takes the hop with its BEGIN. A write itself always runs on the
-connection's thread: SQLite cannot stop a write halfway without rolling back its whole transaction, so
-a write has no bound here, and a commit that wrote can also checkpoint the log.
+wait. A first statement that writes takes the hop with its BEGIN. A write runs on the
+connection's thread, with one exception: SQLite cannot stop a write halfway without rolling back its
+whole transaction, so a write has no bound here, and a commit that wrote can also checkpoint the log.
+The exception is a write its caller vouches changes at most one row, found by its key (see
+execute_one_row_write), in a transaction that already holds the write lock: it cannot wait for a lock,
+and it touches a few pages, as an indexed read does, so it runs here too. Its commit still takes the hop.
 """
 
 from __future__ import annotations
@@ -172,6 +175,19 @@ class OneHopCursor:
         self._rows = deque(rows)
         return self
 
+    async def execute_one_row_write(self, sql: str, parameters: Any) -> int:
+        """Run `sql`, which the caller vouches is an INSERT of one row or an UPDATE or DELETE of at most
+        one row found by its key (no triggers here fan it out), and return the rows it changed: on the
+        calling thread if the transaction already holds the write lock, else as any statement."""
+        if self._connection.holds_the_write_lock():
+            outcome = _execute(self._connection.caller_cursor(), sql, parameters)
+        else:
+            outcome = await self._connection.on_thread(
+                partial(_run, begin=self._connection.take_begin(), sql=sql, parameters=parameters))
+        self.description, rows, self.rowcount, self.lastrowid = outcome
+        self._rows = deque(rows)
+        return self.rowcount
+
     async def executemany(self, sql: str, parameters: Iterable[Any]) -> OneHopCursor:
         begin = self._connection.take_begin()
 
@@ -213,6 +229,8 @@ class OneHopConnection(aiosqlite.Connection):
     read_steps_on_caller = READ_STEPS_ON_CALLER
     # SQLite's count of rows changed on this connection when the current transaction began.
     _changes_at_begin = 0
+    # Whether the current transaction's BEGIN takes the write lock (IMMEDIATE or EXCLUSIVE).
+    _begins_writing = False
 
     def cursor(self) -> OneHopCursor:  # type: ignore[override]  # aiosqlite's is awaited; ours is ready
         return OneHopCursor(self)
@@ -228,6 +246,7 @@ class OneHopConnection(aiosqlite.Connection):
         if begin is not None and self._connection is not None:
             # Read between calls: nothing runs on the connection's thread now.
             self._changes_at_begin = self.sqlite_connection.total_changes
+            self._begins_writing = begin.split()[-1].upper() in ("IMMEDIATE", "EXCLUSIVE")
         return begin
 
     def caller_cursor(self) -> sqlite3.Cursor:
@@ -250,6 +269,11 @@ class OneHopConnection(aiosqlite.Connection):
         by sleeping on the thread that runs it."""
         # Read between calls, never during one.
         return self._pending_begin is None and self._connection is not None and self._connection.in_transaction
+
+    def holds_the_write_lock(self) -> bool:
+        """Whether the current transaction holds SQLite's write lock: it began IMMEDIATE (or EXCLUSIVE),
+        or it has written. Another writer then waits for it, and it waits for nobody."""
+        return self.holds_its_locks() and (self._begins_writing or not self._changed_nothing())
 
     async def commit(self) -> None:
         # A transaction that never ran a statement never began: there is nothing to commit.

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Select, bindparam, column, func, select, table, text
+from sqlalchemy import Select, Update, bindparam, column, func, select, table, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from store.db import create_engine, sqlite_url
 from store.sqlite_driver import OneHopConnection, one_hop_connect
-from store.sqlite_reads import driver_of, read_on_driver
+from store.sqlite_statements import driver_of, read_on_driver, write_on_driver
 
 
 async def test_the_sqlite_engine_runs_statements_through_one_hop_connections(tmp_path: Path) -> None:
@@ -309,3 +309,57 @@ async def test_a_write_transaction_that_reads_first_takes_the_free_write_lock_wi
         assert probe.execute("SELECT name FROM t WHERE id = 1").fetchone() == ("uno",)
     finally:
         probe.close()
+
+
+RENAME = T.update().where(T.c.id == bindparam("row_id"))
+
+
+async def write(connection: AsyncConnection, statement: Update[Any] | Any, **parameters: object) -> int | None:
+    """A one-row write, as core_write runs one on SQLite."""
+    driver = driver_of(connection)
+    assert driver is not None
+    return await write_on_driver(connection, driver, statement, parameters)
+
+
+async def test_one_row_writes_run_on_the_caller_once_the_transaction_holds_the_write_lock(
+        table_file: tuple[AsyncEngine, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    engine, path = table_file
+    counter = HopCounter(monkeypatch)
+    probe = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        async with engine.execution_options(csdesk_write=True).begin() as connection:
+            assert await lookup(connection, LOOKUP, id=1) == [("one",)]  # its BEGIN IMMEDIATE took the lock
+            assert await write(connection, RENAME, row_id=1, name="uno") == 1
+            assert await write(connection, T.insert(), id=3, name="three") == 1
+            assert await write(connection, RENAME, row_id=9, name="nobody") == 0
+            assert await lookup(connection, LOOKUP, id=3) == [("three",)]
+            assert probe.execute("SELECT count(*) FROM t").fetchone() == (2,)  # not committed yet
+        assert counter.hops == ["commit"]
+
+        # A transaction that began deferred may have to wait for the write lock: its first write takes the
+        # hop with its BEGIN, and holds the lock from then on.
+        counter.hops.clear()
+        async with engine.begin() as connection:
+            assert await write(connection, RENAME, row_id=2, name="dos") == 1
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                probe.execute("BEGIN IMMEDIATE")
+            assert await write(connection, RENAME, row_id=3, name="tres") == 1
+        assert counter.hops == ["<lambda>", "commit"]
+        assert probe.execute("SELECT id, name FROM t ORDER BY id").fetchall() == [(1, "uno"), (2, "dos"), (3, "tres")]
+    finally:
+        probe.close()
+
+
+async def test_a_one_row_write_that_fails_on_the_caller_rolls_back_with_its_transaction(
+        table_file: tuple[AsyncEngine, Path]) -> None:
+    engine, path = table_file
+    with pytest.raises(IntegrityError, match="UNIQUE"):
+        async with engine.execution_options(csdesk_write=True).begin() as connection:
+            assert await write(connection, RENAME, row_id=1, name="uno") == 1
+            await write(connection, T.insert(), id=2, name="taken")
+    async with engine.execution_options(csdesk_write=True).begin() as connection:
+        # The connection is usable, and nothing of the failed transaction was kept.
+        assert await lookup(connection, LOOKUP, id=1) == [("one",)]
+        assert await write(connection, RENAME, row_id=2, name="dos") == 1
+    with sqlite3.connect(path) as other:
+        assert other.execute("SELECT id, name FROM t ORDER BY id").fetchall() == [(1, "one"), (2, "dos")]

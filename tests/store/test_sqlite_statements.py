@@ -1,7 +1,8 @@
 """Reads run straight through the SQLite driver answer exactly as SQLAlchemy's own execution does: every
 statement built once for core_rows gives the same column names and the same converted values (dates, money, aware times,
 JSON); every list shape and every account's 360 give the same answers; a read keeps its transaction's
-snapshot and reports errors as SQLAlchemy does."""
+snapshot and reports errors as SQLAlchemy does. One-row writes run through it store what SQLAlchemy's
+execution stores, and those it cannot run alone (RETURNING, a default computed in Python) go to SQLAlchemy."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Select, bindparam, func, select, text
+from sqlalchemy import Column, Integer, MetaData, Select, String, Table, bindparam, func, insert, select, text
 from sqlalchemy.exc import InvalidRequestError, OperationalError
 
 import store.account_view
@@ -24,11 +25,12 @@ from agents.cycle import run_cycle
 from server.settings import Settings
 from store.account_view import TICKETS, get_account_360
 from store.accounts import ACCOUNT_SORTS, AccountFilters, list_accounts
-from store.db import core_rows
+from store.audit import AUDIT_INSERT
+from store.db import core_rows, core_write
 from store.demo_portfolio import seed_demo_portfolio
-from store.models import Account, Assessment, SupportTicket
-from store.renewals import RENEWAL_SORTS, list_renewals
-from store.sqlite_reads import SHAPES_KEPT, driver_of, plan_for, read_on_driver
+from store.models import Account, Assessment, AuditEvent, Renewal, SupportTicket
+from store.renewals import MOVE_RENEWAL, RENEWAL_SORTS, list_renewals
+from store.sqlite_statements import SHAPES_KEPT, driver_of, plan_for, read_on_driver, write_plan_for
 from store.vocabulary import HEALTH_STATUSES
 from tests.conftest import NOW, TODAY, Db, _open_db
 
@@ -214,4 +216,53 @@ async def test_sqlalchemys_echo_log_shows_reads_through_the_driver(assessed: Db,
         await core_rows(session, TICKETS, {"account_id": 3, "closed_since": NOW})
     logged = [record.getMessage() for record in caplog.records if record.name.startswith("sqlalchemy.engine")]
     assert any(message.startswith("SELECT support_tickets.id") for message in logged)
-    assert "[read through the driver] (3, '2026-11-23 12:00:00.000000')" in logged
+    assert "[run through the driver] (3, '2026-11-23 12:00:00.000000')" in logged
+
+
+async def _write_both_ways(db: Db, renewal_id: int, action: str) -> None:
+    """An audit event and a renewal's move, as update_renewal writes them."""
+    async with db.write() as session:
+        version = (await core_rows(session, select(Renewal.version).where(Renewal.id == renewal_id), {})).one()[0]
+        moved = {"forecast_amount": Decimal("1234.50"), "notes": "Sponsor — \"signed\" ☑", "updated_at": NOW,
+                 "version": version + 1, "renewal_id": renewal_id, "read_version": version}
+        assert await core_write(session, MOVE_RENEWAL, moved) == 1
+        assert await core_write(session, MOVE_RENEWAL, moved) == 0  # the version it read is gone
+        assert await core_write(session, AUDIT_INSERT, {
+            "at": NOW.astimezone(timezone(timedelta(hours=-5))), "principal": "ana.garcia@example.com",
+            "action": action, "entity": "renewal", "entity_id": renewal_id,
+            "before": {"forecast_amount": "1000.00", "notes": None}, "after": {"forecast_amount": "1234.50"}}) == 1
+
+
+async def test_one_row_writes_through_the_driver_store_what_sqlalchemy_stores(
+        assessed: Db, sqlite_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    with sqlite3.connect(Path(sqlite_settings.db_path)) as raw:
+        first, second = (row[0] for row in raw.execute(
+            "SELECT id FROM renewals WHERE stage = 'upcoming' ORDER BY id LIMIT 2"))
+        await _write_both_ways(assessed, first, "through the driver")
+        monkeypatch.setattr(store.db, "driver_of", lambda _connection: None)
+        await _write_both_ways(assessed, second, "through sqlalchemy")
+
+        def stored(renewal_id: int, action: str) -> list[tuple[object, ...]]:
+            renewal = "SELECT forecast_amount, typeof(forecast_amount), notes, updated_at, version FROM renewals " \
+                      "WHERE id = ?"
+            event = "SELECT at, principal, entity, before, after, typeof(before) FROM audit_events " \
+                    "WHERE entity_id = ? AND action = ?"
+            return raw.execute(renewal, (renewal_id,)).fetchall() + raw.execute(event, (renewal_id, action)).fetchall()
+
+        through_driver, through_sqlalchemy = stored(first, "through the driver"), stored(second, "through sqlalchemy")
+    assert through_driver == through_sqlalchemy
+    assert len(through_driver) == 2 and through_driver[0][0] == 1234.5
+
+
+async def test_writes_the_driver_cannot_run_alone_go_to_sqlalchemy(assessed: Db) -> None:
+    computed = Table("computed_default", MetaData(), Column("id", Integer, primary_key=True),
+                     Column("name", String, default=lambda: "made in Python"))
+    async with assessed.write() as session:
+        connection = await session.connection()
+        await connection.run_sync(computed.create)
+        assert write_plan_for(insert(computed), connection.dialect, frozenset({"id"})) is None
+        assert write_plan_for(insert(AuditEvent).returning(AuditEvent.id), connection.dialect,
+                              frozenset({"action"})) is None
+        assert write_plan_for(AUDIT_INSERT, connection.dialect, frozenset({"action"})) is not None
+        assert await core_write(session, insert(computed), {"id": 1}) == 1
+        assert (await core_rows(session, select(computed.c.name), {})).one() == ("made in Python",)

@@ -1,11 +1,12 @@
-"""Column reads on a SQLite file, run straight through the driver.
+"""Column reads and one-row writes on a SQLite file, run straight through the driver.
 
 core_rows' statements read plain columns, and in SQLite the indexed ones take microseconds; SQLAlchemy's
 execution of each (its cache key, execution context, events, cursor result, the async bridge) took
-several times as long — the account 360 runs thirteen. Here SQLAlchemy still compiles each statement,
-once, and supplies its parameter and column conversions; each call only binds the values, runs the SQL
-in the session's transaction (see store.sqlite_driver, which decides on which thread) and converts
-the rows.
+several times as long — the account 360 runs thirteen. core_write's statements change one row by its
+key (a renewal's forecast, an audit event), where the same execution cost ten times the write. Here
+SQLAlchemy still compiles each statement, once per set of values it is given, and supplies its
+parameter and column conversions; each call only binds the values, runs the SQL in the session's
+transaction (see store.sqlite_driver, which decides on which thread) and converts the rows.
 Listeners of `before_cursor_execute` and SQLAlchemy's echo log still see every statement.
 """
 
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Executable, Select
+from sqlalchemy import Delete, Insert, Select, Update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -50,8 +51,9 @@ class Binding:
 
 
 @dataclass(frozen=True)
-class ReadPlan:
+class Plan:
     compiled: SQLCompiler
+    # The names of the columns a read returns (none for a write).
     keys: tuple[str, ...]
     # How each bound value is handed to SQLite, by parameter name.
     binders: dict[str, Convert]
@@ -94,19 +96,38 @@ class ReadPlan:
 
 
 @functools.lru_cache(maxsize=256)
-def plan_for(statement: Select[Any], dialect: Dialect) -> ReadPlan:
-    """The statement compiled for `dialect`, with its column names and each column's conversion."""
+def plan_for(statement: Select[Any], dialect: Dialect) -> Plan:
+    """The read compiled for `dialect`, with its column names and each column's conversion."""
     compiled = statement.compile(dialect=dialect)
-    binders = {name: binder for name, bind in compiled.binds.items()
-               if (binder := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None}
     columns = list(statement.selected_columns)
     conversions = tuple((index, to) for index, column in enumerate(columns)
                         if (to := column.type.dialect_impl(dialect).result_processor(dialect, None)) is not None)
+    return _plan(compiled, dialect, keys=tuple(statement.selected_columns.keys()), conversions=conversions)
+
+
+WriteStatement = Insert | Update | Delete
+
+
+@functools.lru_cache(maxsize=256)
+def write_plan_for(statement: WriteStatement, dialect: Dialect, names: frozenset[str]) -> Plan | None:
+    """The write compiled for `dialect` and values of these `names` (an INSERT's columns, the columns an
+    UPDATE without values() sets), or None when SQLAlchemy must run it: it returns rows, or a column
+    takes a value computed in Python (a default or onupdate) that SQLAlchemy supplies as it runs it."""
+    compiled = statement.compile(dialect=dialect, column_keys=sorted(names))
+    if compiled.effective_returning or compiled.insert_prefetch or compiled.update_prefetch:
+        return None
+    return _plan(compiled, dialect, keys=(), conversions=())
+
+
+def _plan(compiled: SQLCompiler, dialect: Dialect, *, keys: tuple[str, ...],
+          conversions: tuple[tuple[int, Convert], ...]) -> Plan:
     binds = compiled.binds.items()
-    return ReadPlan(compiled=compiled, keys=tuple(statement.selected_columns.keys()), binders=binders,
-                    conversions=conversions, lists=tuple(name for name, bind in binds if bind.expanding),
-                    defaults={name: bind.value for name, bind in binds if not bind.required and not bind.callable},
-                    computed=tuple((name, bind.callable) for name, bind in binds if bind.callable))
+    binders = {name: binder for name, bind in binds
+               if (binder := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None}
+    return Plan(compiled=compiled, keys=keys, binders=binders, conversions=conversions,
+                lists=tuple(name for name, bind in binds if bind.expanding),
+                defaults={name: bind.value for name, bind in binds if not bind.required and not bind.callable},
+                computed=tuple((name, bind.callable) for name, bind in binds if bind.callable))
 
 
 def driver_of(connection: AsyncConnection) -> OneHopConnection | None:
@@ -115,17 +136,13 @@ def driver_of(connection: AsyncConnection) -> OneHopConnection | None:
     return driver if isinstance(driver, OneHopConnection) else None
 
 
-async def read_on_driver(connection: AsyncConnection, driver: OneHopConnection, statement: Executable,
+async def read_on_driver(connection: AsyncConnection, driver: OneHopConnection, statement: Select[Any],
                          parameters: dict[str, Any]) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
     """The column names and rows of `statement`, run on `driver` in `connection`'s transaction."""
     plan = plan_for(statement, connection.dialect)
     sql, values = plan.bind(parameters)
-    sync_connection = connection.sync_connection
     cursor = driver.cursor()
-    sync_connection.dispatch.before_cursor_execute(sync_connection, cursor, sql, values, None, False)
-    if sync_connection._echo:  # the engine's echo, or logging's INFO level for sqlalchemy.engine
-        sync_connection._log_info(sql)
-        sync_connection._log_info("[read through the driver] %r", values)
+    _announce(connection, cursor, sql, values)
     try:
         await cursor.execute(sql, values)
         rows = await cursor.fetchall()
@@ -134,6 +151,30 @@ async def read_on_driver(connection: AsyncConnection, driver: OneHopConnection, 
     if plan.conversions:
         rows = [_converted(row, plan.conversions) for row in rows]
     return plan.keys, rows
+
+
+async def write_on_driver(connection: AsyncConnection, driver: OneHopConnection, statement: WriteStatement,
+                          parameters: dict[str, Any]) -> int | None:
+    """Run the one-row write `statement` on `driver` in `connection`'s transaction and return the rows it
+    changed, or None, having run nothing, if SQLAlchemy must run it (see write_plan_for)."""
+    plan = write_plan_for(statement, connection.dialect, frozenset(parameters))
+    if plan is None:
+        return None
+    sql, values = plan.bind(parameters)
+    _announce(connection, cursor := driver.cursor(), sql, values)
+    try:
+        return await cursor.execute_one_row_write(sql, values)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(sql, values, exc, sqlite3.Error) from exc
+
+
+def _announce(connection: AsyncConnection, cursor: Any, sql: str, values: tuple[Any, ...]) -> None:
+    """What SQLAlchemy does before it runs a statement: tell its listeners, and its echo log."""
+    sync_connection = connection.sync_connection
+    sync_connection.dispatch.before_cursor_execute(sync_connection, cursor, sql, values, None, False)
+    if sync_connection._echo:  # the engine's echo, or logging's INFO level for sqlalchemy.engine
+        sync_connection._log_info(sql)
+        sync_connection._log_info("[run through the driver] %r", values)
 
 
 def _converted(row: tuple[Any, ...], conversions: tuple[tuple[int, Callable[[Any], Any]], ...]) -> tuple[Any, ...]:
