@@ -9,11 +9,12 @@ from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Delete, Executable, Insert, Select, Update, event, make_url, text
+from sqlalchemy import URL, Delete, Executable, Insert, Select, Update, event, make_url, text
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
+from store.lanes import LANE_KEY, ConnectionLanes, lane_transaction
 from store.sqlite_driver import OneHopConnection, one_hop_connect
 from store.sqlite_statements import driver_of, read_on_driver, write_on_driver
 
@@ -30,8 +31,7 @@ def sqlite_url(path: str) -> str:
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An async engine for `url`, tuned for concurrent readers and one writer on SQLite."""
     parsed = make_url(url)
-    if parsed.drivername == "sqlite+aiosqlite" and parsed.database and parsed.database != ":memory:" \
-            and not parsed.query:
+    if _is_sqlite_file(parsed):
         # One thread hop per statement instead of four (see store.sqlite_driver).
         engine = create_async_engine(url, echo=echo, async_creator=partial(one_hop_connect, parsed.database))
     elif parsed.drivername == "postgresql+asyncpg":
@@ -45,6 +45,11 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if engine.dialect.name == "sqlite":
         _tune_sqlite(engine)
     return engine
+
+
+def _is_sqlite_file(url: URL) -> bool:
+    return url.drivername == "sqlite+aiosqlite" and bool(url.database) and url.database != ":memory:" \
+        and not url.query
 
 
 def _tune_sqlite(engine: AsyncEngine) -> None:
@@ -71,10 +76,27 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
             connection.exec_driver_sql(f"BEGIN {mode}")
 
 
-def session_factory(engine: AsyncEngine, *, write: bool = False) -> async_sessionmaker[AsyncSession]:
-    """Sessions on `engine`; `write=True` ones begin their transaction ready to write."""
+class SessionMaker(async_sessionmaker[AsyncSession]):
+    """Sessions on an engine, and, on a SQLite file, the connections `transaction` runs its units on."""
+
+    lanes: ConnectionLanes | None = None
+
+
+def session_factory(engine: AsyncEngine, *, write: bool = False) -> SessionMaker:
+    """Sessions on `engine`; `write=True` ones begin their transaction ready to write. Close them with
+    close_sessions before disposing of the engine."""
     bind = engine.execution_options(csdesk_write=True) if write else engine
-    return async_sessionmaker(bind, expire_on_commit=False)
+    sessions = SessionMaker(bind, expire_on_commit=False)
+    if _is_sqlite_file(engine.url):
+        sessions.lanes = ConnectionLanes(bind)
+    return sessions
+
+
+async def close_sessions(*makers: async_sessionmaker[AsyncSession]) -> None:
+    """Give back the connections the makers' units of work keep (see store.lanes)."""
+    for sessions in makers:
+        if (lanes := getattr(sessions, "lanes", None)) is not None:
+            await lanes.close()
 
 
 @asynccontextmanager
@@ -86,7 +108,13 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
     close the session; a tool call's whole read costs about as much as one crossing. Here the
     transaction begins with the session's first statement, as SQLAlchemy begins it anyway, and the
     commit and the close share one crossing (a failed commit still closes the session). An exception in
-    the block leaves through the session's own exit."""
+    the block leaves through the session's own exit. On a SQLite file the unit runs on a connection kept
+    checked out for such units (see store.lanes)."""
+    lanes = getattr(sessions, "lanes", None)
+    if lanes is not None:
+        async with lane_transaction(lanes) as session:
+            yield session
+        return
     session = sessions()
     try:
         yield session
@@ -170,6 +198,9 @@ async def core_write(session: AsyncSession, statement: Insert | Update | Delete,
 async def _transaction_connection(session: AsyncSession) -> AsyncConnection:
     """The connection of the session's current transaction, asked of the session once per transaction
     (each ask is a trip through SQLAlchemy's async bridge)."""
+    lane = session.info.get(LANE_KEY)
+    if lane is not None:
+        return lane
     transaction = session.sync_session.get_transaction()
     cached = session.info.get(_CONNECTION_KEY)
     if transaction is not None and cached is not None and cached[0] is transaction and transaction.is_active:

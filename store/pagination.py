@@ -18,18 +18,29 @@ DEFAULT_PAGE_SIZE = 25
 MAX_PAGE_SIZE = 200
 
 
-def filters_fingerprint(filters: dict[str, Any]) -> str:
-    """A short digest of the filters, so a cursor is refused when they change."""
-    canonical = json.dumps(filters, sort_keys=True, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+class Fingerprint:
+    """A short digest of the filters, so a cursor is refused when they change; worked out only when a
+    cursor is read or issued (most answers fit one page, and the digest cost a sixth of a small list)."""
+
+    def __init__(self, filters: dict[str, Any]) -> None:
+        self._filters = filters
+
+    @functools.cached_property
+    def digest(self) -> str:
+        canonical = json.dumps(self._filters, sort_keys=True, default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
-def encode_cursor(offset: int, fingerprint: str) -> str:
-    raw = json.dumps({"o": offset, "f": fingerprint}, separators=(",", ":")).encode()
+def filters_fingerprint(filters: dict[str, Any]) -> Fingerprint:
+    return Fingerprint(filters)
+
+
+def encode_cursor(offset: int, fingerprint: Fingerprint) -> str:
+    raw = json.dumps({"o": offset, "f": fingerprint.digest}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None, fingerprint: str) -> int:
+def decode_cursor(cursor: str | None, fingerprint: Fingerprint) -> int:
     """The offset a cursor stands for; 0 when there is none.
 
     Raises:
@@ -43,7 +54,7 @@ def decode_cursor(cursor: str | None, fingerprint: str) -> int:
         offset, issued_for = int(data["o"]), str(data["f"])
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidInput("cursor is not one this server issued; omit it to start from the first page") from exc
-    if offset < 0 or issued_for != fingerprint:
+    if offset < 0 or issued_for != fingerprint.digest:
         raise InvalidInput(
             "cursor was issued for different filters or sort; repeat the original filters or omit the cursor"
         )
@@ -57,7 +68,7 @@ def check_page_size(limit: int) -> int:
     return limit
 
 
-def next_cursor(offset: int, returned: int, total: int, fingerprint: str) -> str | None:
+def next_cursor(offset: int, returned: int, total: int, fingerprint: Fingerprint) -> str | None:
     end = offset + returned
     return encode_cursor(end, fingerprint) if end < total else None
 

@@ -1,5 +1,6 @@
 """store.db.transaction, the unit every tool call runs in: it commits what the block did, rolls back
-all of it when the block raises or the commit fails, and always gives its connection back."""
+all of it when the block raises or the commit fails, and always gives its connection back (on a SQLite
+file, to the connections kept for units of work, clean, or else to the pool)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ from tests.conftest import NOW, Db
 
 
 def checked_out(db: Db) -> int:
-    return db.app.engine.sync_engine.pool.checkedout()
+    """Connections out of the pool other than those kept idle for units of work."""
+    kept = sum(lanes.idle for sessions in (db.app.read_sessions, db.app.write_sessions)
+               if (lanes := getattr(sessions, "lanes", None)) is not None)
+    return db.app.engine.sync_engine.pool.checkedout() - kept
 
 
 async def users_named(db: Db, name: str) -> int:
