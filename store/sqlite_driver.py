@@ -33,7 +33,14 @@ connection's thread, with one exception: SQLite cannot stop a write halfway with
 whole transaction, so a write has no bound here, and a commit that wrote can also checkpoint the log.
 The exception is a write its caller vouches changes at most one row, found by its key (see
 execute_one_row_write), in a transaction that already holds the write lock: it cannot wait for a lock,
-and it touches a few pages, as an indexed read does, so it runs here too. Its commit still takes the hop.
+and it touches a few pages, as an indexed read does, so it runs here too. When those were all the
+transaction wrote, its commit runs here as well: in write-ahead-log mode a commit by the holder of the
+write lock never waits, and appends the few pages it changed to the log without syncing it (synchronous
+is NORMAL). What it must not do here is checkpoint the log, which SQLite does in the commit that takes
+the log past 1,000 pages (copying them into the database and syncing it: milliseconds). So such a commit
+runs with the automatic checkpoint off, and one in CHECKPOINT_EVERY takes the hop with it on, as every
+other commit does: the log grows at most that many small commits past its usual size before the next
+checkpoint.
 """
 
 from __future__ import annotations
@@ -53,6 +60,9 @@ Outcome = tuple[Any, list[Row], int, int | None]
 READ_STEPS_ON_CALLER = 20_000
 # How often, within those steps, SQLite asks whether to go on (see _run_counted).
 PROGRESS_CALLS = 20
+# One in this many commits that could run on the calling thread goes to the connection's thread with
+# SQLite's automatic checkpoint on (see the module's docstring).
+CHECKPOINT_EVERY = 32
 
 
 def _is_read(sql: str) -> bool:
@@ -181,6 +191,7 @@ class OneHopCursor:
         calling thread if the transaction already holds the write lock, else as any statement."""
         if self._connection.holds_the_write_lock():
             outcome = _execute(self._connection.caller_cursor(), sql, parameters)
+            self._connection.count_write_here(outcome[2])
         else:
             outcome = await self._connection.on_thread(
                 partial(_run, begin=self._connection.take_begin(), sql=sql, parameters=parameters))
@@ -231,6 +242,11 @@ class OneHopConnection(aiosqlite.Connection):
     _changes_at_begin = 0
     # Whether the current transaction's BEGIN takes the write lock (IMMEDIATE or EXCLUSIVE).
     _begins_writing = False
+    # The rows the current transaction changed with one-row writes on the calling thread.
+    _changes_here = 0
+    _in_wal_mode: bool | None = None
+    # Commits that could have run on the calling thread, in this process (see commit).
+    _commits_here = 0
 
     def cursor(self) -> OneHopCursor:  # type: ignore[override]  # aiosqlite's is awaited; ours is ready
         return OneHopCursor(self)
@@ -247,7 +263,11 @@ class OneHopConnection(aiosqlite.Connection):
             # Read between calls: nothing runs on the connection's thread now.
             self._changes_at_begin = self.sqlite_connection.total_changes
             self._begins_writing = begin.split()[-1].upper() in ("IMMEDIATE", "EXCLUSIVE")
+            self._changes_here = 0
         return begin
+
+    def count_write_here(self, changed: int) -> None:
+        self._changes_here += max(changed, 0)
 
     def caller_cursor(self) -> sqlite3.Cursor:
         """The cursor reads on the calling thread run on, kept: making a cursor cost as much as an indexed
@@ -273,15 +293,46 @@ class OneHopConnection(aiosqlite.Connection):
     def holds_the_write_lock(self) -> bool:
         """Whether the current transaction holds SQLite's write lock: it began IMMEDIATE (or EXCLUSIVE),
         or it has written. Another writer then waits for it, and it waits for nobody."""
-        return self.holds_its_locks() and (self._begins_writing or not self._changed_nothing())
+        return self.in_wal_mode() and self.holds_its_locks() \
+            and (self._begins_writing or not self._changed_nothing())
+
+    def in_wal_mode(self) -> bool:
+        """Whether the database keeps a write-ahead log, as csdesk sets it (a file system without shared
+        memory keeps the rollback journal, where a commit waits for readers)."""
+        if self._in_wal_mode is None:
+            mode = self.sqlite_connection.execute("PRAGMA journal_mode").fetchone()[0]
+            self._in_wal_mode = str(mode).lower() == "wal"
+        return self._in_wal_mode
 
     async def commit(self) -> None:
         # A transaction that never ran a statement never began: there is nothing to commit.
         if self.take_begin() is None and self._may_be_in_transaction():
             if self._changed_nothing():
                 self.sqlite_connection.commit()
+            elif self._wrote_only_here() and self._next_commit_may_run_here():
+                self._commit_without_checkpoint()
             else:
                 await super().commit()
+
+    def _wrote_only_here(self) -> bool:
+        # Every row the transaction changed, it changed with one-row writes here (none on the thread).
+        connection = self._connection
+        return connection is not None and self._changes_here > 0 \
+            and connection.total_changes - self._changes_at_begin == self._changes_here
+
+    @classmethod
+    def _next_commit_may_run_here(cls) -> bool:
+        cls._commits_here += 1
+        return cls._commits_here % CHECKPOINT_EVERY != 0
+
+    def _commit_without_checkpoint(self) -> None:
+        cursor = self.caller_cursor()
+        limit = cursor.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+        cursor.execute("PRAGMA wal_autocheckpoint = 0")
+        try:
+            self.sqlite_connection.commit()
+        finally:
+            cursor.execute(f"PRAGMA wal_autocheckpoint = {int(limit):d}")
 
     async def rollback(self) -> None:
         # Outside a transaction SQLite has nothing to roll back; the pool asks anyway on every return.

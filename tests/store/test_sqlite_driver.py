@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from store.db import create_engine, sqlite_url
-from store.sqlite_driver import OneHopConnection, one_hop_connect
+from store.sqlite_driver import CHECKPOINT_EVERY, OneHopConnection, one_hop_connect
 from store.sqlite_statements import driver_of, read_on_driver, write_on_driver
 
 
@@ -324,6 +324,7 @@ async def write(connection: AsyncConnection, statement: Update[Any] | Any, **par
 async def test_one_row_writes_run_on_the_caller_once_the_transaction_holds_the_write_lock(
         table_file: tuple[AsyncEngine, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     engine, path = table_file
+    monkeypatch.setattr(OneHopConnection, "_commits_here", 0)
     counter = HopCounter(monkeypatch)
     probe = sqlite3.connect(path, timeout=0, isolation_level=None)
     try:
@@ -334,7 +335,8 @@ async def test_one_row_writes_run_on_the_caller_once_the_transaction_holds_the_w
             assert await write(connection, RENAME, row_id=9, name="nobody") == 0
             assert await lookup(connection, LOOKUP, id=3) == [("three",)]
             assert probe.execute("SELECT count(*) FROM t").fetchone() == (2,)  # not committed yet
-        assert counter.hops == ["commit"]
+        assert counter.hops == []  # its commit ran here too: it wrote nothing on the connection's thread
+        assert probe.execute("SELECT count(*) FROM t").fetchone() == (3,)
 
         # A transaction that began deferred may have to wait for the write lock: its first write takes the
         # hop with its BEGIN, and holds the lock from then on.
@@ -363,3 +365,46 @@ async def test_a_one_row_write_that_fails_on_the_caller_rolls_back_with_its_tran
         assert await write(connection, RENAME, row_id=2, name="dos") == 1
     with sqlite3.connect(path) as other:
         assert other.execute("SELECT id, name FROM t ORDER BY id").fetchall() == [(1, "one"), (2, "dos")]
+
+
+async def test_one_commit_in_so_many_that_could_run_on_the_caller_takes_the_hop_to_checkpoint(
+        table_file: tuple[AsyncEngine, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    engine, path = table_file
+    monkeypatch.setattr(OneHopConnection, "_commits_here", 0)
+    counter = HopCounter(monkeypatch)
+    for turn in range(2 * CHECKPOINT_EVERY):
+        async with engine.execution_options(csdesk_write=True).begin() as connection:
+            await lookup(connection, LOOKUP, id=1)  # as a tool call's lookup of its caller begins it
+            assert await write(connection, RENAME, row_id=1, name=f"turn {turn}") == 1
+    assert counter.hops == ["commit", "commit"]
+    async with engine.connect() as connection:
+        driver = driver_of(connection)
+        assert driver is not None
+        # The commits that ran here turned SQLite's checkpoint off for themselves only.
+        assert driver.sqlite_connection.execute("PRAGMA wal_autocheckpoint").fetchone() == (1000,)
+    with sqlite3.connect(path) as other:
+        assert other.execute("SELECT name FROM t WHERE id = 1").fetchone() == (f"turn {2 * CHECKPOINT_EVERY - 1}",)
+
+
+async def test_the_log_stays_bounded_when_every_write_commits_on_the_caller(
+        table_file: tuple[AsyncEngine, Path]) -> None:
+    """Were no commit to checkpoint, 3,000 rows of 3 KB would grow the log past 9,000 KiB; SQLite's
+    checkpoint at 1,000 pages keeps it near 4,000."""
+    engine, path = table_file
+    for turn in range(3000):
+        async with engine.execution_options(csdesk_write=True).begin() as connection:
+            await lookup(connection, LOOKUP, id=1)
+            assert await write(connection, T.insert(), id=100 + turn, name="x" * 3000) == 1
+    log_kib = (path.parent / (path.name + "-wal")).stat().st_size / 1024
+    assert log_kib < 6000, f"the write-ahead log grew to {log_kib:,.0f} KiB"
+
+
+async def test_without_a_write_ahead_log_one_row_writes_and_commits_take_the_hop(
+        table_file: tuple[AsyncEngine, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    engine, _path = table_file
+    monkeypatch.setattr(OneHopConnection, "in_wal_mode", lambda _self: False)
+    counter = HopCounter(monkeypatch)
+    async with engine.execution_options(csdesk_write=True).begin() as connection:
+        assert await lookup(connection, LOOKUP, id=1) == [("one",)]
+        assert await write(connection, RENAME, row_id=1, name="uno") == 1
+    assert counter.hops == ["<lambda>", "commit"]
