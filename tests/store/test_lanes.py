@@ -1,7 +1,8 @@
 """Units of work on a SQLite file run on connections kept checked out between them (store.lanes): a
 unit's ORM statements and its core_rows and core_write run in one transaction on one connection; the
-connections are reused, at most KEPT of each kind kept idle, any number borrowed at once; a unit cut
-short gives its connection back clean; closing the sessions gives every kept connection to the pool."""
+connections are reused, at most KEPT of each kind kept idle, any number borrowed at once; closing the
+sessions gives every kept connection to the pool (test_transaction: a unit cut short gives its
+connection back clean)."""
 
 from __future__ import annotations
 
@@ -78,31 +79,6 @@ async def test_kept_connections_are_reused_and_any_number_borrowed_at_once(sqlit
         read_sessions, write_sessions = app.read_sessions, app.write_sessions
     assert kept(read_sessions) == kept(write_sessions) == 0
     assert pool.checkedout() == 0
-
-
-async def test_a_unit_cut_short_gives_its_connection_back_clean(sqlite_settings: Settings) -> None:
-    async with open_app(sqlite_settings, migrate=False) as app:
-        async with transaction(app.write_sessions) as session:
-            connection = session.info[LANE_KEY]
-        started = asyncio.Event()
-
-        async def slow_write() -> None:
-            async with transaction(app.write_sessions) as session:
-                assert session.info[LANE_KEY] is connection
-                session.add(User(email="late@example.com", name="Late", role="csm", active=True, created_at=NOW))
-                await session.flush()
-                started.set()
-                await asyncio.sleep(30)
-
-        task = asyncio.create_task(slow_write())
-        await started.wait()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        assert kept(app.write_sessions) == 1 and not connection.in_transaction()
-        # The kept connection begins the next unit afresh, and the cancelled write is gone.
-        async with transaction(app.write_sessions) as session:
-            assert session.info[LANE_KEY] is connection
-            assert await session.scalar(select(func.count()).select_from(User).where(User.name == "Late")) == 0
 
 
 async def test_only_sqlite_files_keep_connections(tmp_path: Path) -> None:

@@ -75,3 +75,9 @@ async def test_a_cancelled_block_rolls_back_and_gives_the_connection_back(db: Db
         await task
     assert await users_named(db, "Late") == 0
     assert checked_out(db) == 0
+    lanes = getattr(db.app.write_sessions, "lanes", None)
+    if lanes is not None:
+        assert lanes.idle == 1  # kept for the next unit, so rolled back clean (see ConnectionLanes.give_back)
+    async with transaction(db.app.write_sessions) as session:
+        session.add(User(email="next@example.com", name="Next", role="csm", active=True, created_at=NOW))
+    assert await users_named(db, "Next") == 1
