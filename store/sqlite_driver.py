@@ -28,12 +28,12 @@ their transaction there failed with "database is locked" after the 5 s busy time
 statement that is a read runs here with its BEGIN and no busy timeout: if SQLite would have to wait
 (for the write lock a write transaction's BEGIN IMMEDIATE takes, or, rarely, for a read snapshot under
 heavy writing) it says so at once, and the BEGIN and the read go to the connection's thread, where they
-wait. A first statement that writes takes the hop with its BEGIN. A write runs on the
-connection's thread, with one exception: SQLite cannot stop a write halfway without rolling back its
-whole transaction, so a write has no bound here, and a commit that wrote can also checkpoint the log.
-The exception is a write its caller vouches changes at most one row, found by its key (see
-execute_one_row_write), in a transaction that already holds the write lock: it cannot wait for a lock,
-and it touches a few pages, as an indexed read does, so it runs here too. When those were all the
+wait. A first statement that writes takes the hop with its BEGIN. A write runs on the connection's
+thread: SQLite cannot stop a write halfway without rolling back its whole transaction, so a write has
+no bound here, and a commit that wrote can also checkpoint the log. One kind is the exception: a write
+its caller vouches changes at most one row, found by its key (see execute_one_row_write), in a
+transaction that already holds the write lock, with a write-ahead log: it cannot wait for a lock, and it
+touches a few pages, as an indexed read does, so it runs here too. When those were all the
 transaction wrote, its commit runs here as well: in write-ahead-log mode a commit by the holder of the
 write lock never waits, and appends the few pages it changed to the log without syncing it (synchronous
 is NORMAL). What it must not do here is checkpoint the log, which SQLite does in the commit that takes
@@ -189,7 +189,7 @@ class OneHopCursor:
         """Run `sql`, which the caller vouches is an INSERT of one row or an UPDATE or DELETE of at most
         one row found by its key (no triggers here fan it out), and return the rows it changed: on the
         calling thread if the transaction already holds the write lock, else as any statement."""
-        if self._connection.holds_the_write_lock():
+        if self._connection.may_write_here():
             outcome = _execute(self._connection.caller_cursor(), sql, parameters)
             self._connection.count_write_here(outcome[2])
         else:
@@ -290,9 +290,10 @@ class OneHopConnection(aiosqlite.Connection):
         # Read between calls, never during one.
         return self._pending_begin is None and self._connection is not None and self._connection.in_transaction
 
-    def holds_the_write_lock(self) -> bool:
-        """Whether the current transaction holds SQLite's write lock: it began IMMEDIATE (or EXCLUSIVE),
-        or it has written. Another writer then waits for it, and it waits for nobody."""
+    def may_write_here(self) -> bool:
+        """Whether a one-row write may run on the calling thread: the database keeps a write-ahead log, and
+        the current transaction holds SQLite's write lock (it began IMMEDIATE or EXCLUSIVE, or it has
+        written), so another writer waits for it and it waits for nobody."""
         return self.in_wal_mode() and self.holds_its_locks() \
             and (self._begins_writing or not self._changed_nothing())
 
