@@ -92,11 +92,11 @@ def session_factory(engine: AsyncEngine, *, write: bool = False) -> SessionMaker
     return sessions
 
 
-async def close_sessions(*makers: async_sessionmaker[AsyncSession]) -> None:
+async def close_sessions(*makers: SessionMaker) -> None:
     """Give back the connections the makers' units of work keep (see store.lanes)."""
     for sessions in makers:
-        if (lanes := getattr(sessions, "lanes", None)) is not None:
-            await lanes.close()
+        if sessions.lanes is not None:
+            await sessions.lanes.close()
 
 
 @asynccontextmanager

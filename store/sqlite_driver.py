@@ -181,8 +181,7 @@ class OneHopCursor:
                                        busy_timeout_ms=None if holds_locks else self._connection.busy_timeout_ms())
         if outcome is None:
             outcome = await self._connection.on_thread(partial(_run, begin=begin, sql=sql, parameters=values))
-        self.description, rows, self.rowcount, self.lastrowid = outcome
-        self._rows = deque(rows)
+        self._hold(outcome)
         return self
 
     async def execute_one_row_write(self, sql: str, parameters: Any) -> int:
@@ -195,9 +194,13 @@ class OneHopCursor:
         else:
             outcome = await self._connection.on_thread(
                 partial(_run, begin=self._connection.take_begin(), sql=sql, parameters=parameters))
+        self._hold(outcome)
+        return self.rowcount
+
+    def _hold(self, outcome: Outcome) -> None:
+        """Keep a statement's outcome for SQLAlchemy to read off the cursor."""
         self.description, rows, self.rowcount, self.lastrowid = outcome
         self._rows = deque(rows)
-        return self.rowcount
 
     async def executemany(self, sql: str, parameters: Iterable[Any]) -> OneHopCursor:
         begin = self._connection.take_begin()
