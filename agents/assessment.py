@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -40,13 +40,14 @@ from store.assessments import (
     save_assessments,
 )
 from store.clock import Clock, SystemClock
+from store.db import core_rows
 from store.drafts import add_agent_draft, audit_new_drafts
 from store.errors import Conflict, CsdeskError, InvalidInput
 from store.models import Assessment, Contact, HealthNote, User
 from store.notifications import add_notification
 from store.principals import Principal
 from store.schemas import AssessmentOut
-from store.signal_facts import AccountFacts
+from store.signal_facts import BULK_FROM, AccountFacts
 from store.signals import SignalSet, load_signal_sets
 from store.tasks import add_agent_task, audit_new_tasks, existing_dedupe_keys
 from store.thresholds import HealthThresholds
@@ -56,9 +57,16 @@ logger = logging.getLogger(__name__)
 
 AGENT_EMAIL = "assessment-agent@csdesk.invalid"
 CHUNK = 500
+# How many chunks' inputs are read ahead of the one being worked on (see assess_accounts).
+LOADS_AHEAD = 1
 WRITE_BATCH = 100
 TREND_POINTS = 5
 NOTES_LOOKBACK_DAYS = 180
+# What a chunk's playbooks and drafts read beside the signals, each built once and bound per call.
+MANAGERS = select(User.id).where(User.role == "manager", User.active.is_(True))
+CONTACTS = select(Contact.id, Contact.account_id, Contact.name, Contact.email, Contact.role, Contact.is_primary_sponsor,
+                  Contact.left_company_on).where(Contact.account_id.in_(bindparam("ids", expanding=True)))
+OWNERS = select(User.id, User.name, User.email).where(User.id.in_(bindparam("ids", expanding=True)))
 
 
 @dataclass(frozen=True)
@@ -114,30 +122,63 @@ async def agent_principal(deps: AgentDeps) -> Principal:
 async def assess_accounts(deps: AgentDeps, account_ids: Sequence[int], *, run_id: int | None = None,
                           force: bool = False, on_done: Callable[[AccountOutcome], None] | None = None,
                           agent: Principal | None = None, fenced: bool = False) -> list[AccountOutcome]:
-    """Assess the accounts whose signals changed (all of them with `force`), in chunks, concurrently.
+    """Assess the accounts whose signals changed (all of them with `force`), and return every account's
+    outcome (see assess_each, which keeps none)."""
+    outcomes: list[AccountOutcome] = []
+
+    def collect(outcome: AccountOutcome) -> None:
+        outcomes.append(outcome)
+        if on_done is not None:
+            on_done(outcome)
+
+    await assess_each(deps, account_ids, run_id=run_id, force=force, on_done=collect, agent=agent, fenced=fenced)
+    return outcomes
+
+
+async def assess_each(deps: AgentDeps, account_ids: Sequence[int], *, on_done: Callable[[AccountOutcome], None],
+                      run_id: int | None = None, force: bool = False, agent: Principal | None = None,
+                      fenced: bool = False) -> None:
+    """Assess the accounts whose signals changed (all of them with `force`), in chunks, concurrently,
+    handing each account's outcome to `on_done` as it is decided.
 
     `fenced` (a shared-cycle worker): write only the accounts run `run_id` still holds, so a worker
     taken for dead and replaced cannot write an account twice.
     """
     agent = agent or await agent_principal(deps)
     fence = run_id if fenced else None
-    outcomes: list[AccountOutcome] = []
-    for start in range(0, len(account_ids), CHUNK):
-        chunk = list(account_ids[start:start + CHUNK])
-        outcomes += await _assess_chunk(deps, chunk, agent=agent, run_id=run_id, force=force, on_done=on_done,
-                                        fence=fence)
-    return outcomes
+    chunks = [list(account_ids[start:start + CHUNK]) for start in range(0, len(account_ids), CHUNK)]
+    # Each chunk's inputs are read while the chunk before is worked on, so the database's thread and the
+    # event loop's work at the same time: alone, each sat idle while the other worked, and in an unchanged
+    # re-run of a large portfolio the loop waited on reads for a quarter of the cycle.
+    loading: deque[asyncio.Task[_ChunkInputs]] = deque()
+    try:
+        for index in range(len(chunks)):
+            while len(loading) < LOADS_AHEAD + 1 and index + len(loading) < len(chunks):
+                loading.append(asyncio.create_task(_load_inputs(deps, chunks[index + len(loading)], force=force)))
+            inputs = await loading.popleft()
+            await _assess_chunk(deps, inputs, agent=agent, run_id=run_id, on_done=on_done, fence=fence)
+    finally:
+        for task in loading:  # cut short: no read may outlive the call and hold its connection
+            task.cancel()
+        await asyncio.gather(*loading, return_exceptions=True)
 
 
 @dataclass
 class _ChunkInputs:
+    """What a chunk of accounts is assessed from, read in one transaction as of `now`."""
+
+    now: datetime
     sets: dict[int, tuple[AccountFacts, SignalSet]]
     priors: dict[int, PriorAssessment]
-    notes: dict[int, list[Note]]
-    managers: list[int]
-    existing_keys: set[str]
-    contacts: dict[int, list[Recipient]]
-    owners: dict[int, tuple[str, str]]
+    digests: dict[int, str]
+    # The accounts to assess: their inputs changed since their latest assessment (all of them, forced).
+    changed: set[int]
+    # What playbooks and drafts read, for the changed accounts only.
+    notes: dict[int, list[Note]] = field(default_factory=dict)
+    managers: list[int] = field(default_factory=list)
+    existing_keys: set[str] = field(default_factory=set)
+    contacts: dict[int, list[Recipient]] = field(default_factory=dict)
+    owners: dict[int, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -151,62 +192,66 @@ class _Pending:
     outcome: AccountOutcome
 
 
-async def _load_inputs(deps: AgentDeps, ids: list[int], now: datetime) -> _ChunkInputs:
+async def _load_inputs(deps: AgentDeps, ids: list[int], *, force: bool) -> _ChunkInputs:
+    now = deps.clock.now()
+    bulk = len(ids) >= BULK_FROM
     async with deps.read_sessions() as session, session.begin():
         sets = await load_signal_sets(session, ids, as_of=now, thresholds=deps.thresholds)
         priors = await prior_assessments(session, ids, window_start=now - timedelta(
-            days=deps.thresholds.health_drop_window_days))
+            days=deps.thresholds.health_drop_window_days), bulk=bulk)
+        digests = {account_id: input_digest(signal_set, deps.method) for account_id, (_, signal_set) in sets.items()}
+        changed = {account_id for account_id, digest in digests.items()
+                   if force or (prior := priors.get(account_id)) is None or prior.input_digest != digest}
+        inputs = _ChunkInputs(now=now, sets=sets, priors=priors, digests=digests, changed=changed)
+        if changed:
+            # In the same snapshot, and only for the accounts to assess: an unchanged re-run reads none of it.
+            await _load_playbook_inputs(deps, session, inputs, bulk=bulk)
+    return inputs
+
+
+async def _load_playbook_inputs(deps: AgentDeps, session: AsyncSession, inputs: _ChunkInputs, *, bulk: bool) -> None:
+    ids = sorted(inputs.changed)
+    if deps.model is not None:
         notes: dict[int, list[Note]] = defaultdict(list)
-        if deps.model is not None:
-            for note in await session.scalars(
-                    select(HealthNote).where(HealthNote.account_id.in_(ids),
-                                             HealthNote.created_at >= now - timedelta(days=NOTES_LOOKBACK_DAYS))
-                    .order_by(HealthNote.created_at.desc())):
-                notes[note.account_id].append(Note(created=note.created_at.date().isoformat(), body=note.body))
-        managers = list(await session.scalars(select(User.id).where(User.role == "manager", User.active.is_(True))))
-        existing_keys = await existing_dedupe_keys(session, ids)
-        contacts: dict[int, list[Recipient]] = defaultdict(list)
-        for contact in await session.execute(
-                select(Contact.id, Contact.account_id, Contact.name, Contact.email, Contact.role,
-                       Contact.is_primary_sponsor, Contact.left_company_on).where(Contact.account_id.in_(ids))):
-            contacts[contact.account_id].append(Recipient(
-                contact_id=contact.id, name=contact.name, email=contact.email or "", role=contact.role,
-                is_primary_sponsor=contact.is_primary_sponsor, left_company_on=contact.left_company_on))
-        owners = {user_id: (name, email) for user_id, name, email in
-                  await session.execute(select(User.id, User.name, User.email))}
-    return _ChunkInputs(sets=sets, priors=priors, notes=notes, managers=managers, existing_keys=existing_keys,
-                        contacts=contacts, owners=owners)
+        for note in await session.scalars(
+                select(HealthNote).where(HealthNote.account_id.in_(ids),
+                                         HealthNote.created_at >= inputs.now - timedelta(days=NOTES_LOOKBACK_DAYS))
+                .order_by(HealthNote.created_at.desc())):
+            notes[note.account_id].append(Note(created=note.created_at.date().isoformat(), body=note.body))
+        inputs.notes = notes
+    inputs.managers = [user_id for user_id, in await core_rows(session, MANAGERS, {})]
+    inputs.existing_keys = await existing_dedupe_keys(session, ids, bulk=bulk)
+    contacts: dict[int, list[Recipient]] = defaultdict(list)
+    for contact in await core_rows(session, CONTACTS, {"ids": ids}, bulk=bulk):
+        contacts[contact.account_id].append(Recipient(
+            contact_id=contact.id, name=contact.name, email=contact.email or "", role=contact.role,
+            is_primary_sponsor=contact.is_primary_sponsor, left_company_on=contact.left_company_on))
+    inputs.contacts = contacts
+    owner_ids = sorted({inputs.sets[account_id][0].owner_id for account_id in ids})
+    inputs.owners = {user_id: (name, email)
+                     for user_id, name, email in await core_rows(session, OWNERS, {"ids": owner_ids})}
 
 
-async def _assess_chunk(deps: AgentDeps, ids: list[int], *, agent: Principal, run_id: int | None, force: bool,
-                        on_done: Callable[[AccountOutcome], None] | None, fence: int | None) -> list[AccountOutcome]:
-    now = deps.clock.now()
-    inputs = await _load_inputs(deps, ids, now)
+async def _assess_chunk(deps: AgentDeps, inputs: _ChunkInputs, *, agent: Principal, run_id: int | None,
+                        on_done: Callable[[AccountOutcome], None], fence: int | None) -> None:
+    now = inputs.now
     limit = asyncio.Semaphore(max(1, deps.concurrency))
     # Model calls run concurrently; writes are batched and queue here, not in the database's busy handler.
     writes = asyncio.Lock()
     pending: list[_Pending] = []
-    outcomes: list[AccountOutcome] = []
 
     async def flush(batch: list[_Pending]) -> None:
         for outcome in await _write(deps, batch, agent=agent, now=now, fence=fence):
-            outcomes.append(outcome)
-            if on_done is not None:
-                on_done(outcome)
+            on_done(outcome)
 
     async def one(account_id: int) -> None:
         facts, signal_set = inputs.sets[account_id]
         async with limit:
             decided = await _decide(deps, facts=facts, signal_set=signal_set, prior=inputs.priors.get(account_id),
-                                    notes=inputs.notes.get(account_id, []), run_id=run_id, force=force, now=now,
-                                    managers=inputs.managers, existing_keys=inputs.existing_keys,
-                                    contacts=inputs.contacts.get(account_id, []),
+                                    digest=inputs.digests[account_id], notes=inputs.notes.get(account_id, []),
+                                    run_id=run_id, now=now, managers=inputs.managers,
+                                    existing_keys=inputs.existing_keys, contacts=inputs.contacts.get(account_id, []),
                                     owner=inputs.owners[facts.owner_id])
-        if isinstance(decided, AccountOutcome):
-            outcomes.append(decided)
-            if on_done is not None:
-                on_done(decided)
-            return
         async with writes:
             pending.append(decided)
             if len(pending) >= WRITE_BATCH:
@@ -214,10 +259,14 @@ async def _assess_chunk(deps: AgentDeps, ids: list[int], *, agent: Principal, ru
                 pending.clear()
                 await flush(batch)
 
-    await asyncio.gather(*(one(account_id) for account_id in ids if account_id in inputs.sets))
+    for account_id, (facts, _) in inputs.sets.items():
+        if account_id not in inputs.changed:
+            prior = inputs.priors.get(account_id)
+            on_done(AccountOutcome(account_id=account_id, name=facts.name, assessed=False,
+                                   previous_status=prior.status if prior else facts.health_status))
+    await asyncio.gather(*(one(account_id) for account_id in inputs.sets if account_id in inputs.changed))
     if pending:
         await flush(pending)
-    return outcomes
 
 
 def input_digest(signal_set: SignalSet, method: str) -> str:
@@ -232,15 +281,11 @@ def trend(score: int, prior: PriorAssessment | None) -> str:
 
 
 async def _decide(deps: AgentDeps, *, facts: AccountFacts, signal_set: SignalSet, prior: PriorAssessment | None,
-                  notes: list[Note], run_id: int | None, force: bool, now: datetime, managers: list[int],
-                  existing_keys: set[str], contacts: list[Recipient], owner: tuple[str, str]
-                  ) -> _Pending | AccountOutcome:
-    """The assessment and playbook actions for one account, or an outcome saying it was skipped."""
-    digest = input_digest(signal_set, deps.method)
+                  digest: str, notes: list[Note], run_id: int | None, now: datetime, managers: list[int],
+                  existing_keys: set[str], contacts: list[Recipient], owner: tuple[str, str]) -> _Pending:
+    """The assessment and playbook actions for one account, whose inputs hash to `digest`."""
     outcome = AccountOutcome(account_id=facts.account_id, name=facts.name, assessed=False,
                              previous_status=prior.status if prior else facts.health_status)
-    if not force and prior is not None and prior.input_digest == digest:
-        return outcome
     ruled = rules.assess(signal_set)
     status, summary, drivers, actions = ruled.status, ruled.summary, ruled.drivers, ruled.next_actions
     method, fallback, prompt_tokens, completion_tokens = "rules", None, 0, 0

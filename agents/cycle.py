@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 
 from pydantic import BaseModel
 
-from agents.assessment import AccountOutcome, AgentDeps, agent_principal, assess_accounts
+from agents.assessment import AccountOutcome, AgentDeps, agent_principal, assess_each
 from store.agent_runs import (
     active_account_ids,
     beat,
@@ -54,20 +57,44 @@ class CycleSummary(BaseModel):
         return self.accounts / self.seconds if self.seconds else 0.0
 
 
-def summarise(run_id: int, outcomes: list[AccountOutcome], seconds: float) -> CycleSummary:
-    assessed = [o for o in outcomes if o.assessed]
-    return CycleSummary(
-        run_id=run_id, accounts=len(outcomes), assessed=len(assessed),
-        skipped_unchanged=sum(1 for o in outcomes if not o.assessed and o.error is None),
-        status_changes=sum(1 for o in assessed if o.previous_status is not None and o.status != o.previous_status),
-        warnings=sum(o.warnings for o in assessed), notifications=sum(o.notifications for o in assessed),
-        tasks=sum(o.tasks for o in assessed), drafts=sum(o.drafts for o in assessed),
-        fallbacks=sum(1 for o in assessed if o.fallback_reason),
-        failures=sum(1 for o in outcomes if o.error is not None),
-        prompt_tokens=sum(o.prompt_tokens for o in outcomes),
-        completion_tokens=sum(o.completion_tokens for o in outcomes),
-        seconds=round(seconds, 3),
-    )
+@dataclass
+class CycleTally:
+    """A cycle's counts, added up as each account's outcome comes in. Outcomes are not kept: over 100,000
+    accounts, holding them made each of Python's full garbage collections walk them all, and those passes
+    took a third of an unchanged re-run."""
+
+    accounts: int = 0
+    assessed: int = 0
+    skipped_unchanged: int = 0
+    status_changes: int = 0
+    warnings: int = 0
+    notifications: int = 0
+    tasks: int = 0
+    drafts: int = 0
+    fallbacks: int = 0
+    failures: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add(self, outcome: AccountOutcome) -> None:
+        self.accounts += 1
+        self.prompt_tokens += outcome.prompt_tokens
+        self.completion_tokens += outcome.completion_tokens
+        if outcome.error is not None:
+            self.failures += 1
+        if not outcome.assessed:
+            self.skipped_unchanged += outcome.error is None
+            return
+        self.assessed += 1
+        self.status_changes += outcome.previous_status is not None and outcome.status != outcome.previous_status
+        self.warnings += outcome.warnings
+        self.notifications += outcome.notifications
+        self.tasks += outcome.tasks
+        self.drafts += outcome.drafts
+        self.fallbacks += bool(outcome.fallback_reason)
+
+    def summary(self, run_id: int, seconds: float) -> CycleSummary:
+        return CycleSummary(run_id=run_id, seconds=round(seconds, 3), **asdict(self))
 
 
 async def run_cycle(deps: AgentDeps, *, force: bool = False, on_start: Callable[[int], None] | None = None,
@@ -79,6 +106,27 @@ async def run_cycle(deps: AgentDeps, *, force: bool = False, on_start: Callable[
     As a `worker`, the process joins the shared cycle and assesses only the batches it claims, so
     several workers split one cycle between them without doing any account twice.
     """
+    with _long_lived_objects_frozen():
+        return await _run_cycle(deps, force=force, on_start=on_start, on_done=on_done, worker=worker)
+
+
+@contextmanager
+def _long_lived_objects_frozen() -> Iterator[None]:
+    """Keep Python's garbage collector off the objects that were there before the cycle (the libraries'
+    and the app's own, 150,000 of them) until it ends. A cycle keeps each chunk's facts and signals alive
+    long enough for the collector to count them as long-lived, which makes it walk every long-lived
+    object again every chunk or two: in an unchanged re-run of 100,000 accounts those passes took 11 of
+    29 s, and 2.5 s with the objects from before the cycle left out. Nothing is lost: an object frozen
+    here that becomes garbage meanwhile is freed as usual, or, if in a reference cycle, after the cycle."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+async def _run_cycle(deps: AgentDeps, *, force: bool, on_start: Callable[[int], None] | None,
+                     on_done: Callable[[AccountOutcome], None] | None, worker: bool) -> CycleSummary:
     started = time.perf_counter()
     agent = await agent_principal(deps)
     async with deps.write_sessions() as session, session.begin():
@@ -94,10 +142,10 @@ async def run_cycle(deps: AgentDeps, *, force: bool = False, on_start: Callable[
     alive, stop = asyncio.Event(), asyncio.Event()
     alive.set()
     heartbeat = asyncio.create_task(_keep_alive(deps, run_id, alive, stop))
-    outcomes: list[AccountOutcome] = []
+    tally = CycleTally()
 
     def collect(outcome: AccountOutcome) -> None:
-        outcomes.append(outcome)
+        tally.add(outcome)
         if on_done is not None:
             on_done(outcome)
 
@@ -108,19 +156,18 @@ async def run_cycle(deps: AgentDeps, *, force: bool = False, on_start: Callable[
                 account_ids = await active_account_ids(session)
             if on_start is not None:
                 on_start(len(account_ids))
-            await assess_accounts(deps, account_ids, run_id=run_id, force=force, on_done=collect, agent=agent)
+            await assess_each(deps, account_ids, run_id=run_id, force=force, on_done=collect, agent=agent)
         else:
             # A worker the others took for dead (it stalled past its lease) claims no more: its batch
             # has gone back to them.
             while alive.is_set() and (ids := await _claim(deps, run_id, cycle_id)):
-                await assess_accounts(deps, ids, run_id=run_id, force=force, on_done=collect, agent=agent,
-                                      fenced=True)
+                await assess_each(deps, ids, run_id=run_id, force=force, on_done=collect, agent=agent, fenced=True)
                 await _finish(deps, run_id)
         status = "completed"
-        await _refresh_statistics(deps, assessed=sum(outcome.assessed for outcome in outcomes))
+        await _refresh_statistics(deps, assessed=tally.assessed)
     finally:
         try:
-            summary = summarise(run_id, outcomes, time.perf_counter() - started)
+            summary = tally.summary(run_id, time.perf_counter() - started)
             if status == "completed" and summary.failures:
                 status, error = "partial", f"{summary.failures} account(s) failed; see the log"
             # Shielded: a cancelled cycle still records how far it got.

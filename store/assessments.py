@@ -76,24 +76,29 @@ async def health_history(session: AsyncSession, account_id: int, *, limit: int =
     return [HealthPoint(at=row.created_at, status=row.status, score=row.score, method=row.method) for row in rows]
 
 
-async def prior_assessments(session: AsyncSession, account_ids: Sequence[int], *, window_start: datetime
-                            ) -> dict[int, PriorAssessment]:
-    """The latest assessment of each account, with the best score it had since `window_start`."""
-    latest_ids = select(func.max(Assessment.id)).where(Assessment.account_id.in_(account_ids)) \
-        .group_by(Assessment.account_id)
-    priors: dict[int, PriorAssessment] = {}
-    best = dict((await session.execute(
-        select(Assessment.account_id, func.max(Assessment.score))
-        .where(Assessment.account_id.in_(account_ids), Assessment.created_at >= window_start)
-        .group_by(Assessment.account_id))).all())
-    # Only the columns a prior is made of: the JSON columns are the bulk of a row and are not needed here.
-    for row in await session.execute(
-            select(Assessment.account_id, Assessment.input_digest, Assessment.status, Assessment.score,
-                   Assessment.created_at).where(Assessment.id.in_(latest_ids))):
-        priors[row.account_id] = PriorAssessment(input_digest=row.input_digest, status=row.status, score=row.score,
-                                                 created_at=row.created_at,
-                                                 recent_max_score=best.get(row.account_id, row.score))
-    return priors
+# What the agent reads of each account's assessments, for a chunk of accounts: the latest one, and the best
+# score since a moment. Built once and bound per call; only the columns a prior is made of, the JSON
+# columns being the bulk of a row.
+_CHUNK_IDS = bindparam("ids", expanding=True)
+BEST_SCORES = select(Assessment.account_id, func.max(Assessment.score).label("best_score")) \
+    .where(Assessment.account_id.in_(_CHUNK_IDS), Assessment.created_at >= bindparam("window_start")) \
+    .group_by(Assessment.account_id)
+LATEST_OF_EACH = select(Assessment.account_id, Assessment.input_digest, Assessment.status, Assessment.score,
+                        Assessment.created_at) \
+    .where(Assessment.id.in_(select(func.max(Assessment.id)).where(Assessment.account_id.in_(_CHUNK_IDS))
+                             .group_by(Assessment.account_id)))
+
+
+async def prior_assessments(session: AsyncSession, account_ids: Sequence[int], *, window_start: datetime,
+                            bulk: bool = False) -> dict[int, PriorAssessment]:
+    """The latest assessment of each account, with the best score it had since `window_start` (`bulk`:
+    many accounts, see core_rows)."""
+    ids = list(account_ids)
+    best = dict(await core_rows(session, BEST_SCORES, {"ids": ids, "window_start": window_start}, bulk=bulk))
+    return {row.account_id: PriorAssessment(input_digest=row.input_digest, status=row.status, score=row.score,
+                                            created_at=row.created_at,
+                                            recent_max_score=best.get(row.account_id, row.score))
+            for row in await core_rows(session, LATEST_OF_EACH, {"ids": ids}, bulk=bulk)}
 
 
 async def save_assessments(session: AsyncSession, rows: list[Assessment], *, principal: str) -> None:

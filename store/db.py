@@ -164,16 +164,18 @@ def _row_type(keys: tuple[str, ...]) -> Any:
     return collections.namedtuple("Row", keys, rename=True)
 
 
-async def core_rows(session: AsyncSession, statement: Executable, parameters: dict[str, Any]) -> Rows:
+async def core_rows(session: AsyncSession, statement: Executable, parameters: dict[str, Any], *,
+                    bulk: bool = False) -> Rows:
     """Run a statement that reads plain columns on the session's connection, in its transaction, without
     the ORM's result handling (meant for entities; for column rows it cost more than the indexed query),
     and return its rows. On a SQLite file it runs straight through the driver (see store.sqlite_statements).
     Nothing pending in the session is flushed first: for reads, and writes made before are not seen
-    until flushed."""
+    until flushed. A `bulk` read (a batch of accounts' rows) goes straight to the connection's thread there,
+    without first trying on the event loop's, where it would not fit (see store.sqlite_driver)."""
     connection = await _transaction_connection(session)
     driver = driver_of(connection) if isinstance(statement, Select) else None
     if driver is not None:
-        keys, rows = await read_on_driver(connection, driver, statement, parameters)
+        keys, rows = await read_on_driver(connection, driver, statement, parameters, bulk=bulk)
     else:
         result = await connection.execute(statement, parameters)
         keys, rows = tuple(result.keys()), result

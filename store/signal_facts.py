@@ -9,9 +9,10 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import case, func, select, type_coerce
+from sqlalchemy import Date, bindparam, case, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store.db import core_rows
 from store.models import (
     Account,
     Contact,
@@ -26,6 +27,10 @@ from store.models import (
 from store.vocabulary import OPEN_RENEWAL_STAGES
 
 CHUNK = 500
+# From how many accounts a chunk's reads are sent straight to the database's thread (see core_rows): one
+# account's facts take a few hundred steps of SQLite's machine, a chunk of 500 ten times the steps a read
+# may take on the event loop's thread.
+BULK_FROM = 20
 OUTBOUND_KINDS = ("meeting", "call", "email_out", "qbr")
 MEETING_KINDS = ("meeting", "qbr")
 USAGE_LOOKBACK_DAYS = 200
@@ -102,80 +107,88 @@ async def load_facts(session: AsyncSession, account_ids: Sequence[int], *, as_of
     facts: dict[int, AccountFacts] = {}
     for start in range(0, len(account_ids), CHUNK):
         chunk = list(account_ids[start:start + CHUNK])
-        facts.update(await _load_chunk(session, chunk, as_of))
+        facts.update(await _load_chunk(session, chunk, as_of, bulk=len(chunk) >= BULK_FROM))
     return facts
 
 
-async def _load_chunk(session: AsyncSession, ids: list[int], as_of: datetime) -> dict[int, AccountFacts]:
-    # Columns, not ORM entities, throughout: these rows are read once and never written back, and
-    # skipping the identity map makes a cycle over a large portfolio several times cheaper.
-    rows = await session.execute(
-        select(Account.id, Account.name, Account.owner_id, Account.segment, Account.seats, Account.arr,
-               Account.currency, Account.contract_start, Account.renewal_date, Account.onboarding_status,
-               Account.health_score, Account.health_status).where(Account.id.in_(ids), Account.status == "active"))
+_IDS = bindparam("ids", expanding=True)
+_AS_OF = bindparam("as_of", type_=UtcDateTime())
+# CASE loses the column type; coercing restores the timezone-aware conversion on every backend.
+_LAST_OUTBOUND = type_coerce(func.max(case((Touchpoint.kind.in_(OUTBOUND_KINDS), Touchpoint.occurred_at))),
+                             UtcDateTime()).label("last_outbound_at")
+_LAST_MEETING = type_coerce(func.max(case((Touchpoint.kind.in_(MEETING_KINDS), Touchpoint.occurred_at))),
+                            UtcDateTime()).label("last_meeting_at")
+# Columns, not ORM entities, throughout, each statement built once and read through core_rows: these
+# rows are read once and never written back, and at 100,000 accounts the ORM's result handling for them
+# cost more than the queries.
+ACCOUNTS = select(Account.id, Account.name, Account.owner_id, Account.segment, Account.seats, Account.arr,
+                  Account.currency, Account.contract_start, Account.renewal_date, Account.onboarding_status,
+                  Account.health_score, Account.health_status).where(Account.id.in_(_IDS), Account.status == "active")
+TOUCHPOINTS = select(Touchpoint.account_id, _LAST_OUTBOUND, _LAST_MEETING) \
+    .where(Touchpoint.account_id.in_(_IDS), Touchpoint.occurred_at <= _AS_OF).group_by(Touchpoint.account_id)
+USAGE = select(UsageSnapshot.account_id, UsageSnapshot.period_start, UsageSnapshot.active_users,
+               UsageSnapshot.usage_count, UsageSnapshot.features_adopted) \
+    .where(UsageSnapshot.account_id.in_(_IDS), UsageSnapshot.period_start <= bindparam("usage_to", type_=Date()),
+           UsageSnapshot.period_start >= bindparam("usage_from", type_=Date())) \
+    .order_by(UsageSnapshot.period_start)
+OPEN_TICKETS = select(SupportTicket.account_id, SupportTicket.due_at, SupportTicket.escalated) \
+    .where(SupportTicket.account_id.in_(_IDS), SupportTicket.closed_at.is_(None), SupportTicket.opened_at <= _AS_OF)
+SURVEYS = select(SurveyResponse.id, SurveyResponse.account_id, SurveyResponse.kind, SurveyResponse.score,
+                 SurveyResponse.responded_at) \
+    .where(SurveyResponse.account_id.in_(_IDS), SurveyResponse.responded_at <= _AS_OF,
+           SurveyResponse.responded_at >= bindparam("survey_from", type_=UtcDateTime())) \
+    .order_by(SurveyResponse.responded_at, SurveyResponse.id)
+SPONSORS = select(Contact.id, Contact.account_id, Contact.name, Contact.is_primary_sponsor, Contact.left_company_on) \
+    .where(Contact.account_id.in_(_IDS), (Contact.is_primary_sponsor.is_(True)) | (Contact.role == "executive_sponsor"))
+# Latest first, so the earliest open renewal is the one that stays.
+OPEN_RENEWALS = select(Renewal.id, Renewal.account_id, Renewal.due_date, Renewal.stage, Renewal.target_amount,
+                       Renewal.forecast_amount) \
+    .where(Renewal.account_id.in_(_IDS), Renewal.stage.in_(OPEN_RENEWAL_STAGES)).order_by(Renewal.due_date.desc())
+LATEST_NOTES = select(HealthNote.account_id, func.max(HealthNote.id).label("latest_note_id")) \
+    .where(HealthNote.account_id.in_(_IDS)).group_by(HealthNote.account_id)
+
+
+async def _load_chunk(session: AsyncSession, ids: list[int], as_of: datetime, *,
+                      bulk: bool) -> dict[int, AccountFacts]:
     facts = {a.id: AccountFacts(account_id=a.id, name=a.name, owner_id=a.owner_id, segment=a.segment, seats=a.seats,
                                 arr=a.arr, currency=a.currency, contract_start=a.contract_start,
                                 renewal_date=a.renewal_date,
                                 onboarding_status=a.onboarding_status, health_score=a.health_score,
-                                health_status=a.health_status) for a in rows}
-    ids = list(facts)
-    if not ids:
+                                health_status=a.health_status)
+             for a in await core_rows(session, ACCOUNTS, {"ids": ids}, bulk=bulk)}
+    if not facts:
         return facts
-    # CASE loses the column type; coercing restores the timezone-aware conversion on every backend.
-    outbound = type_coerce(func.max(case((Touchpoint.kind.in_(OUTBOUND_KINDS), Touchpoint.occurred_at))),
-                           UtcDateTime())
-    meeting = type_coerce(func.max(case((Touchpoint.kind.in_(MEETING_KINDS), Touchpoint.occurred_at))), UtcDateTime())
-    for account_id, last_outbound, last_meeting in await session.execute(
-            select(Touchpoint.account_id, outbound, meeting)
-            .where(Touchpoint.account_id.in_(ids), Touchpoint.occurred_at <= as_of).group_by(Touchpoint.account_id)):
+    by_ids = {"ids": list(facts)}
+    for account_id, last_outbound, last_meeting in await core_rows(session, TOUCHPOINTS, {**by_ids, "as_of": as_of},
+                                                                   bulk=bulk):
         facts[account_id].last_outbound_at = last_outbound
         facts[account_id].last_meeting_at = last_meeting
-    for snapshot in await session.execute(
-            select(UsageSnapshot.account_id, UsageSnapshot.period_start, UsageSnapshot.active_users,
-                   UsageSnapshot.usage_count, UsageSnapshot.features_adopted).where(UsageSnapshot.account_id.in_(ids),
-                                        UsageSnapshot.period_start <= as_of.date(),
-                                        UsageSnapshot.period_start
-                                        >= as_of.date() - timedelta(days=USAGE_LOOKBACK_DAYS))
-            .order_by(UsageSnapshot.period_start)):
-        facts[snapshot.account_id].usage.append(Usage(snapshot.period_start, snapshot.active_users,
-                                                      snapshot.usage_count, snapshot.features_adopted))
-    for account_id, due_at, escalated in await session.execute(
-            select(SupportTicket.account_id, SupportTicket.due_at, SupportTicket.escalated)
-            .where(SupportTicket.account_id.in_(ids), SupportTicket.closed_at.is_(None),
-                   SupportTicket.opened_at <= as_of)):
+    for account_id, *usage in await core_rows(session, USAGE, {
+            **by_ids, "usage_to": as_of.date(), "usage_from": as_of.date() - timedelta(days=USAGE_LOOKBACK_DAYS)},
+            bulk=bulk):
+        facts[account_id].usage.append(Usage(*usage))
+    for account_id, due_at, escalated in await core_rows(session, OPEN_TICKETS, {**by_ids, "as_of": as_of},
+                                                         bulk=bulk):
         facts[account_id].open_tickets.append(Ticket(due_at, escalated))
-    for survey in await session.execute(
-            select(SurveyResponse.id, SurveyResponse.account_id, SurveyResponse.kind, SurveyResponse.score,
-                   SurveyResponse.responded_at).where(SurveyResponse.account_id.in_(ids),
-                                                      SurveyResponse.responded_at <= as_of,
-                                         SurveyResponse.responded_at >= as_of - timedelta(days=SURVEY_LOOKBACK_DAYS))
-            .order_by(SurveyResponse.responded_at, SurveyResponse.id)):
+    for survey in await core_rows(session, SURVEYS, {
+            **by_ids, "as_of": as_of, "survey_from": as_of - timedelta(days=SURVEY_LOOKBACK_DAYS)}, bulk=bulk):
         facts[survey.account_id].surveys.append(Survey(survey.id, survey.kind, survey.score, survey.responded_at))
-    await _load_relationships(session, ids, facts)
+    await _load_relationships(session, by_ids, facts, bulk=bulk)
     return facts
 
 
-async def _load_relationships(session: AsyncSession, ids: list[int], facts: dict[int, AccountFacts]) -> None:
+async def _load_relationships(session: AsyncSession, by_ids: dict[str, list[int]], facts: dict[int, AccountFacts],
+                              *, bulk: bool) -> None:
     sponsors: dict[int, list[Any]] = defaultdict(list)
-    for contact in await session.execute(
-            select(Contact.id, Contact.account_id, Contact.name, Contact.is_primary_sponsor,
-                   Contact.left_company_on).where(Contact.account_id.in_(ids),
-                                  (Contact.is_primary_sponsor.is_(True)) | (Contact.role == "executive_sponsor"))):
+    for contact in await core_rows(session, SPONSORS, by_ids, bulk=bulk):
         sponsors[contact.account_id].append(contact)
     for account_id, contacts in sponsors.items():
         primary = next((c for c in contacts if c.is_primary_sponsor), None)
         if primary is not None:
             facts[account_id].primary_sponsor = Sponsor(primary.id, primary.name, primary.left_company_on)
         facts[account_id].has_executive_sponsor = any(c.left_company_on is None for c in contacts)
-    for renewal in await session.execute(
-            select(Renewal.id, Renewal.account_id, Renewal.due_date, Renewal.stage, Renewal.target_amount,
-                   Renewal.forecast_amount).where(Renewal.account_id.in_(ids), Renewal.stage.in_(OPEN_RENEWAL_STAGES))
-            .order_by(Renewal.due_date.desc())):
-        # Ordered latest first, so the earliest open renewal is the one that stays.
+    for renewal in await core_rows(session, OPEN_RENEWALS, by_ids, bulk=bulk):
         facts[renewal.account_id].open_renewal = OpenRenewal(renewal.id, renewal.due_date, renewal.stage,
                                                              renewal.target_amount, renewal.forecast_amount)
-    for account_id, note_id in await session.execute(
-            select(HealthNote.account_id, func.max(HealthNote.id)).where(HealthNote.account_id.in_(ids))
-            .group_by(HealthNote.account_id)):
+    for account_id, note_id in await core_rows(session, LATEST_NOTES, by_ids, bulk=bulk):
         facts[account_id].latest_note_id = note_id
-

@@ -184,6 +184,13 @@ class OneHopCursor:
         self._hold(outcome)
         return self
 
+    async def execute_on_thread(self, sql: str, parameters: Any) -> OneHopCursor:
+        """Run `sql` on the connection's thread: a read its caller knows would not fit within the steps
+        allowed on the calling thread, so trying there first would only hold up the event loop."""
+        self._hold(await self._connection.on_thread(
+            partial(_run, begin=self._connection.take_begin(), sql=sql, parameters=parameters)))
+        return self
+
     async def execute_one_row_write(self, sql: str, parameters: Any) -> int:
         """Run `sql`, which the caller vouches is an INSERT of one row or an UPDATE or DELETE of at most
         one row found by its key (no triggers here fan it out), and return the rows it changed: on the

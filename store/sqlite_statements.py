@@ -137,14 +137,16 @@ def driver_of(connection: AsyncConnection) -> OneHopConnection | None:
 
 
 async def read_on_driver(connection: AsyncConnection, driver: OneHopConnection, statement: Select[Any],
-                         parameters: dict[str, Any]) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
-    """The column names and rows of `statement`, run on `driver` in `connection`'s transaction."""
+                         parameters: dict[str, Any], *, bulk: bool = False
+                         ) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+    """The column names and rows of `statement`, run on `driver` in `connection`'s transaction (a `bulk`
+    read on the connection's thread)."""
     plan = plan_for(statement, connection.dialect)
     sql, values = plan.bind(parameters)
     cursor = driver.cursor()
     _announce(connection, cursor, sql, values)
     try:
-        await cursor.execute(sql, values)
+        await (cursor.execute_on_thread(sql, values) if bulk else cursor.execute(sql, values))
         rows = await cursor.fetchall()
     except sqlite3.Error as exc:
         raise DBAPIError.instance(sql, values, exc, sqlite3.Error) from exc

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any, get_args
 
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from store import audit, validation
 from store.accounts import load_account
+from store.db import core_rows
 from store.errors import Forbidden, NotFound
 from store.models import Account, Draft, Notification, Task, User
 from store.pagination import check_page_size, decode_cursor, filters_fingerprint, next_cursor
@@ -195,12 +196,17 @@ def audit_new_tasks(session: AsyncSession, tasks: list[Task], *, principal: Prin
                      after=audit.snapshot(task))
 
 
-async def existing_dedupe_keys(session: AsyncSession, account_ids: list[int]) -> set[str]:
-    """Dedupe keys of the tasks, notifications and drafts already recorded for these accounts."""
-    keys = set(await session.scalars(select(Task.dedupe_key).where(Task.account_id.in_(account_ids),
-                                                                   Task.dedupe_key.is_not(None))))
-    keys |= set(await session.scalars(select(Notification.dedupe_key).where(
-        Notification.account_id.in_(account_ids), Notification.dedupe_key.is_not(None))))
-    keys |= set(await session.scalars(select(Draft.dedupe_key).where(
-        Draft.account_id.in_(account_ids), Draft.dedupe_key.is_not(None))))
+# The dedupe keys the agent's playbooks have recorded for a chunk of accounts, one statement per table.
+_DEDUPE_KEYS = tuple(
+    select(table.dedupe_key).where(table.account_id.in_(bindparam("ids", expanding=True)),
+                                   table.dedupe_key.is_not(None))
+    for table in (Task, Notification, Draft))
+
+
+async def existing_dedupe_keys(session: AsyncSession, account_ids: list[int], *, bulk: bool = False) -> set[str]:
+    """Dedupe keys of the tasks, notifications and drafts already recorded for these accounts (`bulk`: many
+    accounts, see core_rows)."""
+    keys: set[str] = set()
+    for statement in _DEDUPE_KEYS:
+        keys.update(key for key, in await core_rows(session, statement, {"ids": account_ids}, bulk=bulk))
     return keys

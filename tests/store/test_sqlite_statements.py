@@ -17,9 +17,12 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Select, String, Table, bindparam, func, insert, select, text
 from sqlalchemy.exc import InvalidRequestError, OperationalError
 
+import agents.assessment
 import store.account_view
 import store.assessments
 import store.db
+import store.signal_facts
+import store.tasks
 import store.users
 from agents.cycle import run_cycle
 from server.settings import Settings
@@ -48,21 +51,26 @@ async def assessed(sqlite_settings: Settings) -> AsyncIterator[Db]:
 
 def _parameters(statement: object, account_id: int) -> dict[str, object]:
     values = {"account_id": account_id, "email": "ana.garcia@example.com", "points": 8,
-              "closed_since": NOW - timedelta(days=400)}
+              "closed_since": NOW - timedelta(days=400), "ids": [account_id, account_id + 1, account_id + 5],
+              "as_of": NOW, "window_start": NOW - timedelta(days=30), "usage_to": TODAY,
+              "usage_from": TODAY - timedelta(days=200), "survey_from": NOW - timedelta(days=365)}
     names = {parameter.key for parameter in statement.compile().binds.values()}  # type: ignore[attr-defined]
     return {name: value for name, value in values.items() if name in names}
 
 
 def _statements_built_once() -> list[Select[object]]:
     """The statements built at import and read through core_rows: the 360's sections, an account's
-    assessments, the caller lookup."""
-    modules = (store.account_view, store.assessments, store.users)
-    return [value for module in modules for value in vars(module).values() if isinstance(value, Select)]
+    assessments, the caller lookup, and what the agent reads of a chunk of accounts."""
+    modules = (store.account_view, store.assessments, store.users, store.signal_facts, store.tasks,
+               agents.assessment)
+    values = [value for module in modules for value in vars(module).values()]
+    return [statement for value in values for statement in (value if isinstance(value, tuple) else (value,))
+            if isinstance(statement, Select)]
 
 
 async def test_every_statement_built_once_reads_as_sqlalchemy_reads_it(assessed: Db) -> None:
     statements = _statements_built_once()
-    assert len(statements) >= 13
+    assert len(statements) >= 29
     async with assessed.read() as session:
         account_ids = list(await session.scalars(select(Account.id).order_by(Account.id)))
         connection = await session.connection()
@@ -73,6 +81,7 @@ async def test_every_statement_built_once_reads_as_sqlalchemy_reads_it(assessed:
             for account_id in account_ids:
                 parameters = _parameters(statement, account_id)
                 keys, rows = await read_on_driver(connection, driver, statement, parameters)
+                assert await read_on_driver(connection, driver, statement, parameters, bulk=True) == (keys, rows)
                 expected = await connection.execute(statement, parameters)
                 assert keys == tuple(expected.keys())
                 expected_rows = [tuple(row) for row in expected]
