@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from datetime import timedelta
 
 import pytest
@@ -143,6 +144,82 @@ async def test_a_fenced_worker_writes_nothing_for_accounts_another_worker_took_o
     assert assessed == set(ids) - set(taken) and len(taken) == 3
     assert await _count(db, Assessment, AGENT_MADE, Assessment.account_id.in_(taken)) == 0
     assert await _count(db, Assessment, AGENT_MADE) == len(assessed)
+
+
+async def test_a_cycle_in_chunks_read_ahead_decides_as_one_chunk_does(db: Db, monkeypatch: pytest.MonkeyPatch) -> None:
+    await _seed(db, accounts=12)
+    monkeypatch.setattr(assessment_module, "CHUNK", 5)  # three chunks, each read while the one before is worked on
+    chunked = await run_cycle(deps_for(db))
+    again = await run_cycle(deps_for(db))
+    monkeypatch.setattr(assessment_module, "CHUNK", 500)
+    whole = await run_cycle(deps_for(db), force=True)
+    async with db.read() as session:
+        rows = (await session.execute(select(Assessment.account_id, Assessment.run_id, Assessment.status,
+                                             Assessment.score, Assessment.input_digest).where(AGENT_MADE))).all()
+    by_run: dict[int, dict[int, tuple[str, int, str]]] = {}
+    for account_id, run_id, status, score, digest in rows:
+        by_run.setdefault(run_id, {})[account_id] = (status, score, digest)
+    assert (chunked.assessed, chunked.failures, again.skipped_unchanged, whole.assessed) == (12, 0, 12, 12)
+    assert chunked.tasks > 0 and chunked.notifications > 0
+    assert by_run[chunked.run_id] == by_run[whole.run_id] and len(by_run[whole.run_id]) == 12
+
+
+async def test_only_accounts_to_assess_have_their_playbooks_inputs_read(
+        db: Db, monkeypatch: pytest.MonkeyPatch) -> None:
+    await _seed(db, accounts=12)
+    await run_cycle(deps_for(db))
+    read_for: list[list[int]] = []
+    real = assessment_module.existing_dedupe_keys
+
+    async def recording(session: object, account_ids: list[int], **kwargs: object) -> set[str]:
+        read_for.append(list(account_ids))
+        return await real(session, account_ids, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(assessment_module, "existing_dedupe_keys", recording)
+    unchanged = await run_cycle(deps_for(db))
+    async with db.read() as session:
+        account_id = await session.scalar(select(func.min(Assessment.account_id)).where(AGENT_MADE))
+    await _make_at_risk(db, account_id)
+    one_changed = await run_cycle(deps_for(db))
+    assert (unchanged.assessed, one_changed.assessed) == (0, 1)
+    assert read_for == [[account_id]]
+
+
+async def test_a_cycle_cut_short_leaves_no_read_ahead_behind(db: Db, monkeypatch: pytest.MonkeyPatch) -> None:
+    await _seed(db, accounts=12)
+    monkeypatch.setattr(assessment_module, "CHUNK", 5)
+    real = assessment_module.load_signal_sets
+    loads = 0
+
+    async def stalling(session: object, ids: list[int], **kwargs: object) -> object:
+        nonlocal loads
+        loads += 1
+        sets = await real(session, ids, **kwargs)  # type: ignore[arg-type]
+        if loads > 1:
+            await asyncio.Event().wait()  # a chunk read ahead, holding its connection, would never finish
+        return sets
+
+    monkeypatch.setattr(assessment_module, "load_signal_sets", stalling)
+    pool = db.app.engine.pool
+    checked_out = pool.checkedout()  # type: ignore[attr-defined]
+
+    def failing(outcome: object) -> None:
+        raise RuntimeError("the caller gave up")
+
+    with pytest.raises(RuntimeError, match="gave up"):
+        await run_cycle(deps_for(db), on_done=failing)
+    assert loads == 2 and pool.checkedout() == checked_out  # type: ignore[attr-defined]
+    assert gc.get_freeze_count() == 0
+    async with db.read() as session:
+        assert await session.scalar(select(AgentRun.status)) == "interrupted"
+
+
+async def test_a_cycle_leaves_older_objects_out_of_the_collectors_passes_until_it_ends(db: Db) -> None:
+    await _seed(db, accounts=3)
+    frozen_while_running: list[int] = []
+    await run_cycle(deps_for(db), on_done=lambda _outcome: frozen_while_running.append(gc.get_freeze_count()))
+    assert len(frozen_while_running) == 3 and min(frozen_while_running) > 10_000
+    assert gc.get_freeze_count() == 0
 
 
 # What the planner believes: the share of accounts without a health status.
