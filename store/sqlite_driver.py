@@ -89,26 +89,20 @@ def _execute(cursor: sqlite3.Cursor, sql: str, parameters: Any) -> Outcome:
 
 
 def _run_here(cursor: sqlite3.Cursor, begin: str | None, sql: str, parameters: Any, *, steps: int,
-              busy_timeout_ms: int | None) -> tuple[Outcome | None, str | None]:
+              stop_when_busy: bool) -> tuple[Outcome | None, str | None]:
     """Run the read `sql` here on `cursor`, after `begin` if given, and return its outcome and the BEGIN
     still to be sent (None once sent). The outcome is None if the read needed more than `steps` (SQLite
-    then stops it; stopping a read leaves the transaction as it was, snapshot included) or, given the
-    connection's `busy_timeout_ms` to restore, if the BEGIN or the read would have to wait for a lock: it
-    then waits on the connection's thread instead."""
-    if busy_timeout_ms is not None:
-        cursor.execute("PRAGMA busy_timeout = 0")
-    try:
-        if begin:
-            try:
-                cursor.execute(begin)
-            except sqlite3.OperationalError as exc:
-                if busy_timeout_ms is not None and _is_busy(exc):
-                    return None, begin  # another writer holds the write lock: nothing began
-                raise
-        return _run_counted(cursor, sql, parameters, steps=steps, stop_when_busy=busy_timeout_ms is not None), None
-    finally:
-        if busy_timeout_ms is not None:
-            cursor.execute(f"PRAGMA busy_timeout = {busy_timeout_ms:d}")
+    then stops it; stopping a read leaves the transaction as it was, snapshot included) or, with
+    `stop_when_busy` (the connection's busy timeout is off), if the BEGIN or the read would have to wait
+    for a lock: it then waits on the connection's thread instead."""
+    if begin:
+        try:
+            cursor.execute(begin)
+        except sqlite3.OperationalError as exc:
+            if stop_when_busy and _is_busy(exc):
+                return None, begin  # another writer holds the write lock: nothing began
+            raise
+    return _run_counted(cursor, sql, parameters, steps=steps, stop_when_busy=stop_when_busy), None
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -175,10 +169,10 @@ class OneHopCursor:
         values = () if parameters is None else parameters
         outcome = None
         if _is_read(sql) and (holds_locks or begin is not None):
-            # A read that takes its transaction's locks must not wait for them here (see above).
+            if not holds_locks:  # a read that takes its transaction's locks must not wait for them here
+                self._connection.wait_for_no_lock_here()
             outcome, begin = _run_here(self._connection.caller_cursor(), begin, sql, values,
-                                       steps=self._connection.read_steps_on_caller,
-                                       busy_timeout_ms=None if holds_locks else self._connection.busy_timeout_ms())
+                                       steps=self._connection.read_steps_on_caller, stop_when_busy=not holds_locks)
         if outcome is None:
             outcome = await self._connection.on_thread(partial(_run, begin=begin, sql=sql, parameters=values))
         self._hold(outcome)
@@ -245,7 +239,12 @@ class OneHopConnection(aiosqlite.Connection):
     """An aiosqlite connection whose cursors need no hop to open or close."""
 
     _pending_begin: str | None = None
+    # The busy timeout and automatic checkpoint as set, and whether the calling thread has them off now
+    # (see wait_for_no_lock_here and _commit_without_checkpoint).
     _busy_timeout_ms: int | None = None
+    _checkpoint_pages: int | None = None
+    _waits_off = False
+    _checkpoints_off = False
     _caller_cursor: sqlite3.Cursor | None = None
     read_steps_on_caller = READ_STEPS_ON_CALLER
     # SQLite's count of rows changed on this connection when the current transaction began.
@@ -286,11 +285,16 @@ class OneHopConnection(aiosqlite.Connection):
             self._caller_cursor = self.sqlite_connection.cursor()
         return self._caller_cursor
 
-    def busy_timeout_ms(self) -> int:
-        """How long SQLite waits for a lock on this connection, as set when it was opened."""
-        if self._busy_timeout_ms is None:
-            self._busy_timeout_ms = int(self.sqlite_connection.execute("PRAGMA busy_timeout").fetchone()[0])
-        return self._busy_timeout_ms
+    def wait_for_no_lock_here(self) -> None:
+        """Turn SQLite's busy timeout off for what runs next on the calling thread: a transaction's first
+        statement, which must not wait for a lock there (see OneHopCursor.execute). It stays off until the
+        next hop to the connection's thread turns it back on (see _execute): nothing else that runs here can
+        wait for a lock, and turning it back on after each first statement cost two pragmas per call."""
+        if not self._waits_off:
+            if self._busy_timeout_ms is None:  # as set when the connection was opened
+                self._busy_timeout_ms = int(self.sqlite_connection.execute("PRAGMA busy_timeout").fetchone()[0])
+            self.caller_cursor().execute("PRAGMA busy_timeout = 0")
+            self._waits_off = True
 
     def holds_its_locks(self) -> bool:
         """Whether the current transaction already holds what its reads need (its read snapshot, or the
@@ -337,13 +341,14 @@ class OneHopConnection(aiosqlite.Connection):
         return cls._commits_here % CHECKPOINT_EVERY != 0
 
     def _commit_without_checkpoint(self) -> None:
-        cursor = self.caller_cursor()
-        limit = cursor.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
-        cursor.execute("PRAGMA wal_autocheckpoint = 0")
-        try:
-            self.sqlite_connection.commit()
-        finally:
-            cursor.execute(f"PRAGMA wal_autocheckpoint = {int(limit):d}")
+        # The automatic checkpoint stays off until the next hop to the connection's thread turns it back on
+        # (see _execute), as the busy timeout does: commits here in a row set no pragma.
+        if not self._checkpoints_off:
+            if self._checkpoint_pages is None:  # as set when the connection was opened
+                self._checkpoint_pages = int(self.sqlite_connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+            self.caller_cursor().execute("PRAGMA wal_autocheckpoint = 0")
+            self._checkpoints_off = True
+        self.sqlite_connection.commit()
 
     async def rollback(self) -> None:
         # Outside a transaction SQLite has nothing to roll back; the pool asks anyway on every return.
@@ -370,6 +375,34 @@ class OneHopConnection(aiosqlite.Connection):
     async def on_thread(self, function: Any) -> Any:
         """Run `function(sqlite3_connection)` on the connection's thread, as one hop."""
         return await self._execute(lambda: function(self._conn))
+
+    async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Every call aiosqlite runs on the connection's thread (statements, commits, closing) comes here:
+        what the calling thread turned off (the busy timeout, the automatic checkpoint) is turned back on
+        first, in the same hop, so that on the thread SQLite waits for locks and checkpoints as set."""
+        restore = self._pragmas_to_restore()
+        if restore:
+            call = partial(fn, *args, **kwargs)
+
+            def restored_then_called() -> Any:
+                for pragma in restore:
+                    self._conn.execute(pragma)
+                return call()
+
+            return await super()._execute(restored_then_called)
+        return await super()._execute(fn, *args, **kwargs)
+
+    def _pragmas_to_restore(self) -> list[str]:
+        # Cleared here, on the calling thread, before the hop that restores them: calls on one connection
+        # never overlap, so nothing runs here in between.
+        restore = []
+        if self._waits_off:
+            restore.append(f"PRAGMA busy_timeout = {self._busy_timeout_ms:d}")
+            self._waits_off = False
+        if self._checkpoints_off:
+            restore.append(f"PRAGMA wal_autocheckpoint = {self._checkpoint_pages:d}")
+            self._checkpoints_off = False
+        return restore
 
 
 def one_hop_connect(path: str) -> OneHopConnection:

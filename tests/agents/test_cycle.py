@@ -194,8 +194,9 @@ async def test_a_cycle_cut_short_leaves_no_read_ahead_behind(db: Db, monkeypatch
     async def stalling(session: object, ids: list[int], **kwargs: object) -> object:
         nonlocal loads
         loads += 1
+        turn = loads
         sets = await real(session, ids, **kwargs)  # type: ignore[arg-type]
-        if loads > 1:
+        if turn > 1:
             await asyncio.Event().wait()  # a chunk read ahead, holding its connection, would never finish
         return sets
 

@@ -380,10 +380,40 @@ async def test_one_commit_in_so_many_that_could_run_on_the_caller_takes_the_hop_
     async with engine.connect() as connection:
         driver = driver_of(connection)
         assert driver is not None
-        # The commits that ran here turned SQLite's checkpoint off for themselves only.
-        assert driver.sqlite_connection.execute("PRAGMA wal_autocheckpoint").fetchone() == (1000,)
+        # What runs on the connection's thread runs with SQLite's checkpoint as set.
+        assert await driver.on_thread(lambda c: c.execute("PRAGMA wal_autocheckpoint").fetchone()) == (1000,)
     with sqlite3.connect(path) as other:
         assert other.execute("SELECT name FROM t WHERE id = 1").fetchone() == (f"turn {2 * CHECKPOINT_EVERY - 1}",)
+
+
+async def test_the_calling_thread_turns_a_pragma_off_once_and_the_next_hop_turns_it_back_on_first(
+        table_file: tuple[AsyncEngine, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The busy timeout (off for a transaction's first statement here) and the automatic checkpoint (off for
+    a commit here) stay off between such calls instead of costing two pragmas each time; a hop to the
+    connection's thread, where SQLite may wait and checkpoint, turns them back on before anything else."""
+    engine, _ = table_file
+    monkeypatch.setattr(OneHopConnection, "_commits_here", 0)
+    counter = HopCounter(monkeypatch)
+    async with engine.execution_options(csdesk_write=True).connect() as connection:
+        driver = driver_of(connection)
+        assert driver is not None
+        executed: list[str] = []
+        driver.sqlite_connection.set_trace_callback(executed.append)
+        for turn in range(3):
+            async with connection.begin():
+                assert await lookup(connection, LOOKUP, id=1) == [("one",) if turn == 0 else (f"turn {turn - 1}",)]
+                assert await write(connection, RENAME, row_id=1, name=f"turn {turn}") == 1
+        assert counter.hops == []
+        # Set once each (the first turn also reads the values as set, to restore them).
+        assert [sql for sql in executed if sql.startswith("PRAGMA") and "=" in sql] == [
+            "PRAGMA busy_timeout = 0", "PRAGMA wal_autocheckpoint = 0"]
+        executed.clear()
+        async with connection.begin():
+            await connection.execute(text("INSERT INTO t (id, name) VALUES (3, 'three')"))  # a write hops
+        assert counter.hops == ["<lambda>", "commit"]
+        assert executed[:3] == ["PRAGMA busy_timeout = 5000", "PRAGMA wal_autocheckpoint = 1000",
+                                "BEGIN IMMEDIATE"]
+        assert await driver.on_thread(lambda c: c.execute("PRAGMA busy_timeout").fetchone()) == (5000,)
 
 
 async def test_the_log_stays_bounded_when_every_write_commits_on_the_caller(
