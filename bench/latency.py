@@ -23,6 +23,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -33,10 +34,10 @@ from mcp.client.streamable_http import streamable_http_client
 
 from bench.peer import ask_peer, peer_client, questions
 from bench.portfolio import CSM, MANAGER, NOW, ensure_portfolio, settings_for
-from bench.questions import TOOLS, Targets, in_process, pick_targets, tool_arguments, tool_of
+from bench.questions import TOOLS, RolledBack, Targets, in_process, pick_targets, tool_arguments, tool_of
 from bench.sql_floor import PostgresReplay, SqliteReplay, capture
 from bench.timing import Timing, measure, measure_alternating, measure_sync
-from server.context import open_app
+from server.context import AppContext, open_app
 from server.settings import Settings
 from store.clock import FixedClock
 
@@ -91,7 +92,7 @@ async def measure_in_process(settings: Settings, run: Run, calls: int) -> Target
                     return await in_process(app, tool, targets, CSM, MANAGER, next(turns))
 
                 run.tools[tool].in_process = await measure(call, calls)
-                statements = await capture(app, call)
+                statements = await capture(app, partial(_rolled_back, app, tool, targets, next(turns)))
                 if isinstance(replay, SqliteReplay):
                     run.tools[tool].floor = measure_sync(lambda statements=statements: replay.run(statements), calls)
                 else:
@@ -100,6 +101,15 @@ async def measure_in_process(settings: Settings, run: Run, calls: int) -> Target
         finally:
             await replay.close() if isinstance(replay, PostgresReplay) else replay.close()
     return targets
+
+
+async def _rolled_back(app: AppContext, tool: str, targets: Targets, turn: int) -> None:
+    """A call whose transaction is rolled back, for its statements: replayed, a write's version-guarded
+    UPDATE then finds its row as the call did (captured from a committed call, it matched none)."""
+    try:
+        await in_process(app, tool, targets, CSM, MANAGER, turn, roll_back=True)
+    except RolledBack:
+        pass
 
 
 async def measure_client(client: Client, run: Run, targets: Targets, calls: int, channel: str,

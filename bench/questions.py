@@ -64,31 +64,41 @@ def tool_arguments(tool: str, targets: Targets, version: int, turn: int) -> dict
     }[tool]
 
 
+class RolledBack(Exception):
+    """Ends a unit of work in process with a rollback: a write captured for its floor leaves no trace."""
+
+
 async def in_process(app: AppContext, tool: str, targets: Targets, csm_email: str, manager_email: str,
-                     turn: int) -> object:
-    """The service function a tool calls, in its own transaction as the tool runs it, without any transport."""
+                     turn: int, *, roll_back: bool = False) -> object:
+    """The service function a tool calls, in its own transaction as the tool runs it, without any transport;
+    with `roll_back`, the transaction is rolled back at the end (RolledBack is raised)."""
     email = manager_email if tool == "portfolio_summary" else csm_email
     async with work_as(app, email, write=tool == "update_renewal") as work:
-        session, principal, now = work.session, work.principal, work.now
-        if tool == "list_accounts":
-            filters = account_service.AccountFilters(owner="me", health_statuses=("at_risk",), renewal_within_days=90)
-            return await account_service.list_accounts(session, principal=principal, filters=filters,
-                                                       today=now.date(), limit=25)
-        if tool == "list_accounts/25":
-            return await account_service.list_accounts(session, principal=principal,
-                                                       filters=account_service.AccountFilters(owner="me"),
-                                                       today=now.date(), limit=25)
-        if tool == "get_account":
-            return await get_account_360(session, account_id=targets.account_id, now=now)
-        if tool == "list_renewals":
-            return await renewal_service.list_renewals(session, principal=principal, today=now.date(), owner="me",
-                                                       within_days=90)
-        if tool == "portfolio_summary":
-            return await portfolio_summary(session, principal=principal, now=now)
-        # As a client does: the version it sends is the one the last answer gave.
-        updated = await renewal_service.update_renewal(session, principal=principal, now=now,
-                                                       renewal_id=targets.renewal_id,
-                                                       expected_version=targets.renewal_version,
-                                                       forecast_amount=FORECASTS[turn % 2])
-        targets.renewal_version = updated.version
-        return updated
+        answer = await _answer(work.session, work.principal, work.now, tool, targets, turn)
+        if roll_back:
+            raise RolledBack
+    if tool == "update_renewal":
+        targets.renewal_version = answer.version  # as a client does: it sends the version the last answer gave
+    return answer
+
+
+async def _answer(session: Any, principal: Any, now: Any, tool: str, targets: Targets, turn: int) -> Any:
+    if tool == "list_accounts":
+        filters = account_service.AccountFilters(owner="me", health_statuses=("at_risk",), renewal_within_days=90)
+        return await account_service.list_accounts(session, principal=principal, filters=filters,
+                                                   today=now.date(), limit=25)
+    if tool == "list_accounts/25":
+        return await account_service.list_accounts(session, principal=principal,
+                                                   filters=account_service.AccountFilters(owner="me"),
+                                                   today=now.date(), limit=25)
+    if tool == "get_account":
+        return await get_account_360(session, account_id=targets.account_id, now=now)
+    if tool == "list_renewals":
+        return await renewal_service.list_renewals(session, principal=principal, today=now.date(), owner="me",
+                                                   within_days=90)
+    if tool == "portfolio_summary":
+        return await portfolio_summary(session, principal=principal, now=now)
+    return await renewal_service.update_renewal(session, principal=principal, now=now,
+                                                renewal_id=targets.renewal_id,
+                                                expected_version=targets.renewal_version,
+                                                forecast_amount=FORECASTS[turn % 2])

@@ -40,7 +40,9 @@ is NORMAL). What it must not do here is checkpoint the log, which SQLite does in
 the log past 1,000 pages (copying them into the database and syncing it: milliseconds). So such a commit
 runs with the automatic checkpoint off, and one in CHECKPOINT_EVERY takes the hop with it on, as every
 other commit does: the log grows at most that many small commits past its usual size before the next
-checkpoint.
+checkpoint. The busy timeout and the checkpoint, once turned off here, stay off between calls: nothing
+else that runs here can wait or checkpoint, and the next call on the connection's thread, where SQLite
+may do both, turns them back on before it runs (see OneHopConnection._execute).
 """
 
 from __future__ import annotations
