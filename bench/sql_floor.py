@@ -4,8 +4,8 @@ through the database driver (sqlite3, or asyncpg), without ORM, validation, JSON
 Statements are captured from a real call, then replayed inside a transaction that is rolled back,
 so a write costs its full work every time and leaves the data as it was. A write's call is itself
 rolled back as it is captured (see bench.latency): captured from a committed call, its version-guarded
-UPDATE found no row at the version it had read, and the floor skipped the write. The floor does not
-commit; the tool does (a write's commit costs about as much again as its statements here).
+UPDATE found no row at the version it had read, and the floor skipped the write. The floor never
+commits; a write tool does, and pays for it.
 """
 
 from __future__ import annotations
