@@ -8,7 +8,6 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
 
 from pydantic import BaseModel
 
@@ -57,44 +56,39 @@ class CycleSummary(BaseModel):
         return self.accounts / self.seconds if self.seconds else 0.0
 
 
-@dataclass
 class CycleTally:
-    """A cycle's counts, added up as each account's outcome comes in. Outcomes are not kept: over 100,000
-    accounts, holding them made each of Python's full garbage collections walk them all, and those passes
-    took a third of an unchanged re-run."""
+    """A cycle's counts (CycleSummary's fields but its run and time), added up as each account's outcome
+    comes in: a cycle over 100,000 accounts needs the counts, not every outcome kept until it ends."""
 
-    accounts: int = 0
-    assessed: int = 0
-    skipped_unchanged: int = 0
-    status_changes: int = 0
-    warnings: int = 0
-    notifications: int = 0
-    tasks: int = 0
-    drafts: int = 0
-    fallbacks: int = 0
-    failures: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
+    COUNTED = tuple(name for name in CycleSummary.model_fields if name not in ("run_id", "seconds"))
+
+    def __init__(self) -> None:
+        self.counts = dict.fromkeys(self.COUNTED, 0)
+
+    @property
+    def assessed(self) -> int:
+        return self.counts["assessed"]
 
     def add(self, outcome: AccountOutcome) -> None:
-        self.accounts += 1
-        self.prompt_tokens += outcome.prompt_tokens
-        self.completion_tokens += outcome.completion_tokens
+        counts = self.counts
+        counts["accounts"] += 1
+        counts["prompt_tokens"] += outcome.prompt_tokens
+        counts["completion_tokens"] += outcome.completion_tokens
         if outcome.error is not None:
-            self.failures += 1
+            counts["failures"] += 1
         if not outcome.assessed:
-            self.skipped_unchanged += outcome.error is None
+            counts["skipped_unchanged"] += outcome.error is None
             return
-        self.assessed += 1
-        self.status_changes += outcome.previous_status is not None and outcome.status != outcome.previous_status
-        self.warnings += outcome.warnings
-        self.notifications += outcome.notifications
-        self.tasks += outcome.tasks
-        self.drafts += outcome.drafts
-        self.fallbacks += bool(outcome.fallback_reason)
+        counts["assessed"] += 1
+        counts["status_changes"] += outcome.previous_status is not None and outcome.status != outcome.previous_status
+        counts["warnings"] += outcome.warnings
+        counts["notifications"] += outcome.notifications
+        counts["tasks"] += outcome.tasks
+        counts["drafts"] += outcome.drafts
+        counts["fallbacks"] += bool(outcome.fallback_reason)
 
     def summary(self, run_id: int, seconds: float) -> CycleSummary:
-        return CycleSummary(run_id=run_id, seconds=round(seconds, 3), **asdict(self))
+        return CycleSummary(run_id=run_id, seconds=round(seconds, 3), **self.counts)
 
 
 async def run_cycle(deps: AgentDeps, *, force: bool = False, on_start: Callable[[int], None] | None = None,
