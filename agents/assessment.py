@@ -149,7 +149,7 @@ async def assess_each(deps: AgentDeps, account_ids: Sequence[int], *, on_done: C
     chunks = [list(account_ids[start:start + CHUNK]) for start in range(0, len(account_ids), CHUNK)]
     # Each chunk's inputs are read while the chunk before is worked on, so the database's thread and the
     # event loop's work at the same time: alone, each sat idle while the other worked, and in an unchanged
-    # re-run of a large portfolio the loop waited on reads for a quarter of the cycle.
+    # re-run of a large portfolio the loop waited on reads for a fifth of the cycle.
     loading: deque[asyncio.Task[_ChunkInputs]] = deque()
     try:
         for index in range(len(chunks)):

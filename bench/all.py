@@ -1,6 +1,7 @@
 """Every benchmark in one run: tool latency by portfolio size (csdesk over stdio, HTTP and in process,
 the raw-SQL floor, the generic SQL peer), agent cycles and memory at the largest size, the context
-cost of the catalogue and its answers, and LLM-backed throughput against a local model server.
+cost of the catalogue and its answers, and LLM-backed throughput against a local model server; with
+CSDESK_BENCH_POSTGRES_URL, tool latency on PostgreSQL at 10,000 accounts and a cycle shared by workers.
 
 `.venv/bin/python -m bench` (what `make bench` runs); `--accounts 1000 10000` for a shorter run.
 """
@@ -21,6 +22,7 @@ from bench import context_cost, latency, model_throughput, peer, workers
 from bench.portfolio import settings_for
 
 SIZES = (1_000, 10_000, 100_000)
+POSTGRES_SIZE = 10_000
 
 
 def csdesk_run(accounts: int, *extra: str) -> str:
@@ -66,8 +68,12 @@ def main() -> None:
     for line in asyncio.run(model_throughput.model_throughput()):
         print(line, flush=True)
     if postgres := os.environ.get("CSDESK_BENCH_POSTGRES_URL"):
-        print("\nShared forced cycle on PostgreSQL, 10,000 accounts:", flush=True)
-        for line in workers.report(10_000, postgres):
+        # One size on PostgreSQL (its portfolio then serves the workers' cycle too): building 100,000
+        # accounts there takes minutes more, and `python -m bench.latency --database-url` measures any size.
+        print(f"\n{POSTGRES_SIZE:,} accounts on PostgreSQL:", flush=True)
+        latency.report(asyncio.run(latency.measure_size(POSTGRES_SIZE, postgres, args.calls)))
+        print(f"\nShared forced cycle on PostgreSQL, {POSTGRES_SIZE:,} accounts:", flush=True)
+        for line in workers.report(POSTGRES_SIZE, postgres):
             print(line, flush=True)
 
 
