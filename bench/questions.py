@@ -7,10 +7,12 @@ renewals, the manager's portfolio summary, and a forecast update on one renewal.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.context import AppContext
 from store import accounts as account_service
@@ -18,6 +20,7 @@ from store import renewals as renewal_service
 from store.account_view import get_account_360
 from store.models import Renewal, User
 from store.portfolio import portfolio_summary
+from store.principals import Principal
 from tools.common import work_as
 
 RETENTION = {"owner": "me", "health_status": ["at_risk"], "renewal_within_days": 90, "sort": "arr_desc",
@@ -82,7 +85,8 @@ async def in_process(app: AppContext, tool: str, targets: Targets, csm_email: st
     return answer
 
 
-async def _answer(session: Any, principal: Any, now: Any, tool: str, targets: Targets, turn: int) -> Any:
+async def _answer(session: AsyncSession, principal: Principal, now: datetime, tool: str, targets: Targets,
+                  turn: int) -> Any:
     if tool == "list_accounts":
         filters = account_service.AccountFilters(owner="me", health_statuses=("at_risk",), renewal_within_days=90)
         return await account_service.list_accounts(session, principal=principal, filters=filters,

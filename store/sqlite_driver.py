@@ -176,15 +176,14 @@ class OneHopCursor:
             outcome, begin = _run_here(self._connection.caller_cursor(), begin, sql, values,
                                        steps=self._connection.read_steps_on_caller, stop_when_busy=not holds_locks)
         if outcome is None:
-            outcome = await self._connection.on_thread(partial(_run, begin=begin, sql=sql, parameters=values))
+            outcome = await self._connection.statement_on_thread(sql, values, begin=begin)
         self._hold(outcome)
         return self
 
     async def execute_on_thread(self, sql: str, parameters: Any) -> OneHopCursor:
         """Run `sql` on the connection's thread: a read its caller knows would not fit within the steps
         allowed on the calling thread, so trying there first would only hold up the event loop."""
-        self._hold(await self._connection.on_thread(
-            partial(_run, begin=self._connection.take_begin(), sql=sql, parameters=parameters)))
+        self._hold(await self._connection.statement_on_thread(sql, parameters, begin=self._connection.take_begin()))
         return self
 
     async def execute_one_row_write(self, sql: str, parameters: Any) -> int:
@@ -194,10 +193,9 @@ class OneHopCursor:
         if self._connection.may_write_here():
             outcome = _execute(self._connection.caller_cursor(), sql, parameters)
             self._connection.count_write_here(outcome[2])
+            self._hold(outcome)
         else:
-            outcome = await self._connection.on_thread(
-                partial(_run, begin=self._connection.take_begin(), sql=sql, parameters=parameters))
-        self._hold(outcome)
+            await self.execute_on_thread(sql, parameters)
         return self.rowcount
 
     def _hold(self, outcome: Outcome) -> None:
@@ -377,6 +375,10 @@ class OneHopConnection(aiosqlite.Connection):
     async def on_thread(self, function: Any) -> Any:
         """Run `function(sqlite3_connection)` on the connection's thread, as one hop."""
         return await self._execute(lambda: function(self._conn))
+
+    async def statement_on_thread(self, sql: str, parameters: Any, *, begin: str | None) -> Outcome:
+        """Run `sql`, after `begin` if given, on the connection's thread, as one hop."""
+        return await self.on_thread(partial(_run, begin=begin, sql=sql, parameters=parameters))
 
     async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Every call aiosqlite runs on the connection's thread (statements, commits, closing) comes here:
