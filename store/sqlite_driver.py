@@ -239,12 +239,9 @@ class OneHopConnection(aiosqlite.Connection):
     """An aiosqlite connection whose cursors need no hop to open or close."""
 
     _pending_begin: str | None = None
-    # The busy timeout and automatic checkpoint as set, and whether the calling thread has them off now
-    # (see wait_for_no_lock_here and _commit_without_checkpoint).
-    _busy_timeout_ms: int | None = None
-    _checkpoint_pages: int | None = None
-    _waits_off = False
-    _checkpoints_off = False
+    # The pragmas the calling thread has turned off (see _turn_off_here), and their values as set.
+    _off_here: frozenset[str] = frozenset()
+    _as_set: dict[str, int] | None = None
     _caller_cursor: sqlite3.Cursor | None = None
     read_steps_on_caller = READ_STEPS_ON_CALLER
     # SQLite's count of rows changed on this connection when the current transaction began.
@@ -287,14 +284,20 @@ class OneHopConnection(aiosqlite.Connection):
 
     def wait_for_no_lock_here(self) -> None:
         """Turn SQLite's busy timeout off for what runs next on the calling thread: a transaction's first
-        statement, which must not wait for a lock there (see OneHopCursor.execute). It stays off until the
-        next hop to the connection's thread turns it back on (see _execute): nothing else that runs here can
-        wait for a lock, and turning it back on after each first statement cost two pragmas per call."""
-        if not self._waits_off:
-            if self._busy_timeout_ms is None:  # as set when the connection was opened
-                self._busy_timeout_ms = int(self.sqlite_connection.execute("PRAGMA busy_timeout").fetchone()[0])
-            self.caller_cursor().execute("PRAGMA busy_timeout = 0")
-            self._waits_off = True
+        statement, which must not wait for a lock there (see OneHopCursor.execute)."""
+        self._turn_off_here("busy_timeout")
+
+    def _turn_off_here(self, pragma: str) -> None:
+        """Set `pragma` to 0 on the calling thread. It stays off until the next hop to the connection's
+        thread turns it back on (see _execute): nothing else that runs here can wait for a lock or
+        checkpoint, and turning it back on after each use cost two or three pragmas per call."""
+        if pragma not in self._off_here:
+            if self._as_set is None:
+                self._as_set = {}
+            if pragma not in self._as_set:  # as set when the connection was opened
+                self._as_set[pragma] = int(self.sqlite_connection.execute(f"PRAGMA {pragma}").fetchone()[0])
+            self.caller_cursor().execute(f"PRAGMA {pragma} = 0")
+            self._off_here = self._off_here | {pragma}
 
     def holds_its_locks(self) -> bool:
         """Whether the current transaction already holds what its reads need (its read snapshot, or the
@@ -341,13 +344,7 @@ class OneHopConnection(aiosqlite.Connection):
         return cls._commits_here % CHECKPOINT_EVERY != 0
 
     def _commit_without_checkpoint(self) -> None:
-        # The automatic checkpoint stays off until the next hop to the connection's thread turns it back on
-        # (see _execute), as the busy timeout does: commits here in a row set no pragma.
-        if not self._checkpoints_off:
-            if self._checkpoint_pages is None:  # as set when the connection was opened
-                self._checkpoint_pages = int(self.sqlite_connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
-            self.caller_cursor().execute("PRAGMA wal_autocheckpoint = 0")
-            self._checkpoints_off = True
+        self._turn_off_here("wal_autocheckpoint")
         self.sqlite_connection.commit()
 
     async def rollback(self) -> None:
@@ -399,13 +396,11 @@ class OneHopConnection(aiosqlite.Connection):
     def _pragmas_to_restore(self) -> list[str]:
         # Cleared here, on the calling thread, before the hop that restores them: calls on one connection
         # never overlap, so nothing runs here in between.
-        restore = []
-        if self._waits_off:
-            restore.append(f"PRAGMA busy_timeout = {self._busy_timeout_ms:d}")
-            self._waits_off = False
-        if self._checkpoints_off:
-            restore.append(f"PRAGMA wal_autocheckpoint = {self._checkpoint_pages:d}")
-            self._checkpoints_off = False
+        if not self._off_here:
+            return []
+        assert self._as_set is not None
+        restore = [f"PRAGMA {pragma} = {self._as_set[pragma]:d}" for pragma in sorted(self._off_here)]
+        self._off_here = frozenset()
         return restore
 
 
