@@ -47,7 +47,7 @@ from store.models import Assessment, Contact, HealthNote, User
 from store.notifications import add_notification
 from store.principals import Principal
 from store.schemas import AssessmentOut
-from store.signal_facts import BULK_FROM, AccountFacts
+from store.signal_facts import AccountFacts
 from store.signals import SignalSet, load_signal_sets
 from store.tasks import add_agent_task, audit_new_tasks, existing_dedupe_keys
 from store.thresholds import HealthThresholds
@@ -194,22 +194,21 @@ class _Pending:
 
 async def _load_inputs(deps: AgentDeps, ids: list[int], *, force: bool) -> _ChunkInputs:
     now = deps.clock.now()
-    bulk = len(ids) >= BULK_FROM
     async with deps.read_sessions() as session, session.begin():
         sets = await load_signal_sets(session, ids, as_of=now, thresholds=deps.thresholds)
         priors = await prior_assessments(session, ids, window_start=now - timedelta(
-            days=deps.thresholds.health_drop_window_days), bulk=bulk)
+            days=deps.thresholds.health_drop_window_days))
         digests = {account_id: input_digest(signal_set, deps.method) for account_id, (_, signal_set) in sets.items()}
         changed = {account_id for account_id, digest in digests.items()
                    if force or (prior := priors.get(account_id)) is None or prior.input_digest != digest}
         inputs = _ChunkInputs(now=now, sets=sets, priors=priors, digests=digests, changed=changed)
         if changed:
             # In the same snapshot, and only for the accounts to assess: an unchanged re-run reads none of it.
-            await _load_playbook_inputs(deps, session, inputs, bulk=bulk)
+            await _load_playbook_inputs(deps, session, inputs)
     return inputs
 
 
-async def _load_playbook_inputs(deps: AgentDeps, session: AsyncSession, inputs: _ChunkInputs, *, bulk: bool) -> None:
+async def _load_playbook_inputs(deps: AgentDeps, session: AsyncSession, inputs: _ChunkInputs) -> None:
     ids = sorted(inputs.changed)
     if deps.model is not None:
         notes: dict[int, list[Note]] = defaultdict(list)
@@ -220,9 +219,9 @@ async def _load_playbook_inputs(deps: AgentDeps, session: AsyncSession, inputs: 
             notes[note.account_id].append(Note(created=note.created_at.date().isoformat(), body=note.body))
         inputs.notes = notes
     inputs.managers = [user_id for user_id, in await core_rows(session, MANAGERS, {})]
-    inputs.existing_keys = await existing_dedupe_keys(session, ids, bulk=bulk)
+    inputs.existing_keys = await existing_dedupe_keys(session, ids)
     contacts: dict[int, list[Recipient]] = defaultdict(list)
-    for contact in await core_rows(session, CONTACTS, {"ids": ids}, bulk=bulk):
+    for contact in await core_rows(session, CONTACTS, {"ids": ids}):
         contacts[contact.account_id].append(Recipient(
             contact_id=contact.id, name=contact.name, email=contact.email or "", role=contact.role,
             is_primary_sponsor=contact.is_primary_sponsor, left_company_on=contact.left_company_on))

@@ -13,7 +13,7 @@ from agents.assessment import AgentDeps
 from agents.llm import ModelSettings, OpenAICompatibleModel, StructuredModel
 from server.settings import Settings
 from store.clock import Clock, FixedClock, SystemClock
-from store.db import close_sessions, create_engine, session_factory
+from store.db import create_engine, session_factory
 from store.migrate import upgrade
 
 
@@ -68,18 +68,14 @@ async def open_app(settings: Settings, *, migrate: bool = True, clock: Clock | N
     try:
         if migrate:
             await upgrade(engine)
-        read_sessions, write_sessions = session_factory(engine), session_factory(engine, write=True)
-        try:
-            yield AppContext(
-                settings=settings,
-                engine=engine,
-                read_sessions=read_sessions,
-                write_sessions=write_sessions,
-                clock=clock or clock_for(settings),
-                model=model or owned_model,
-            )
-        finally:
-            await close_sessions(read_sessions, write_sessions)
+        yield AppContext(
+            settings=settings,
+            engine=engine,
+            read_sessions=session_factory(engine),
+            write_sessions=session_factory(engine, write=True),
+            clock=clock or clock_for(settings),
+            model=model or owned_model,
+        )
     finally:
         if owned_model is not None:
             await owned_model.close()

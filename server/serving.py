@@ -21,7 +21,6 @@ from server.context import AppContext, open_app
 from server.oauth import EitherVerifier, JwtVerifier
 from server.review_web import review_routes
 from server.settings import Settings
-from server.stdio_pipes import run_stdio
 from server.web_session import SessionSigner
 from store.principals import Principal
 from store.tokens import TOKEN_PREFIX, list_tokens
@@ -35,7 +34,7 @@ async def check_ready(settings: Settings) -> Principal:
 
 
 def serve_stdio(settings: Settings) -> None:
-    anyio.run(run_stdio, build_server(settings))
+    anyio.run(build_server(settings).run_stdio_async)
 
 
 def transport_security(settings: Settings) -> TransportSecuritySettings:

@@ -52,8 +52,7 @@ SHORT_TEXT = 400
 # The 360's statements, built once: each call only binds the account (and the support window). Building
 # and fingerprinting a statement for SQLAlchemy's compiled cache cost more than running it, twelve times
 # a call. Each reads the columns its section shows, not ORM entities, for the same reason. Each reads one
-# account's rows through an index on account_id, however large the database: a few hundred steps of
-# SQLite's machine, so on SQLite each runs without a thread hop (see store.sqlite_driver).
+# account's rows through an index on account_id, however large the database.
 ACCOUNT_ID = bindparam("account_id", type_=Integer)
 _author = aliased(User)
 ACCOUNT = (

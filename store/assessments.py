@@ -89,16 +89,14 @@ LATEST_OF_EACH = select(Assessment.account_id, Assessment.input_digest, Assessme
                              .group_by(Assessment.account_id)))
 
 
-async def prior_assessments(session: AsyncSession, account_ids: Sequence[int], *, window_start: datetime,
-                            bulk: bool = False) -> dict[int, PriorAssessment]:
-    """The latest assessment of each account, with the best score it had since `window_start` (`bulk`:
-    many accounts, see core_rows)."""
+async def prior_assessments(session: AsyncSession, account_ids: Sequence[int], *, window_start: datetime) -> dict[int, PriorAssessment]:
+    """The latest assessment of each account, with the best score it had since `window_start`."""
     ids = list(account_ids)
-    best = dict(await core_rows(session, BEST_SCORES, {"ids": ids, "window_start": window_start}, bulk=bulk))
+    best = dict(await core_rows(session, BEST_SCORES, {"ids": ids, "window_start": window_start}))
     return {row.account_id: PriorAssessment(input_digest=row.input_digest, status=row.status, score=row.score,
                                             created_at=row.created_at,
                                             recent_max_score=best.get(row.account_id, row.score))
-            for row in await core_rows(session, LATEST_OF_EACH, {"ids": ids}, bulk=bulk)}
+            for row in await core_rows(session, LATEST_OF_EACH, {"ids": ids})}
 
 
 async def save_assessments(session: AsyncSession, rows: list[Assessment], *, principal: str) -> None:

@@ -27,10 +27,6 @@ from store.models import (
 from store.vocabulary import OPEN_RENEWAL_STAGES
 
 CHUNK = 500
-# From how many accounts a chunk's reads are sent straight to the database's thread (see core_rows): one
-# account's facts take a few hundred steps of SQLite's machine, a chunk of 500 ten times the steps a read
-# may take on the event loop's thread.
-BULK_FROM = 20
 OUTBOUND_KINDS = ("meeting", "call", "email_out", "qbr")
 MEETING_KINDS = ("meeting", "qbr")
 USAGE_LOOKBACK_DAYS = 200
@@ -107,7 +103,7 @@ async def load_facts(session: AsyncSession, account_ids: Sequence[int], *, as_of
     facts: dict[int, AccountFacts] = {}
     for start in range(0, len(account_ids), CHUNK):
         chunk = list(account_ids[start:start + CHUNK])
-        facts.update(await _load_chunk(session, chunk, as_of, bulk=len(chunk) >= BULK_FROM))
+        facts.update(await _load_chunk(session, chunk, as_of))
     return facts
 
 
@@ -148,47 +144,42 @@ LATEST_NOTES = select(HealthNote.account_id, func.max(HealthNote.id).label("late
     .where(HealthNote.account_id.in_(_IDS)).group_by(HealthNote.account_id)
 
 
-async def _load_chunk(session: AsyncSession, ids: list[int], as_of: datetime, *,
-                      bulk: bool) -> dict[int, AccountFacts]:
+async def _load_chunk(session: AsyncSession, ids: list[int], as_of: datetime) -> dict[int, AccountFacts]:
     facts = {a.id: AccountFacts(account_id=a.id, name=a.name, owner_id=a.owner_id, segment=a.segment, seats=a.seats,
                                 arr=a.arr, currency=a.currency, contract_start=a.contract_start,
                                 renewal_date=a.renewal_date,
                                 onboarding_status=a.onboarding_status, health_score=a.health_score,
                                 health_status=a.health_status)
-             for a in await core_rows(session, ACCOUNTS, {"ids": ids}, bulk=bulk)}
+             for a in await core_rows(session, ACCOUNTS, {"ids": ids})}
     if not facts:
         return facts
     by_ids = {"ids": list(facts)}
-    for account_id, last_outbound, last_meeting in await core_rows(session, TOUCHPOINTS, {**by_ids, "as_of": as_of},
-                                                                   bulk=bulk):
+    for account_id, last_outbound, last_meeting in await core_rows(session, TOUCHPOINTS, {**by_ids, "as_of": as_of}):
         facts[account_id].last_outbound_at = last_outbound
         facts[account_id].last_meeting_at = last_meeting
     for account_id, *usage in await core_rows(session, USAGE, {
-            **by_ids, "usage_to": as_of.date(), "usage_from": as_of.date() - timedelta(days=USAGE_LOOKBACK_DAYS)},
-            bulk=bulk):
+            **by_ids, "usage_to": as_of.date(), "usage_from": as_of.date() - timedelta(days=USAGE_LOOKBACK_DAYS)}):
         facts[account_id].usage.append(Usage(*usage))
-    for account_id, due_at, escalated in await core_rows(session, OPEN_TICKETS, {**by_ids, "as_of": as_of},
-                                                         bulk=bulk):
+    for account_id, due_at, escalated in await core_rows(session, OPEN_TICKETS, {**by_ids, "as_of": as_of}):
         facts[account_id].open_tickets.append(Ticket(due_at, escalated))
     for survey in await core_rows(session, SURVEYS, {
-            **by_ids, "as_of": as_of, "survey_from": as_of - timedelta(days=SURVEY_LOOKBACK_DAYS)}, bulk=bulk):
+            **by_ids, "as_of": as_of, "survey_from": as_of - timedelta(days=SURVEY_LOOKBACK_DAYS)}):
         facts[survey.account_id].surveys.append(Survey(survey.id, survey.kind, survey.score, survey.responded_at))
-    await _load_relationships(session, by_ids, facts, bulk=bulk)
+    await _load_relationships(session, by_ids, facts)
     return facts
 
 
-async def _load_relationships(session: AsyncSession, by_ids: dict[str, list[int]], facts: dict[int, AccountFacts],
-                              *, bulk: bool) -> None:
+async def _load_relationships(session: AsyncSession, by_ids: dict[str, list[int]], facts: dict[int, AccountFacts]) -> None:
     sponsors: dict[int, list[Any]] = defaultdict(list)
-    for contact in await core_rows(session, SPONSORS, by_ids, bulk=bulk):
+    for contact in await core_rows(session, SPONSORS, by_ids):
         sponsors[contact.account_id].append(contact)
     for account_id, contacts in sponsors.items():
         primary = next((c for c in contacts if c.is_primary_sponsor), None)
         if primary is not None:
             facts[account_id].primary_sponsor = Sponsor(primary.id, primary.name, primary.left_company_on)
         facts[account_id].has_executive_sponsor = any(c.left_company_on is None for c in contacts)
-    for renewal in await core_rows(session, OPEN_RENEWALS, by_ids, bulk=bulk):
+    for renewal in await core_rows(session, OPEN_RENEWALS, by_ids):
         facts[renewal.account_id].open_renewal = OpenRenewal(renewal.id, renewal.due_date, renewal.stage,
                                                              renewal.target_amount, renewal.forecast_amount)
-    for account_id, note_id in await core_rows(session, LATEST_NOTES, by_ids, bulk=bulk):
+    for account_id, note_id in await core_rows(session, LATEST_NOTES, by_ids):
         facts[account_id].latest_note_id = note_id

@@ -203,10 +203,9 @@ _DEDUPE_KEYS = tuple(
     for table in (Task, Notification, Draft))
 
 
-async def existing_dedupe_keys(session: AsyncSession, account_ids: list[int], *, bulk: bool = False) -> set[str]:
-    """Dedupe keys of the tasks, notifications and drafts already recorded for these accounts (`bulk`: many
-    accounts, see core_rows)."""
+async def existing_dedupe_keys(session: AsyncSession, account_ids: list[int]) -> set[str]:
+    """Dedupe keys of the tasks, notifications and drafts already recorded for these accounts."""
     keys: set[str] = set()
     for statement in _DEDUPE_KEYS:
-        keys.update(key for key, in await core_rows(session, statement, {"ids": account_ids}, bulk=bulk))
+        keys.update(key for key, in await core_rows(session, statement, {"ids": account_ids}))
     return keys

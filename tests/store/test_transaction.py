@@ -1,6 +1,5 @@
 """store.db.transaction, the unit every tool call runs in: it commits what the block did, rolls back
-all of it when the block raises or the commit fails, and always gives its connection back (on a SQLite
-file, to the connections kept for units of work, clean, or else to the pool)."""
+all of it when the block raises or the commit fails, and always gives its connection back to the pool."""
 
 from __future__ import annotations
 
@@ -16,10 +15,8 @@ from tests.conftest import NOW, Db
 
 
 def checked_out(db: Db) -> int:
-    """Connections out of the pool other than those kept idle for units of work."""
-    kept = sum(lanes.idle for sessions in (db.app.read_sessions, db.app.write_sessions)
-               if (lanes := getattr(sessions, "lanes", None)) is not None)
-    return db.app.engine.sync_engine.pool.checkedout() - kept
+    """Connections out of the pool."""
+    return db.app.engine.sync_engine.pool.checkedout()
 
 
 async def users_named(db: Db, name: str) -> int:
@@ -75,9 +72,6 @@ async def test_a_cancelled_block_rolls_back_and_gives_the_connection_back(db: Db
         await task
     assert await users_named(db, "Late") == 0
     assert checked_out(db) == 0
-    lanes = getattr(db.app.write_sessions, "lanes", None)
-    if lanes is not None:
-        assert lanes.idle == 1  # kept for the next unit, so rolled back clean (see ConnectionLanes.give_back)
     async with transaction(db.app.write_sessions) as session:
         session.add(User(email="next@example.com", name="Next", role="csm", active=True, created_at=NOW))
     assert await users_named(db, "Next") == 1
