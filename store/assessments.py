@@ -89,7 +89,8 @@ LATEST_OF_EACH = select(Assessment.account_id, Assessment.input_digest, Assessme
                              .group_by(Assessment.account_id)))
 
 
-async def prior_assessments(session: AsyncSession, account_ids: Sequence[int], *, window_start: datetime) -> dict[int, PriorAssessment]:
+async def prior_assessments(session: AsyncSession, account_ids: Sequence[int], *,
+                            window_start: datetime) -> dict[int, PriorAssessment]:
     """The latest assessment of each account, with the best score it had since `window_start`."""
     ids = list(account_ids)
     best = dict(await core_rows(session, BEST_SCORES, {"ids": ids, "window_start": window_start}))

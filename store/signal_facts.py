@@ -169,7 +169,8 @@ async def _load_chunk(session: AsyncSession, ids: list[int], as_of: datetime) ->
     return facts
 
 
-async def _load_relationships(session: AsyncSession, by_ids: dict[str, list[int]], facts: dict[int, AccountFacts]) -> None:
+async def _load_relationships(session: AsyncSession, by_ids: dict[str, list[int]],
+                              facts: dict[int, AccountFacts]) -> None:
     sponsors: dict[int, list[Any]] = defaultdict(list)
     for contact in await core_rows(session, SPONSORS, by_ids):
         sponsors[contact.account_id].append(contact)
