@@ -14,10 +14,11 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from agents import rules
-from agents.llm import ModelFailure, StructuredModel
+from agents.deps import AgentDeps
+from agents.llm import ModelFailure
 from agents.model_assessment import Note, model_assessment
 from agents.playbooks import (
     WARNING_PLAYBOOKS,
@@ -31,7 +32,7 @@ from agents.playbooks import (
 )
 from agents.touchpoint import Composed, DraftContext, Recipient, compose
 from store.accounts import load_account
-from store.agent_runs import DEFAULT_LEASE, still_held
+from store.agent_runs import still_held
 from store.assessments import (
     PriorAssessment,
     latest_assessment,
@@ -39,7 +40,6 @@ from store.assessments import (
     prior_assessments,
     save_assessments,
 )
-from store.clock import Clock, SystemClock
 from store.db import core_rows
 from store.drafts import add_agent_draft, audit_new_drafts
 from store.errors import Conflict, CsdeskError, InvalidInput
@@ -50,7 +50,6 @@ from store.schemas import AssessmentOut
 from store.signal_facts import AccountFacts
 from store.signals import SignalSet, load_signal_sets
 from store.tasks import add_agent_task, audit_new_tasks, existing_dedupe_keys
-from store.thresholds import HealthThresholds
 from store.users import add_user, principal_for
 
 logger = logging.getLogger(__name__)
@@ -67,25 +66,6 @@ MANAGERS = select(User.id).where(User.role == "manager", User.active.is_(True))
 CONTACTS = select(Contact.id, Contact.account_id, Contact.name, Contact.email, Contact.role, Contact.is_primary_sponsor,
                   Contact.left_company_on).where(Contact.account_id.in_(bindparam("ids", expanding=True)))
 OWNERS = select(User.id, User.name, User.email).where(User.id.in_(bindparam("ids", expanding=True)))
-
-
-@dataclass(frozen=True)
-class AgentDeps:
-    read_sessions: async_sessionmaker[AsyncSession]
-    write_sessions: async_sessionmaker[AsyncSession]
-    clock: Clock
-    model: StructuredModel | None = None
-    thresholds: HealthThresholds = field(default_factory=HealthThresholds)
-    segment_instructions: dict[str, str] = field(default_factory=dict)
-    concurrency: int = 8
-    # A run that renews no heartbeat for this long is taken for dead (see store.agent_runs).
-    run_lease: timedelta = DEFAULT_LEASE
-    # Real time for heartbeats, even when `clock` is pinned for a demo.
-    wall_clock: Clock = field(default_factory=SystemClock)
-
-    @property
-    def method(self) -> str:
-        return f"llm:{self.model.name}" if self.model else "rules"
 
 
 class AccountOutcome(BaseModel):

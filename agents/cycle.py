@@ -11,7 +11,8 @@ from contextlib import contextmanager
 
 from pydantic import BaseModel
 
-from agents.assessment import AccountOutcome, AgentDeps, agent_principal, assess_each
+from agents.assessment import AccountOutcome, agent_principal, assess_each
+from agents.deps import AgentDeps
 from store.agent_runs import (
     active_account_ids,
     beat,

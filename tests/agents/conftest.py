@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from agents.assessment import AgentDeps
+from agents.deps import AgentDeps
 from agents.llm import ModelSettings, OpenAICompatibleModel
 from store.clock import FixedClock
 from tests.agents.fake_openai import FakeOpenAI
