@@ -31,26 +31,26 @@ from agents.playbooks import (
     plan_playbooks,
 )
 from agents.touchpoint import Composed, DraftContext, Recipient, compose
-from store.accounts import load_account
-from store.agent_runs import still_held
-from store.assessments import (
+from store.auth.principals import Principal
+from store.auth.users import add_user, principal_for
+from store.crm.accounts import load_account
+from store.crm.drafts import add_agent_draft, audit_new_drafts
+from store.crm.notifications import add_notification
+from store.crm.tasks import add_agent_task, audit_new_tasks, existing_dedupe_keys
+from store.database.engine import core_rows
+from store.database.models import Assessment, Contact, HealthNote, User
+from store.errors import Conflict, CsdeskError, InvalidInput
+from store.health.assessments import (
     PriorAssessment,
     latest_assessment,
     mark_churn_risks,
     prior_assessments,
     save_assessments,
 )
-from store.db import core_rows
-from store.drafts import add_agent_draft, audit_new_drafts
-from store.errors import Conflict, CsdeskError, InvalidInput
-from store.models import Assessment, Contact, HealthNote, User
-from store.notifications import add_notification
-from store.principals import Principal
+from store.health.signal_facts import AccountFacts
+from store.health.signals import SignalSet, load_signal_sets
+from store.runs.agent_runs import still_held
 from store.schemas import AssessmentOut
-from store.signal_facts import AccountFacts
-from store.signals import SignalSet, load_signal_sets
-from store.tasks import add_agent_task, audit_new_tasks, existing_dedupe_keys
-from store.users import add_user, principal_for
 
 logger = logging.getLogger(__name__)
 

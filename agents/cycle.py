@@ -13,7 +13,9 @@ from pydantic import BaseModel
 
 from agents.assessment import AccountOutcome, agent_principal, assess_each
 from agents.deps import AgentDeps
-from store.agent_runs import (
+from store.crm.drafts import sweep_stale
+from store.database.engine import refresh_statistics
+from store.runs.agent_runs import (
     active_account_ids,
     beat,
     claim_accounts,
@@ -23,8 +25,6 @@ from store.agent_runs import (
     join_cycle,
     open_run,
 )
-from store.db import refresh_statistics
-from store.drafts import sweep_stale
 
 logger = logging.getLogger(__name__)
 # Accounts a worker claims at a time: a few write batches, so workers spread the cycle evenly.

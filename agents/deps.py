@@ -8,9 +8,9 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agents.llm import StructuredModel
-from store.agent_runs import DEFAULT_LEASE
 from store.clock import Clock, SystemClock
-from store.thresholds import HealthThresholds
+from store.health.thresholds import HealthThresholds
+from store.runs.agent_runs import DEFAULT_LEASE
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class AgentDeps:
     thresholds: HealthThresholds = field(default_factory=HealthThresholds)
     segment_instructions: dict[str, str] = field(default_factory=dict)
     concurrency: int = 8
-    # A run that renews no heartbeat for this long is taken for dead (see store.agent_runs).
+    # A run that renews no heartbeat for this long is taken for dead (see store.runs.agent_runs).
     run_lease: timedelta = DEFAULT_LEASE
     # Real time for heartbeats, even when `clock` is pinned for a demo.
     wall_clock: Clock = field(default_factory=SystemClock)

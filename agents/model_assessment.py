@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field
 from agents.llm import ModelFailure, StructuredModel
 from agents.rules import BAND_ORDER, Driver, RulesAssessment, band_distance
 from prompts import render
-from store.signal_facts import AccountFacts
-from store.signals import SignalSet
+from store.health.signal_facts import AccountFacts
+from store.health.signals import SignalSet
 from store.vocabulary import HealthStatus
 
 MAX_NOTES_IN_PROMPT = 5

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from agents.rules import BAND_ORDER
-from store.assessments import PriorAssessment
-from store.signal_facts import AccountFacts
-from store.signals import SignalSet
-from store.thresholds import HealthThresholds
+from store.health.assessments import PriorAssessment
+from store.health.signal_facts import AccountFacts
+from store.health.signals import SignalSet
+from store.health.thresholds import HealthThresholds
 
 EARLY_INDICATORS = ("usage.trend_vs_90d", "usage.month_over_month", "contact.days_since_outbound",
                     "contact.days_since_meeting", "survey.nps", "support.escalations", "sponsor.primary",

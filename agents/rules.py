@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from store.signals import Signal, SignalSet
+from store.health.signals import Signal, SignalSet
 
 POINTS = {"good": 100, "fair": 50, "poor": 0}
 CRITICAL_SIGNALS = frozenset({"sponsor.primary", "support.escalations", "survey.nps", "renewal.forecast_vs_target",

@@ -18,14 +18,14 @@ from agents.deps import AgentDeps
 from agents.llm import ModelFailure, StructuredModel
 from prompts import render, render_blocks
 from store import validation
-from store.accounts import load_account
-from store.drafts import DRAFT_KINDS, create_draft
+from store.auth.principals import Principal, require_account_writer
+from store.crm.accounts import load_account
+from store.crm.drafts import DRAFT_KINDS, create_draft
+from store.database.models import Contact, User
 from store.errors import InvalidInput
-from store.models import Contact, User
-from store.principals import Principal, require_account_writer
+from store.health.signal_facts import AccountFacts
+from store.health.signals import SignalSet, load_signal_sets
 from store.schemas import DraftOut
-from store.signal_facts import AccountFacts
-from store.signals import SignalSet, load_signal_sets
 
 # Who a message of each kind goes to, in order of preference.
 RECIPIENT_ROLES: dict[str, tuple[str, ...]] = {

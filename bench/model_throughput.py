@@ -20,7 +20,7 @@ from bench.portfolio import NOW, TODAY
 from server.context import open_app
 from server.settings import Settings
 from store.clock import FixedClock
-from store.demo_portfolio import seed_demo_portfolio
+from store.demo.portfolio import seed_demo_portfolio
 from tests.agents.fake_openai import FakeOpenAI, Reply
 
 DELAY_SECONDS = 0.3

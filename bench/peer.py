@@ -15,7 +15,7 @@ from mcp import Client, StdioServerParameters
 from mcp.types import CallToolResult
 
 from bench.portfolio import CACHE, CSM, NOW, TODAY
-from store.renewals import add_months
+from store.crm.renewals import add_months
 
 PEER_PACKAGES = ("mcp-server-sqlite==2025.4.25", "mcp<2")
 PEER_VENV = CACHE / "peer-venv"

@@ -11,8 +11,8 @@ from agents.cycle import run_cycle
 from server.context import open_app
 from server.settings import Settings
 from store.clock import FixedClock
-from store.db import refresh_statistics
-from store.demo_portfolio import seed_demo_portfolio
+from store.database.engine import refresh_statistics
+from store.demo.portfolio import seed_demo_portfolio
 
 TODAY = date(2026, 11, 23)
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)

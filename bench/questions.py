@@ -15,12 +15,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.context import AppContext
-from store import accounts as account_service
-from store import renewals as renewal_service
-from store.account_view import get_account_360
-from store.models import Renewal, User
-from store.portfolio import portfolio_summary
-from store.principals import Principal
+from store.auth.principals import Principal
+from store.crm import accounts as account_service
+from store.crm import renewals as renewal_service
+from store.crm.account_view import get_account_360
+from store.crm.portfolio import portfolio_summary
+from store.database.models import Renewal, User
 from tools.common import work_as
 
 RETENTION = {"owner": "me", "health_status": ["at_risk"], "renewal_within_days": 90, "sort": "arr_desc",

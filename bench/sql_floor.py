@@ -52,7 +52,7 @@ async def capture(app: AppContext, call: Callable[[], Awaitable[object]]) -> lis
 class SqliteReplay:
     def __init__(self, path: str) -> None:
         self._connection = sqlite3.connect(path, isolation_level=None)
-        # As csdesk's own connections are set (store.db): a commit that synced the log, as SQLite's
+        # As csdesk's own connections are set (store.database.engine): a commit that synced the log, as SQLite's
         # default does, took longer than the whole tool call.
         self._connection.execute("PRAGMA foreign_keys=ON")
         self._connection.execute("PRAGMA synchronous=NORMAL")

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from bench.latency import CSDESK, server_env
 from bench.portfolio import ensure_portfolio, settings_for
 from server.context import open_app
-from store.models import AgentRun
+from store.database.models import AgentRun
 
 WORKER_COUNTS = (1, 2, 3)
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from server.context import open_app
 from server.settings import Settings
-from store import csv_import, tokens, users
-from store.db import refresh_statistics
-from store.migrate import current_revision
+from store.auth import tokens, users
+from store.database.engine import refresh_statistics
+from store.database.migrate import current_revision
+from store.imports import csv_import
 from store.schemas import UserOut
 
 

@@ -16,8 +16,8 @@ from rich.table import Table
 from agents.cycle import CycleSummary, run_cycle
 from server.context import AppContext, open_app
 from server.settings import Settings
-from store.agent_runs import WORKER_KIND, recent_runs
 from store.errors import InvalidInput
+from store.runs.agent_runs import WORKER_KIND, recent_runs
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from mcp.server.auth.provider import AccessToken
 
 from server.context import AppContext
-from store.db import transaction
+from store.auth.tokens import check_token, record_token_use
+from store.database.engine import transaction
 from store.errors import Forbidden
-from store.tokens import check_token, record_token_use
 
 TOKEN_SCOPE = "csdesk"
 

@@ -9,7 +9,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from store.portfolio_schemas import PortfolioSummary
+from store.crm.portfolio_schemas import PortfolioSummary
 from store.schemas import AccountRow, RenewalOut
 
 HEALTH_STYLE = {"strongly_thriving": "bold green", "actively_engaged": "green", "neutral": "yellow",

@@ -13,8 +13,8 @@ from agents.deps import AgentDeps
 from agents.llm import ModelSettings, OpenAICompatibleModel, StructuredModel
 from server.settings import Settings
 from store.clock import Clock, FixedClock, SystemClock
-from store.db import create_engine, session_factory
-from store.migrate import upgrade
+from store.database.engine import create_engine, session_factory
+from store.database.migrate import upgrade
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Protocol
 
 from server.context import AppContext
-from store import drafts
-from store.models import Draft
-from store.principals import Principal
+from store.auth.principals import Principal
+from store.crm import drafts
+from store.database.models import Draft
 
 
 class Transport(Protocol):

@@ -6,15 +6,15 @@ from server.agent_commands import cycle_with_progress
 from server.console import attention_table, make_console, portfolio_tables, renewals_table, retention_table
 from server.context import open_app
 from server.settings import Settings
-from store import accounts as account_service
-from store import renewals
-from store.assessments import latest_assessments
-from store.db import refresh_statistics
-from store.demo_portfolio import DEMO_USERS, seed_demo_portfolio
-from store.pagination import MAX_PAGE_SIZE
-from store.portfolio import portfolio_summary
+from store.auth.users import principal_for
+from store.crm import accounts as account_service
+from store.crm import renewals
+from store.crm.pagination import MAX_PAGE_SIZE
+from store.crm.portfolio import portfolio_summary
+from store.database.engine import refresh_statistics
+from store.demo.portfolio import DEMO_USERS, seed_demo_portfolio
+from store.health.assessments import latest_assessments
 from store.schemas import AssessmentOut
-from store.users import principal_for
 
 RENEWAL_HORIZON_DAYS = 90
 ATTENTION_ROWS = 12

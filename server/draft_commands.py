@@ -8,9 +8,9 @@ from rich.table import Table
 from server.context import open_app
 from server.delivery import OutboxFolder, SendReport, SmtpTransport, Transport, send_approved
 from server.settings import Settings
-from store import drafts
+from store.auth.users import principal_for
+from store.crm import drafts
 from store.schemas import DraftOut, DraftRow
-from store.users import principal_for
 
 
 async def list_queue(settings: Settings, *, as_user: str | None, statuses: tuple[str, ...], owner: str | None

@@ -19,8 +19,8 @@ import jwt
 from mcp.server.auth.provider import AccessToken
 
 from server.context import AppContext
+from store.auth.users import principal_for
 from store.errors import CsdeskError
-from store.users import principal_for
 
 log = logging.getLogger(__name__)
 

@@ -14,13 +14,13 @@ from starlette.routing import Route
 from prompts import render
 from server.context import AppContext
 from server.web_session import LOGIN_CSRF_COOKIE, SESSION_COOKIE, SESSION_SECONDS, Session, SessionSigner
-from store import drafts
-from store.account_view import get_account_360
+from store.auth.principals import Principal
+from store.auth.tokens import principal_for_token
+from store.crm import drafts
+from store.crm.account_view import get_account_360
+from store.database.models import User
 from store.errors import CsdeskError
-from store.models import User
-from store.principals import Principal
 from store.schemas import DraftPage
-from store.tokens import principal_for_token
 
 EMPTY_QUEUE = DraftPage(items=[], total=0)
 QUEUE_STATUSES = ("pending_review", "approved", "stale", "rejected", "sent", "cancelled")

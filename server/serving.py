@@ -22,9 +22,9 @@ from server.oauth import EitherVerifier, JwtVerifier
 from server.review_web import review_routes
 from server.settings import Settings
 from server.web_session import SessionSigner
-from store.principals import Principal
-from store.tokens import TOKEN_PREFIX, list_tokens
-from store.users import principal_for
+from store.auth.principals import Principal
+from store.auth.tokens import TOKEN_PREFIX, list_tokens
+from store.auth.users import principal_for
 
 
 async def check_ready(settings: Settings) -> Principal:

@@ -9,8 +9,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from store.db import sqlite_url
-from store.thresholds import HealthThresholds
+from store.database.engine import sqlite_url
+from store.health.thresholds import HealthThresholds
 
 
 class Settings(BaseSettings):

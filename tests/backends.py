@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import text
 
 from server.settings import Settings
-from store.db import create_engine, sqlite_url
+from store.database.engine import create_engine, sqlite_url
 
 POSTGRES_URL = os.environ.get("CSDESK_TEST_POSTGRES_URL")
 REQUIRE_POSTGRES = os.environ.get("CSDESK_TEST_REQUIRE_POSTGRES") == "1"

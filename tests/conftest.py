@@ -20,12 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.app import build_server
 from server.context import AppContext, open_app
 from server.settings import Settings
+from store.auth.principals import Principal
+from store.auth.users import add_user, principal_for
 from store.clock import FixedClock
-from store.db import create_engine, sqlite_url
-from store.migrate import upgrade
-from store.models import Base
-from store.principals import Principal
-from store.users import add_user, principal_for
+from store.database.engine import create_engine, sqlite_url
+from store.database.migrate import upgrade
+from store.database.models import Base
 from tests import backends
 from tests.agents.fake_openai import FakeOpenAI
 from tests.backends import MAIN_BACKEND, POSTGRES_URL, REQUIRE_POSTGRES

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from store.accounts import create_account
+from store.crm.accounts import create_account
 from store.schemas import AccountDetail
 from tests.conftest import NOW, Db
 

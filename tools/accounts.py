@@ -10,7 +10,7 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 from pydantic import Field
 
-from store import account_view, accounts
+from store.crm import account_view, accounts
 from store.schemas import Account360, AccountDetail, AccountPage
 from store.vocabulary import AccountStatus, HealthStatus, LifecycleStage, OnboardingStatus, Segment
 from tools.common import ADDITIVE, OVERWRITE, READ, ToolSpec, respond, unit_of_work

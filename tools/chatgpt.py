@@ -9,7 +9,7 @@ from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
 from prompts import render
-from store import search as crm_search
+from store.crm import search as crm_search
 from tools.common import READ, ToolSpec, app_of, respond, unit_of_work
 
 

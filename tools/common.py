@@ -17,11 +17,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agents.deps import AgentDeps
+from store.auth.principals import Principal
+from store.auth.users import principal_for
 from store.clock import Clock
-from store.db import transaction
+from store.database.engine import transaction
 from store.errors import CsdeskError
-from store.principals import Principal
-from store.users import principal_for
 
 
 class ToolDeps(Protocol):

@@ -10,7 +10,7 @@ from mcp.types import CallToolResult
 from pydantic import Field
 
 from agents.touchpoint import draft_on_request
-from store import drafts
+from store.crm import drafts
 from store.errors import CsdeskError
 from store.schemas import DraftOut, DraftPage
 from tools.accounts import AccountId, Cursor, Limit

@@ -8,7 +8,7 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 from pydantic import Field
 
-from store import notifications
+from store.crm import notifications
 from store.schemas import NotificationPage
 from tools.accounts import Cursor, Limit
 from tools.common import MARKING, ToolSpec, respond, unit_of_work

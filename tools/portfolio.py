@@ -9,8 +9,8 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 from pydantic import Field
 
-from store import portfolio
-from store.portfolio_schemas import PortfolioSummary
+from store.crm import portfolio
+from store.crm.portfolio_schemas import PortfolioSummary
 from tools.common import READ, ToolSpec, respond, unit_of_work
 
 

@@ -9,7 +9,7 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 from pydantic import Field
 
-from store import activity, contacts
+from store.crm import activity, contacts
 from store.schemas import ContactOut, NoteOut, TouchpointOut
 from store.vocabulary import ContactRole, Sentiment, TouchpointKind
 from tools.accounts import AccountId

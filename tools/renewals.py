@@ -9,7 +9,7 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 from pydantic import Field
 
-from store import renewals
+from store.crm import renewals
 from store.schemas import RenewalOut, RenewalPage
 from store.vocabulary import HealthStatus, RenewalStage
 from tools.accounts import Cursor, Limit, Version

@@ -7,7 +7,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 
 from prompts import render
-from store import account_view
+from store.crm import account_view
 from tools.common import unit_of_work
 
 

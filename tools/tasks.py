@@ -9,7 +9,7 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 from pydantic import Field
 
-from store import tasks
+from store.crm import tasks
 from store.schemas import TaskOut, TaskPage
 from store.vocabulary import TaskPriority, TaskStatus
 from tools.accounts import AccountId, Cursor, Limit

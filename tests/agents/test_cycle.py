@@ -12,8 +12,8 @@ from sqlalchemy import func, select, text
 from agents import assessment as assessment_module
 from agents import cycle
 from agents.cycle import run_cycle
-from store.demo_portfolio import seed_demo_portfolio
-from store.models import AgentRun, Assessment, AuditEvent, Notification, SupportTicket, SurveyResponse, Task
+from store.database.models import AgentRun, Assessment, AuditEvent, Notification, SupportTicket, SurveyResponse, Task
+from store.demo.portfolio import seed_demo_portfolio
 from tests.agents.conftest import deps_for
 from tests.agents.fake_openai import FakeOpenAI, Reply
 from tests.conftest import NOW, TODAY, Db
@@ -126,7 +126,7 @@ async def test_an_interrupted_cycle_leaves_whole_assessments_and_the_next_one_pi
 
 async def test_a_fenced_worker_writes_nothing_for_accounts_another_worker_took_over(db: Db) -> None:
     from agents.assessment import assess_accounts
-    from store.agent_runs import claim_accounts, join_cycle
+    from store.runs.agent_runs import claim_accounts, join_cycle
 
     await _seed(db, accounts=6)
     deps = deps_for(db)

@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from agents.assessment import assess_accounts
 from agents.llm import ModelSettings, OpenAICompatibleModel
-from store.activity import add_health_note
-from store.models import Assessment
+from store.crm.activity import add_health_note
+from store.database.models import Assessment
 from tests.agents.conftest import deps_for
 from tests.agents.fake_openai import FakeOpenAI, Reply, answer
 from tests.conftest import NOW, Db

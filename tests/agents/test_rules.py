@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agents.rules import assess, band_distance, band_for
-from store.signals import Signal, SignalSet
+from store.health.signals import Signal, SignalSet
 from tests.conftest import NOW
 
 ALL_GOOD = {"usage.trend_vs_90d": "usage", "usage.seat_utilisation": "usage", "survey.nps": "experience",

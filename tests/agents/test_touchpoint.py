@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 
 from agents.cycle import run_cycle
 from agents.touchpoint import draft_on_request
-from store.contacts import upsert_contact
+from store.crm.contacts import upsert_contact
+from store.database.models import Draft, SurveyResponse
 from store.errors import Forbidden, InvalidInput
-from store.models import Draft, SurveyResponse
 from tests.agents.conftest import deps_for
 from tests.agents.fake_openai import FakeOpenAI, Reply, answer
 from tests.conftest import NOW, Db

@@ -21,13 +21,13 @@ from bench import peer
 from bench.portfolio import MANAGER, NOW, TODAY
 from server.context import open_app
 from server.settings import Settings
-from store.accounts import update_account
+from store.auth.users import principal_for
 from store.clock import FixedClock
-from store.demo_portfolio import seed_demo_portfolio
-from store.models import Account
-from store.portfolio import portfolio_summary, status_on
-from store.portfolio_schemas import PortfolioSummary
-from store.users import principal_for
+from store.crm.accounts import update_account
+from store.crm.portfolio import portfolio_summary, status_on
+from store.crm.portfolio_schemas import PortfolioSummary
+from store.database.models import Account
+from store.demo.portfolio import seed_demo_portfolio
 
 ACCOUNTS = 120
 

@@ -17,7 +17,7 @@ from bench.timing import WARMUP
 from server.context import open_app
 from server.settings import Settings
 from store.clock import FixedClock
-from store.demo_portfolio import seed_demo_portfolio
+from store.demo.portfolio import seed_demo_portfolio
 
 MOVE = "UPDATE renewals"
 

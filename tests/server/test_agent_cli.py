@@ -13,9 +13,9 @@ import pytest
 
 from server.agent_commands import parse_interval
 from server.context import open_app
+from store.database.models import AgentRun
 from store.errors import InvalidInput
-from store.models import AgentRun
-from store.process_identity import this_machine
+from store.runs.process_identity import this_machine
 from tests.backends import fetch_rows, run_blocking, settings_for_file
 from tests.server.processes import CSDESK, csdesk_env, run_csdesk
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from store.demo_portfolio import STORIES
-from store.migrate import head_revision
+from store.database.migrate import head_revision
+from store.demo.portfolio import STORIES
 from tests.backends import fetch_rows
 from tests.server.processes import csdesk_env, plain_env, run_csdesk
 

@@ -11,9 +11,9 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from server.delivery import OutboxFolder, SmtpTransport, send_approved
-from store.contacts import upsert_contact
-from store.drafts import create_draft, review_draft
-from store.models import Draft
+from store.crm.contacts import upsert_contact
+from store.crm.drafts import create_draft, review_draft
+from store.database.models import Draft
 from tests.conftest import NOW, Db
 from tests.factories import make_account
 from tests.server.processes import free_port

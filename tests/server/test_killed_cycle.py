@@ -12,7 +12,7 @@ from pathlib import Path
 
 from server.context import open_app
 from store.clock import FixedClock
-from store.demo_portfolio import seed_demo_portfolio
+from store.demo.portfolio import seed_demo_portfolio
 from tests.backends import fetch_rows, settings_for_file
 from tests.conftest import NOW, TODAY
 from tests.server.processes import CSDESK, csdesk_env, run_csdesk

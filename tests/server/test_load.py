@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from server.app import build_server
 from server.settings import Settings
 from store.clock import FixedClock
-from store.models import Account, AuditEvent, HealthNote, Renewal
+from store.database.models import Account, AuditEvent, HealthNote, Renewal
 from tests.conftest import NOW, USERS, Db
 from tests.factories import make_account
 

@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from server.settings import Settings
-from store.contacts import upsert_contact
-from store.drafts import create_draft
-from store.tokens import create_token
+from store.auth.tokens import create_token
+from store.crm.contacts import upsert_contact
+from store.crm.drafts import create_draft
 from tests.conftest import NOW, Db
 from tests.factories import make_account
 from tests.server.processes import http_server, settings_env

@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from server.context import open_app
 from server.settings import Settings
 from store.clock import FixedClock
-from store.demo_portfolio import seed_demo_portfolio
-from store.models import Account, AgentRun, Assessment
+from store.database.models import Account, AgentRun, Assessment
+from store.demo.portfolio import seed_demo_portfolio
 from tests.conftest import NOW, TODAY, fresh_postgres_or_skip
 from tests.server.processes import CSDESK, plain_env
 

@@ -4,10 +4,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from store.accounts import AccountFilters, create_account, list_accounts, update_account
+from store.crm.accounts import AccountFilters, create_account, list_accounts, update_account
+from store.crm.pagination import encode_cursor, filters_fingerprint
+from store.database.models import Account, AuditEvent, Renewal
 from store.errors import Conflict, Forbidden, InvalidInput, NotFound
-from store.models import Account, AuditEvent, Renewal
-from store.pagination import encode_cursor, filters_fingerprint
 from tests.conftest import NOW, TODAY, Db
 from tests.factories import make_account
 

@@ -12,7 +12,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from store.agent_runs import (
+from store.database.models import Account, AgentRun
+from store.errors import InvalidInput
+from store.runs.agent_runs import (
     WORKER_KIND,
     beat,
     claim_accounts,
@@ -24,9 +26,7 @@ from store.agent_runs import (
     recent_runs,
     still_held,
 )
-from store.errors import InvalidInput
-from store.models import Account, AgentRun
-from store.process_identity import this_machine
+from store.runs.process_identity import this_machine
 from tests.conftest import NOW, Db
 from tests.factories import make_account
 

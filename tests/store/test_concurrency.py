@@ -5,10 +5,10 @@ import asyncio
 import pytest
 from sqlalchemy import func, select
 
-from store.accounts import update_account
-from store.activity import add_health_note
+from store.crm.accounts import update_account
+from store.crm.activity import add_health_note
+from store.database.models import Account, HealthNote
 from store.errors import Conflict
-from store.models import Account, HealthNote
 from tests.conftest import NOW, Db
 from tests.factories import make_account
 

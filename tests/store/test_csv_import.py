@@ -1,9 +1,9 @@
 import pytest
 from sqlalchemy import func, select
 
-from store.csv_import import import_accounts, import_contacts
+from store.database.models import Account, Contact
 from store.errors import InvalidInput
-from store.models import Account, Contact
+from store.imports.csv_import import import_accounts, import_contacts
 from tests.conftest import NOW, Db
 
 GOOD_ACCOUNTS = """name,segment,arr,owner_email,renewal_date,domain

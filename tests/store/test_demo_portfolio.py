@@ -1,7 +1,7 @@
 from sqlalchemy import func, select
 
-from store.demo_portfolio import churned_count, seed_demo_portfolio
-from store.models import Account, AuditEvent, Renewal, RevenueEvent
+from store.database.models import Account, AuditEvent, Renewal, RevenueEvent
+from store.demo.portfolio import churned_count, seed_demo_portfolio
 from tests.conftest import TODAY, Db
 from tests.factories import make_account
 

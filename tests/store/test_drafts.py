@@ -8,9 +8,9 @@ from datetime import date
 import pytest
 from sqlalchemy import select, update
 
-from store.accounts import update_account
-from store.contacts import upsert_contact
-from store.drafts import (
+from store.crm.accounts import update_account
+from store.crm.contacts import upsert_contact
+from store.crm.drafts import (
     DECIDERS,
     TRANSITIONS,
     claim_for_sending,
@@ -18,9 +18,9 @@ from store.drafts import (
     record_sent,
     review_draft,
 )
+from store.crm.renewals import update_renewal
+from store.database.models import AuditEvent, Draft, Renewal
 from store.errors import Conflict, Forbidden, InvalidInput
-from store.models import AuditEvent, Draft, Renewal
-from store.renewals import update_renewal
 from tests.conftest import NOW, Db
 from tests.factories import make_account
 

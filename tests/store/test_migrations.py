@@ -2,9 +2,9 @@ from pathlib import Path
 
 from sqlalchemy import inspect
 
-from store.db import create_engine, sqlite_url
-from store.migrate import current_revision, head_revision, upgrade
-from store.models import Base
+from store.database.engine import create_engine, sqlite_url
+from store.database.migrate import current_revision, head_revision, upgrade
+from store.database.models import Base
 from tests.backends import url_for_file
 
 

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agents.cycle import run_cycle
-from store.accounts import ACCOUNT_SORTS, AccountFilters, list_accounts
-from store.demo_portfolio import seed_demo_portfolio
-from store.principals import Principal
-from store.renewals import RENEWAL_SORTS, list_renewals
+from store.auth.principals import Principal
+from store.crm.accounts import ACCOUNT_SORTS, AccountFilters, list_accounts
+from store.crm.renewals import RENEWAL_SORTS, list_renewals
+from store.demo.portfolio import seed_demo_portfolio
 from tests.conftest import TODAY, Db
 
 DEMO_CSM = "ana.garcia@example.com"

@@ -32,13 +32,13 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from store.accounts import update_account
-from store.assessments import save_assessments
+from store.crm.accounts import update_account
+from store.crm.portfolio import portfolio_summary
+from store.crm.portfolio_schemas import PortfolioSummary
+from store.crm.renewals import update_renewal
+from store.database.models import Account, Assessment, Renewal, RevenueEvent
 from store.errors import InvalidInput
-from store.models import Account, Assessment, Renewal, RevenueEvent
-from store.portfolio import portfolio_summary
-from store.portfolio_schemas import PortfolioSummary
-from store.renewals import update_renewal
+from store.health.assessments import save_assessments
 from tests.conftest import NOW, Db
 from tests.factories import make_account
 

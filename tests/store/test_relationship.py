@@ -3,11 +3,11 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from store.account_view import get_account_360
-from store.activity import add_health_note, log_touchpoint
-from store.contacts import upsert_contact
+from store.crm.account_view import get_account_360
+from store.crm.activity import add_health_note, log_touchpoint
+from store.crm.contacts import upsert_contact
+from store.database.models import Contact
 from store.errors import Conflict, Forbidden, InvalidInput, NotFound
-from store.models import Contact
 from tests.conftest import NOW, Db
 from tests.factories import make_account
 

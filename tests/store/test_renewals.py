@@ -5,9 +5,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select, update
 
+from store.crm.renewals import add_months, list_renewals, update_renewal
+from store.database.models import Account, AuditEvent, Renewal
 from store.errors import Conflict, Forbidden, InvalidInput
-from store.models import Account, AuditEvent, Renewal
-from store.renewals import add_months, list_renewals, update_renewal
 from tests.conftest import NOW, TODAY, Db
 from tests.factories import make_account
 

@@ -6,12 +6,12 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
-from store.activity import add_health_note, log_touchpoint
-from store.contacts import upsert_contact
-from store.models import Renewal, SupportTicket, SurveyResponse, UsageSnapshot
-from store.renewals import update_renewal
-from store.signals import SignalSet, load_signal_sets
-from store.thresholds import HealthThresholds
+from store.crm.activity import add_health_note, log_touchpoint
+from store.crm.contacts import upsert_contact
+from store.crm.renewals import update_renewal
+from store.database.models import Renewal, SupportTicket, SurveyResponse, UsageSnapshot
+from store.health.signals import SignalSet, load_signal_sets
+from store.health.thresholds import HealthThresholds
 from tests.conftest import NOW, Db
 from tests.factories import make_account
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from store.db import refresh_statistics
+from store.database.engine import refresh_statistics
 from tests.conftest import Db
 from tests.factories import make_account
 

@@ -2,9 +2,9 @@ from datetime import timedelta
 
 import pytest
 
+from store.crm.notifications import list_notifications, notify
+from store.crm.tasks import create_task, list_tasks, update_task
 from store.errors import Conflict, Forbidden, InvalidInput, NotFound
-from store.notifications import list_notifications, notify
-from store.tasks import create_task, list_tasks, update_task
 from tests.conftest import NOW, TODAY, Db
 from tests.factories import make_account
 

@@ -4,9 +4,9 @@ import pytest
 from sqlalchemy import event, select
 
 from server.auth import ApiTokenVerifier
+from store.auth.tokens import create_token, hash_token, list_tokens, principal_for_token, record_token_use, revoke_token
+from store.database.models import ApiToken
 from store.errors import Forbidden, InvalidInput
-from store.models import ApiToken
-from store.tokens import create_token, hash_token, list_tokens, principal_for_token, record_token_use, revoke_token
 from tests.conftest import NOW, Db
 
 

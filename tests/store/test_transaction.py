@@ -1,4 +1,4 @@
-"""store.db.transaction, the unit every tool call runs in: it commits what the block did, rolls back
+"""store.database.engine.transaction, the unit every tool call runs in: it commits what the block did, rolls back
 all of it when the block raises or the commit fails, and always gives its connection back to the pool."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from store.db import transaction
-from store.models import AuditEvent, User
+from store.database.engine import transaction
+from store.database.models import AuditEvent, User
 from tests.conftest import NOW, Db
 
 

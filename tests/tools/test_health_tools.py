@@ -1,6 +1,6 @@
 from datetime import timedelta
 
-from store.models import SupportTicket, SurveyResponse
+from store.database.models import SupportTicket, SurveyResponse
 from tests.conftest import NOW, ClientFactory, Db
 from tests.tools.helpers import call_error, call_ok
 

@@ -19,8 +19,8 @@ from server.app import build_server
 from server.context import open_app
 from server.settings import Settings
 from store.clock import FixedClock
-from store.demo_portfolio import seed_demo_portfolio
-from store.models import Base
+from store.database.models import Base
+from store.demo.portfolio import seed_demo_portfolio
 from tests.backends import settings_for_file
 from tests.conftest import NOW, TODAY
 

@@ -91,7 +91,7 @@ async def test_tasks_are_created_reassigned_and_completed(connect: ClientFactory
 
 
 async def test_notifications_are_listed_and_marked_read(connect: ClientFactory, main_db) -> None:  # noqa: ANN001
-    from store.notifications import notify
+    from store.crm.notifications import notify
     from tests.conftest import NOW
 
     async with main_db.write() as session:

@@ -1,0 +1,1 @@
+"""The assessment and touchpoint agents (built on store/)."""

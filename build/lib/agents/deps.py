@@ -1,0 +1,32 @@
+"""What every agent runs with: the database's sessions, the clock, the model (or none) and the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from agents.llm import StructuredModel
+from store.clock import Clock, SystemClock
+from store.health.thresholds import HealthThresholds
+from store.runs.agent_runs import DEFAULT_LEASE
+
+
+@dataclass(frozen=True)
+class AgentDeps:
+    read_sessions: async_sessionmaker[AsyncSession]
+    write_sessions: async_sessionmaker[AsyncSession]
+    clock: Clock
+    model: StructuredModel | None = None
+    thresholds: HealthThresholds = field(default_factory=HealthThresholds)
+    segment_instructions: dict[str, str] = field(default_factory=dict)
+    concurrency: int = 8
+    # A run that renews no heartbeat for this long is taken for dead (see store.runs.agent_runs).
+    run_lease: timedelta = DEFAULT_LEASE
+    # Real time for heartbeats, even when `clock` is pinned for a demo.
+    wall_clock: Clock = field(default_factory=SystemClock)
+
+    @property
+    def method(self) -> str:
+        return f"llm:{self.model.name}" if self.model else "rules"

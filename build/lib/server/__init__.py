@@ -1,0 +1,1 @@
+"""The csdesk server: settings, the MCP server assembly, transports and the CLI."""

@@ -1,0 +1,344 @@
+"""The `csdesk` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from server.settings import Settings
+from store.errors import CsdeskError
+
+ResultT = TypeVar("ResultT")
+
+app = typer.Typer(help="csdesk: a customer-success retention desk driven from AI assistants.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+users_app = typer.Typer(help="Users and roles.", no_args_is_help=True)
+import_app = typer.Typer(help="Import accounts and contacts from CSV.", no_args_is_help=True)
+drafts_app = typer.Typer(help="The review queue of drafted outreach.", no_args_is_help=True)
+tokens_app = typer.Typer(help="API tokens for HTTP clients and the review page.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(import_app, name="import")
+app.add_typer(drafts_app, name="drafts")
+app.add_typer(tokens_app, name="tokens")
+err = Console(stderr=True, soft_wrap=True)
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    return ctx.obj
+
+
+def run(coroutine: Coroutine[Any, Any, ResultT]) -> ResultT:
+    """Run a command's coroutine; a user-facing error becomes a message and exit code 2."""
+    try:
+        return asyncio.run(coroutine)
+    except CsdeskError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+@app.callback()
+def configure(
+    ctx: typer.Context,
+    db: Annotated[Path | None, typer.Option(help="SQLite file (default csdesk.db, or CSDESK_DB_PATH).")] = None,
+    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy async URL (or CSDESK_DATABASE_URL).")]
+    = None,
+) -> None:
+    settings = Settings()
+    overrides: dict[str, Any] = {}
+    if db is not None:
+        overrides["db_path"] = db
+    if database_url is not None:
+        overrides["database_url"] = database_url
+    ctx.obj = settings.model_copy(update=overrides)
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    http: Annotated[bool, typer.Option("--http", help="Serve Streamable HTTP at /mcp instead of stdio.")] = False,
+    host: Annotated[str, typer.Option(help="Address to bind with --http.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind with --http.")] = 8765,
+    public_url: Annotated[str | None, typer.Option(help="Address users reach the server at, e.g. "
+                                                        "https://cs.example.com (or CSDESK_PUBLIC_URL).")] = None,
+    stateless: Annotated[bool, typer.Option("--stateless", help="Keep no MCP session in the process, so that "
+                                                                "several processes can share one address.")] = False,
+) -> None:
+    """Run the MCP server over stdio (for Claude Desktop, as CSDESK_USER) or Streamable HTTP (bearer tokens)."""
+    from server.serving import check_ready, count_active_tokens, serve_http, serve_stdio
+
+    settings = settings_of(ctx)
+    if public_url is not None:
+        settings = settings.model_copy(update={"public_url": public_url})
+    if stateless:
+        settings = settings.model_copy(update={"stateless_http": True})
+    if http:
+        tokens = run(count_active_tokens(settings))
+        oauth = f"; JWTs from {settings.oauth_issuer} too" if settings.oauth_issuer else ""
+        mode = " statelessly" if settings.stateless_http else ""
+        err.print(f"csdesk serving {settings.describe_database()}{mode} at http://{host}:{port}/mcp; every request "
+                  f"needs `Authorization: Bearer <token>` ({tokens} active API token(s); create one with "
+                  f"`csdesk tokens create`{oauth}). Review page: /review", highlight=False)
+        if settings.stateless_http and settings.session_secret is None:
+            err.print("warning: CSDESK_SESSION_SECRET is not set, so a review-page sign-in holds only on the process "
+                      "that made it; set the same secret on every process behind the address", highlight=False)
+        serve_http(settings, host=host, port=port)
+        return
+    principal = run(check_ready(settings))
+    err.print(f"csdesk serving {settings.describe_database()} as {principal.email} ({principal.role}) over stdio",
+              highlight=False)
+    serve_stdio(settings)
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    accounts: Annotated[int, typer.Option(min=1, max=100_000, help="Portfolio size.")] = 80,
+) -> None:
+    """Create the database, seed the demo portfolio (once) and show the retention view."""
+    from server.demo import run_demo
+
+    run(run_demo(settings_of(ctx), accounts=accounts))
+
+
+@app.command("run")
+def run_agents(
+    ctx: typer.Context,
+    force: Annotated[bool, typer.Option("--force", help="Re-assess every account, changed or not.")] = False,
+    worker: Annotated[bool, typer.Option("--worker", help="Join the shared cycle: several processes started this "
+                                                          "way split it, no account done twice.")] = False,
+) -> None:
+    """Run one agent cycle: assess every account whose signals changed, then fire the playbooks."""
+    from server.agent_commands import run_once
+
+    summary = run(run_once(settings_of(ctx), Console(), force=force, worker=worker))
+    if summary.failures:
+        raise typer.Exit(1)
+
+
+@app.command()
+def runs(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(min=1, max=200, help="How many, newest first.")] = 20,
+) -> None:
+    """The latest agent runs: when each ran, how it ended (a run silent past its lease was likely
+    killed), how many accounts it assessed."""
+    from server.agent_commands import show_runs
+
+    run(show_runs(settings_of(ctx), Console(), limit=limit))
+
+
+@app.command()
+def worker(
+    ctx: typer.Context,
+    every: Annotated[str, typer.Option(help="Time between cycles: 30m, 1h, 1d.")] = "1h",
+) -> None:
+    """Run agent cycles in-process, one now and one every interval (for machines without cron).
+    SIGINT (Ctrl-C) or SIGTERM stops it once the running cycle has finished."""
+    from server.agent_commands import parse_interval, run_worker
+
+    try:
+        interval = parse_interval(every)
+    except CsdeskError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    run(run_worker(settings_of(ctx), Console(), every=interval))
+    err.print("worker stopped")
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Migrate the database to the newest schema (safe to repeat)."""
+    from server.admin import upgrade_database
+
+    settings = settings_of(ctx)
+    revision = run(upgrade_database(settings))
+    print(f"{settings.describe_database()} is at schema revision {revision}")
+
+
+@users_app.command("add")
+def users_add(
+    ctx: typer.Context,
+    email: str,
+    name: Annotated[str, typer.Option(help="Display name.")],
+    role: Annotated[str, typer.Option(help="csm, manager, reviewer, admin or agent.")] = "csm",
+) -> None:
+    """Create a user."""
+    from server.admin import add_user
+
+    user = run(add_user(settings_of(ctx), email=email, name=name, role=role))
+    print(f"created {user.email} ({user.role}), id {user.id}")
+
+
+@users_app.command("list")
+def users_list(ctx: typer.Context) -> None:
+    """List users and their roles."""
+    from server.admin import list_users
+
+    for user in run(list_users(settings_of(ctx))):
+        state = "" if user.active else "  (deactivated)"
+        print(f"{user.email:40} {user.role:9} {user.name}{state}")
+
+
+@tokens_app.command("create")
+def tokens_create(
+    ctx: typer.Context, user: Annotated[str, typer.Option(help="The user's email.")],
+    name: Annotated[str, typer.Option(help="What it is for, e.g. laptop.")],
+    expires_in_days: Annotated[int, typer.Option(min=0, max=3650, help="Lifetime in days; 0 = until revoked.")]
+    = 90,
+) -> None:
+    """Create a token for a user; it is printed once and stored only as a hash."""
+    from server.admin import create_token
+
+    created = run(create_token(settings_of(ctx), user=user, name=name, expires_in_days=expires_in_days or None))
+    print(created.token)
+    until = f"expires {created.expires_at:%Y-%m-%d %H:%M} UTC" if created.expires_at else "does not expire"
+    err.print(f"token {created.id} for {created.user} ({created.name}), {until}; copy it now, it is not shown "
+              "again", highlight=False)
+
+
+@tokens_app.command("list")
+def tokens_list(ctx: typer.Context) -> None:
+    """List tokens (never their values)."""
+    from server.admin import list_tokens
+
+    for token in run(list_tokens(settings_of(ctx))):
+        used = token.last_used_at.isoformat(timespec="minutes") if token.last_used_at else "never used"
+        until = f"expires {token.expires_at:%Y-%m-%d}" if token.expires_at else "no expiry"
+        state = "revoked" if token.revoked else ""
+        print(f"{token.id:>4}  {token.user:35} {token.name:20} {used:20} {until:18} {state}")
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(ctx: typer.Context, token_id: int) -> None:
+    """Revoke a token; it stops working at once."""
+    from server.admin import revoke_token
+
+    run(revoke_token(settings_of(ctx), token_id=token_id))
+    print(f"token {token_id} revoked")
+
+
+def _import(ctx: typer.Context, kind: str, path: Path, skip_invalid: bool, as_user: str | None) -> None:
+    from server.admin import import_csv
+
+    if not path.is_file():
+        err.print(f"[bold red]error:[/] no such file: {path}", highlight=False)
+        raise typer.Exit(2)
+    report = run(import_csv(settings_of(ctx), kind=kind, text=path.read_text(encoding="utf-8-sig"),
+                            skip_invalid=skip_invalid, as_user=as_user))
+    print(f"{kind}: {report.created} created, {report.updated} updated, {report.unchanged} already present, "
+          f"{report.skipped} skipped")
+    for line in report.errors:
+        print(f"  skipped {line}", file=sys.stderr)
+
+
+SkipInvalid = Annotated[bool, typer.Option("--skip-invalid", help="Import the good rows, report the bad.")]
+AsUser = Annotated[str | None, typer.Option("--as", help="Acting user's email (default CSDESK_USER).")]
+
+
+@import_app.command("accounts")
+def import_accounts(ctx: typer.Context, path: Path, skip_invalid: SkipInvalid = False, as_user: AsUser = None) -> None:
+    """Import accounts: name, segment, arr; optional owner_email, domain, lifecycle_stage, currency, seats,
+    contract_start, renewal_date, onboarding_status."""
+    _import(ctx, "accounts", path, skip_invalid, as_user)
+
+
+@import_app.command("contacts")
+def import_contacts(ctx: typer.Context, path: Path, skip_invalid: SkipInvalid = False, as_user: AsUser = None) -> None:
+    """Import contacts: account (name or domain), name; optional email, title, role, is_primary_sponsor,
+    left_company_on."""
+    _import(ctx, "contacts", path, skip_invalid, as_user)
+
+
+@drafts_app.command("list")
+def drafts_list(
+    ctx: typer.Context,
+    status: Annotated[list[str] | None, typer.Option(help="Repeatable; default pending_review.")] = None,
+    owner: Annotated[str | None, typer.Option(help='"me" or an email: drafts for that owner\'s accounts.')] = None,
+    as_user: AsUser = None,
+) -> None:
+    """List drafts in the review queue."""
+    from server.draft_commands import list_queue, queue_table
+
+    rows = run(list_queue(settings_of(ctx), as_user=as_user, statuses=tuple(status or ("pending_review",)),
+                          owner=owner))
+    Console(soft_wrap=True).print(queue_table(rows))
+
+
+@drafts_app.command("show")
+def drafts_show(ctx: typer.Context, draft_id: int) -> None:
+    """Show one draft: recipient, text, why it was written, and the account's health."""
+    from server.draft_commands import print_draft, show
+
+    print_draft(Console(soft_wrap=True), run(show(settings_of(ctx), draft_id=draft_id)))
+
+
+def _decide(ctx: typer.Context, draft_id: int, decision: str, as_user: str | None, **changes: str | None) -> None:
+    from server.draft_commands import decide
+
+    draft = run(decide(settings_of(ctx), as_user=as_user, draft_id=draft_id, decision=decision, **changes))
+    if draft.status == "stale":
+        err.print(f"[bold red]error:[/] draft {draft_id} is stale ({draft.stale_reason}); it was not approved",
+                  highlight=False)
+        raise typer.Exit(2)
+    print(f"draft {draft.id} is now {draft.status}")
+
+
+@drafts_app.command("approve")
+def drafts_approve(ctx: typer.Context, draft_id: int, note: Annotated[str | None, typer.Option()] = None,
+                   as_user: AsUser = None) -> None:
+    """Approve a draft (reviewers, managers and admins; never your own)."""
+    _decide(ctx, draft_id, "approve", as_user, note=note)
+
+
+@drafts_app.command("reject")
+def drafts_reject(ctx: typer.Context, draft_id: int, note: Annotated[str, typer.Option(help="Why.")],
+                  as_user: AsUser = None) -> None:
+    """Reject a draft, saying why."""
+    _decide(ctx, draft_id, "reject", as_user, note=note)
+
+
+@drafts_app.command("edit")
+def drafts_edit(
+    ctx: typer.Context, draft_id: int,
+    subject: Annotated[str | None, typer.Option(help="New subject.")] = None,
+    body_file: Annotated[Path | None, typer.Option(help="File holding the new body.")] = None,
+    approve: Annotated[bool, typer.Option("--approve", help="Approve the edited draft too.")] = False,
+    as_user: AsUser = None,
+) -> None:
+    """Edit a draft's subject or body (the original is kept), optionally approving it."""
+    body = body_file.read_text(encoding="utf-8") if body_file else None
+    _decide(ctx, draft_id, "edit_and_approve" if approve else "edit", as_user, subject=subject, body=body)
+
+
+@app.command()
+def send(
+    ctx: typer.Context,
+    resend_unfinished: Annotated[bool, typer.Option(
+        "--resend-unfinished", help="Resend drafts whose earlier SMTP send never recorded its outcome.")] = False,
+    as_user: AsUser = None,
+) -> None:
+    """Deliver approved drafts once: through SMTP (CSDESK_SMTP_*) or into the outbox folder as .eml files."""
+    from server.draft_commands import send as send_drafts
+
+    where, report = run(send_drafts(settings_of(ctx), as_user=as_user, resend_unfinished=resend_unfinished))
+    print(f"sent {len(report.sent)} draft(s) through {where}; {len(report.failed)} failed")
+    for draft_id, error in report.failed.items():
+        print(f"  draft {draft_id}: {error}", file=sys.stderr)
+    if report.unfinished:
+        print(f"  {len(report.unfinished)} draft(s) were claimed by an earlier send that did not finish: "
+              f"{', '.join(map(str, report.unfinished))}. Check whether they went out, then run "
+              "`csdesk send --resend-unfinished` to send them.", file=sys.stderr)
+    if report.failed or report.unfinished:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,80 @@
+"""One Settings object, read from CSDESK_* variables at the edge and passed down."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from store.database.engine import sqlite_url
+from store.health.thresholds import HealthThresholds
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CSDESK_", env_nested_delimiter="__", extra="ignore")
+
+    db_path: Path = Field(Path("csdesk.db"), description="SQLite file used when no database_url is set.")
+    database_url: str | None = Field(None, description="Any SQLAlchemy async URL; overrides db_path.")
+    user: str | None = Field(None, description="Email of the user that stdio sessions act as.")
+    today: date | None = Field(None, description="Pin the clock to this date (demos and reproducible runs).")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1.")
+    llm_model: str | None = Field(None, description="Model name; with no model the rules engine works alone.")
+    llm_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("CSDESK_LLM_API_KEY", "OPENAI_API_KEY"),
+        description="API key for the endpoint (CSDESK_LLM_API_KEY, else OPENAI_API_KEY).")
+    llm_timeout_seconds: float = Field(60.0, gt=0)
+    llm_max_retries: int = Field(2, ge=0, le=10)
+    assessment_concurrency: int = Field(8, ge=1, le=256, description="Model calls in flight at once.")
+    run_lease_seconds: float = Field(
+        120.0, ge=1, le=86_400, description="How long an agent run may go without a heartbeat before other "
+                                            "workers take it for dead and take over its accounts.")
+    thresholds: HealthThresholds = Field(default_factory=HealthThresholds)
+    segment_instructions: dict[str, str] = Field(
+        default_factory=dict,
+        description='Plain-text guidance per segment, e.g. {"smb": "90-day onboarding is normal"}.')
+
+    smtp_host: str | None = Field(None, description="SMTP server; without one, `csdesk send` writes .eml files.")
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    outbox_dir: Path = Field(Path("outbox"), description="Where `csdesk send` writes .eml files without SMTP.")
+    session_secret: SecretStr | None = Field(
+        None, description="Key signing review-page sessions; random per process when unset (sign in again after a "
+                          "restart). Set it when several server processes share one address.")
+    secure_cookies: bool = Field(False, description="Mark review-page cookies Secure (behind HTTPS).")
+    public_url: str | None = Field(None, description="The address users reach the HTTP server at.")
+    allowed_hosts: list[str] = Field(default_factory=list, description='More Host values to accept, e.g. '
+                                     '["csdesk.internal:8765"]; loopback and the public URL\'s host always are.')
+    allowed_origins: list[str] = Field(default_factory=list, description="More browser origins to accept.")
+    stateless_http: bool = Field(False, description="Serve MCP over HTTP without per-process sessions, for several "
+                                                    "processes behind one load balancer.")
+    oauth_issuer: str | None = Field(
+        None, description="OAuth 2.1 authorization server whose JWT access tokens are accepted over HTTP (its exact "
+                          "`iss`), and which OAuth clients are sent to.")
+    oauth_audience: str | None = Field(None, description="The `aud` those tokens must carry; default <public-url>/mcp.")
+    oauth_jwks_url: str | None = Field(None, description="The issuer's key set; default: from the issuer's metadata.")
+    oauth_email_claim: str = Field("email", description="The claim holding the csdesk user's email.")
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.llm_model)
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or sqlite_url(str(self.db_path))
+
+    def describe_database(self) -> str:
+        """Where the data lives, without credentials."""
+        if self.database_url is None:
+            return f"SQLite file {self.db_path}"
+        url = self.database_url
+        if "@" in url:
+            scheme, rest = url.split("://", 1)
+            url = f"{scheme}://***@{rest.split('@', 1)[1]}"
+        return url

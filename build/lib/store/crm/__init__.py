@@ -1,0 +1,1 @@
+"""The CRM entities and their rules: accounts, people, renewals, revenue, activity, tasks, drafts and the views over them."""

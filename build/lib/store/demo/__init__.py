@@ -1,0 +1,1 @@
+"""The demo portfolio: generated accounts whose signals tell different retention stories."""

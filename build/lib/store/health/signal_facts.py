@@ -1,0 +1,186 @@
+"""The raw facts behind health signals, loaded for many accounts at once (a query per table, not per account)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Date, bindparam, case, func, select, type_coerce
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.database.engine import core_rows
+from store.database.models import (
+    Account,
+    Contact,
+    HealthNote,
+    Renewal,
+    SupportTicket,
+    SurveyResponse,
+    Touchpoint,
+    UsageSnapshot,
+    UtcDateTime,
+)
+from store.vocabulary import OPEN_RENEWAL_STAGES
+
+CHUNK = 500
+OUTBOUND_KINDS = ("meeting", "call", "email_out", "qbr")
+MEETING_KINDS = ("meeting", "qbr")
+USAGE_LOOKBACK_DAYS = 200
+SURVEY_LOOKBACK_DAYS = 365
+
+
+@dataclass(frozen=True)
+class Usage:
+    period_start: date
+    active_users: int
+    usage_count: int
+    features_adopted: int
+
+
+@dataclass(frozen=True)
+class Ticket:
+    due_at: datetime | None
+    escalated: bool
+
+
+@dataclass(frozen=True)
+class Survey:
+    id: int
+    kind: str
+    score: int
+    responded_at: datetime
+
+
+@dataclass(frozen=True)
+class Sponsor:
+    id: int
+    name: str
+    left_company_on: date | None
+
+
+@dataclass(frozen=True)
+class OpenRenewal:
+    id: int
+    due_date: date
+    stage: str
+    target_amount: Decimal
+    forecast_amount: Decimal
+
+
+@dataclass
+class AccountFacts:
+    """Everything the signals of one account are computed from."""
+
+    account_id: int
+    name: str
+    owner_id: int
+    segment: str
+    seats: int
+    arr: Decimal
+    currency: str
+    contract_start: date | None
+    renewal_date: date | None
+    onboarding_status: str
+    health_score: int | None
+    health_status: str | None
+    last_outbound_at: datetime | None = None
+    last_meeting_at: datetime | None = None
+    usage: list[Usage] = field(default_factory=list)
+    open_tickets: list[Ticket] = field(default_factory=list)
+    surveys: list[Survey] = field(default_factory=list)
+    primary_sponsor: Sponsor | None = None
+    has_executive_sponsor: bool = False
+    open_renewal: OpenRenewal | None = None
+    latest_note_id: int | None = None
+
+
+async def load_facts(session: AsyncSession, account_ids: Sequence[int], *, as_of: datetime) -> dict[int, AccountFacts]:
+    """Facts for the given active accounts, keyed by id (unknown or churned ids are left out)."""
+    facts: dict[int, AccountFacts] = {}
+    for start in range(0, len(account_ids), CHUNK):
+        chunk = list(account_ids[start:start + CHUNK])
+        facts.update(await _load_chunk(session, chunk, as_of))
+    return facts
+
+
+_IDS = bindparam("ids", expanding=True)
+_AS_OF = bindparam("as_of", type_=UtcDateTime())
+# CASE loses the column type; coercing restores the timezone-aware conversion on every backend.
+_LAST_OUTBOUND = type_coerce(func.max(case((Touchpoint.kind.in_(OUTBOUND_KINDS), Touchpoint.occurred_at))),
+                             UtcDateTime()).label("last_outbound_at")
+_LAST_MEETING = type_coerce(func.max(case((Touchpoint.kind.in_(MEETING_KINDS), Touchpoint.occurred_at))),
+                            UtcDateTime()).label("last_meeting_at")
+# Columns, not ORM entities, throughout, each statement built once and read through core_rows: these
+# rows are read once and never written back, and at 100,000 accounts the ORM's result handling for them
+# cost more than the queries.
+ACCOUNTS = select(Account.id, Account.name, Account.owner_id, Account.segment, Account.seats, Account.arr,
+                  Account.currency, Account.contract_start, Account.renewal_date, Account.onboarding_status,
+                  Account.health_score, Account.health_status).where(Account.id.in_(_IDS), Account.status == "active")
+TOUCHPOINTS = select(Touchpoint.account_id, _LAST_OUTBOUND, _LAST_MEETING) \
+    .where(Touchpoint.account_id.in_(_IDS), Touchpoint.occurred_at <= _AS_OF).group_by(Touchpoint.account_id)
+USAGE = select(UsageSnapshot.account_id, UsageSnapshot.period_start, UsageSnapshot.active_users,
+               UsageSnapshot.usage_count, UsageSnapshot.features_adopted) \
+    .where(UsageSnapshot.account_id.in_(_IDS), UsageSnapshot.period_start <= bindparam("usage_to", type_=Date()),
+           UsageSnapshot.period_start >= bindparam("usage_from", type_=Date())) \
+    .order_by(UsageSnapshot.period_start)
+OPEN_TICKETS = select(SupportTicket.account_id, SupportTicket.due_at, SupportTicket.escalated) \
+    .where(SupportTicket.account_id.in_(_IDS), SupportTicket.closed_at.is_(None), SupportTicket.opened_at <= _AS_OF)
+SURVEYS = select(SurveyResponse.id, SurveyResponse.account_id, SurveyResponse.kind, SurveyResponse.score,
+                 SurveyResponse.responded_at) \
+    .where(SurveyResponse.account_id.in_(_IDS), SurveyResponse.responded_at <= _AS_OF,
+           SurveyResponse.responded_at >= bindparam("survey_from", type_=UtcDateTime())) \
+    .order_by(SurveyResponse.responded_at, SurveyResponse.id)
+SPONSORS = select(Contact.id, Contact.account_id, Contact.name, Contact.is_primary_sponsor, Contact.left_company_on) \
+    .where(Contact.account_id.in_(_IDS), (Contact.is_primary_sponsor.is_(True)) | (Contact.role == "executive_sponsor"))
+# Latest first, so the earliest open renewal is the one that stays.
+OPEN_RENEWALS = select(Renewal.id, Renewal.account_id, Renewal.due_date, Renewal.stage, Renewal.target_amount,
+                       Renewal.forecast_amount) \
+    .where(Renewal.account_id.in_(_IDS), Renewal.stage.in_(OPEN_RENEWAL_STAGES)).order_by(Renewal.due_date.desc())
+LATEST_NOTES = select(HealthNote.account_id, func.max(HealthNote.id).label("latest_note_id")) \
+    .where(HealthNote.account_id.in_(_IDS)).group_by(HealthNote.account_id)
+
+
+async def _load_chunk(session: AsyncSession, ids: list[int], as_of: datetime) -> dict[int, AccountFacts]:
+    facts = {a.id: AccountFacts(account_id=a.id, name=a.name, owner_id=a.owner_id, segment=a.segment, seats=a.seats,
+                                arr=a.arr, currency=a.currency, contract_start=a.contract_start,
+                                renewal_date=a.renewal_date,
+                                onboarding_status=a.onboarding_status, health_score=a.health_score,
+                                health_status=a.health_status)
+             for a in await core_rows(session, ACCOUNTS, {"ids": ids})}
+    if not facts:
+        return facts
+    by_ids = {"ids": list(facts)}
+    for account_id, last_outbound, last_meeting in await core_rows(session, TOUCHPOINTS, {**by_ids, "as_of": as_of}):
+        facts[account_id].last_outbound_at = last_outbound
+        facts[account_id].last_meeting_at = last_meeting
+    for account_id, *usage in await core_rows(session, USAGE, {
+            **by_ids, "usage_to": as_of.date(), "usage_from": as_of.date() - timedelta(days=USAGE_LOOKBACK_DAYS)}):
+        facts[account_id].usage.append(Usage(*usage))
+    for account_id, due_at, escalated in await core_rows(session, OPEN_TICKETS, {**by_ids, "as_of": as_of}):
+        facts[account_id].open_tickets.append(Ticket(due_at, escalated))
+    for survey in await core_rows(session, SURVEYS, {
+            **by_ids, "as_of": as_of, "survey_from": as_of - timedelta(days=SURVEY_LOOKBACK_DAYS)}):
+        facts[survey.account_id].surveys.append(Survey(survey.id, survey.kind, survey.score, survey.responded_at))
+    await _load_relationships(session, by_ids, facts)
+    return facts
+
+
+async def _load_relationships(session: AsyncSession, by_ids: dict[str, list[int]],
+                              facts: dict[int, AccountFacts]) -> None:
+    sponsors: dict[int, list[Any]] = defaultdict(list)
+    for contact in await core_rows(session, SPONSORS, by_ids):
+        sponsors[contact.account_id].append(contact)
+    for account_id, contacts in sponsors.items():
+        primary = next((c for c in contacts if c.is_primary_sponsor), None)
+        if primary is not None:
+            facts[account_id].primary_sponsor = Sponsor(primary.id, primary.name, primary.left_company_on)
+        facts[account_id].has_executive_sponsor = any(c.left_company_on is None for c in contacts)
+    for renewal in await core_rows(session, OPEN_RENEWALS, by_ids):
+        facts[renewal.account_id].open_renewal = OpenRenewal(renewal.id, renewal.due_date, renewal.stage,
+                                                             renewal.target_amount, renewal.forecast_amount)
+    for account_id, note_id in await core_rows(session, LATEST_NOTES, by_ids):
+        facts[account_id].latest_note_id = note_id

@@ -1,0 +1,232 @@
+"""Health signals: each with an id, a value, a grade and an evidence line a CSM can check.
+
+`compute_signals` is pure: facts in, signals out. `load_signal_sets` loads facts for many accounts
+and computes their signals as of one moment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.health.signal_facts import AccountFacts, load_facts
+from store.health.thresholds import HealthThresholds
+
+Grade = Literal["good", "fair", "poor", "unknown"]
+Dimension = Literal["usage", "experience", "relationship", "commercial"]
+
+
+class Signal(BaseModel):
+    id: str
+    dimension: Dimension
+    value: float | int | str | None
+    grade: Grade
+    evidence: str
+    # What the signal is about (a survey, a contact, a usage period), so a playbook can key on it.
+    ref: str | None = None
+    # What enters the digest: for day counters, the grade, so that one more quiet day alone
+    # does not force a re-assessment.
+    digest_value: float | int | str | None = None
+
+
+class SignalSet(BaseModel):
+    account_id: int
+    as_of: datetime
+    signals: list[Signal]
+    digest: str
+
+    def get(self, signal_id: str) -> Signal | None:
+        return next((signal for signal in self.signals if signal.id == signal_id), None)
+
+    @property
+    def ids(self) -> set[str]:
+        return {signal.id for signal in self.signals}
+
+
+async def load_signal_sets(session: AsyncSession, account_ids: Sequence[int], *, as_of: datetime,
+                           thresholds: HealthThresholds) -> dict[int, tuple[AccountFacts, SignalSet]]:
+    """Facts and signals for the given active accounts."""
+    facts = await load_facts(session, account_ids, as_of=as_of)
+    return {account_id: (fact, compute_signals(fact, as_of=as_of, thresholds=thresholds))
+            for account_id, fact in facts.items()}
+
+
+def compute_signals(facts: AccountFacts, *, as_of: datetime, thresholds: HealthThresholds) -> SignalSet:
+    """The account's signal set as of a moment; deterministic for the same facts."""
+    signals = [
+        *_relationship(facts, as_of, thresholds),
+        *_usage(facts, thresholds),
+        *_experience(facts, as_of, thresholds),
+        *_commercial(facts, as_of, thresholds),
+    ]
+    basis = [(s.id, s.grade, s.digest_value if s.digest_value is not None else s.value, s.ref) for s in signals]
+    basis.append(("notes.latest", None, facts.latest_note_id, None))
+    digest = hashlib.sha256(json.dumps(basis, sort_keys=True, default=str).encode()).hexdigest()
+    return SignalSet(account_id=facts.account_id, as_of=as_of, signals=signals, digest=digest)
+
+
+def _name(text: str) -> str:
+    """CRM text going into an evidence line: one line, bounded."""
+    return " ".join(text.split())[:80]
+
+
+def _days(later: datetime, earlier: datetime) -> int:
+    return (later - earlier).days
+
+
+def _relationship(facts: AccountFacts, as_of: datetime, t: HealthThresholds) -> list[Signal]:
+    signals = []
+    if facts.last_outbound_at is None:
+        signals.append(Signal(id="contact.days_since_outbound", dimension="relationship", value=None, grade="poor",
+                              evidence="No outbound contact (call, meeting, email, QBR) recorded."))
+    else:
+        days = _days(as_of, facts.last_outbound_at)
+        grade: Grade = ("poor" if days >= t.outbound_critical_days else "fair" if days >= t.outbound_warn_days
+                        else "good")
+        signals.append(Signal(id="contact.days_since_outbound", dimension="relationship", value=days, grade=grade,
+                              evidence=f"Last outbound contact {days} days ago ({facts.last_outbound_at.date()}).",
+                              digest_value=grade))
+    if facts.last_meeting_at is None:
+        signals.append(Signal(id="contact.days_since_meeting", dimension="relationship", value=None, grade="poor",
+                              evidence="No meeting or QBR recorded."))
+    else:
+        days = _days(as_of, facts.last_meeting_at)
+        grade = "poor" if days > t.meeting_critical_days else "fair" if days > t.meeting_warn_days else "good"
+        signals.append(Signal(id="contact.days_since_meeting", dimension="relationship", value=days, grade=grade,
+                              evidence=f"Last meeting {days} days ago ({facts.last_meeting_at.date()}).",
+                              digest_value=grade))
+    sponsor = facts.primary_sponsor
+    if sponsor is not None and sponsor.left_company_on is not None:
+        signals.append(Signal(id="sponsor.primary", dimension="relationship", value="left", grade="poor",
+                              ref=f"contact:{sponsor.id}",
+                              evidence=f"Primary sponsor {_name(sponsor.name)} left on {sponsor.left_company_on}."))
+    elif sponsor is not None:
+        signals.append(Signal(id="sponsor.primary", dimension="relationship", value="present", grade="good",
+                              ref=f"contact:{sponsor.id}",
+                              evidence=f"Primary sponsor {_name(sponsor.name)} is in place."))
+    else:
+        signals.append(Signal(id="sponsor.primary", dimension="relationship",
+                              value="executive_only" if facts.has_executive_sponsor else "none",
+                              grade="fair", evidence="No primary sponsor recorded."))
+    return signals
+
+
+def _usage(facts: AccountFacts, t: HealthThresholds) -> list[Signal]:
+    usage = facts.usage
+    if not usage:
+        return [Signal(id="usage.trend_vs_90d", dimension="usage", value=None, grade="unknown",
+                       evidence="No usage data recorded.")]
+    latest = usage[-1]
+    period = f"usage:{latest.period_start}"
+    signals = []
+    trailing = usage[-4:-1]
+    if trailing:
+        average = sum(u.usage_count for u in trailing) / len(trailing)
+        change = (latest.usage_count / average - 1) if average else 0.0
+        grade: Grade = ("poor" if change <= -t.usage_critical_drop else "fair" if change <= -t.usage_warn_drop
+                        else "good")
+        signals.append(Signal(id="usage.trend_vs_90d", dimension="usage", value=round(change, 3), grade=grade,
+                              ref=period,
+                              evidence=f"Usage {latest.usage_count:,} in the month of {latest.period_start} "
+                              f"vs {average:,.0f} average of the prior {len(trailing)} months ({change:+.0%})."))
+        previous = usage[-2]
+        month_change = (latest.usage_count / previous.usage_count - 1) if previous.usage_count else 0.0
+        grade = "poor" if month_change <= -t.usage_month_drop else "fair" if month_change < -0.10 else "good"
+        signals.append(Signal(id="usage.month_over_month", dimension="usage", value=round(month_change, 3),
+                              grade=grade, ref=period,
+                              evidence=f"Usage {month_change:+.0%} month over month "
+                                       f"({previous.usage_count:,} → {latest.usage_count:,})."))
+    if facts.seats > 0:
+        utilisation = latest.active_users / facts.seats
+        grade = "poor" if utilisation < t.seat_poor_below else "good" if utilisation >= t.seat_good_from else "fair"
+        signals.append(Signal(id="usage.seat_utilisation", dimension="usage", value=round(utilisation, 3),
+                              grade=grade, ref=period, evidence=f"{latest.active_users} active users on "
+                              f"{facts.seats} seats ({utilisation:.0%})."))
+    norm = t.adoption_norm.get(facts.segment, 3)
+    earlier = usage[-4] if len(usage) >= 4 else usage[0]
+    falling = latest.features_adopted < earlier.features_adopted
+    below = latest.features_adopted < norm
+    grade = "poor" if falling and below else "fair" if falling or below else "good"
+    trend = f", down from {earlier.features_adopted}" if falling else ""
+    signals.append(Signal(id="usage.adoption_breadth", dimension="usage", value=latest.features_adopted, grade=grade,
+                          ref=period, evidence=f"{latest.features_adopted} features in active use{trend}; "
+                          f"the {facts.segment} norm is {norm}."))
+    return signals
+
+
+def _experience(facts: AccountFacts, as_of: datetime, t: HealthThresholds) -> list[Signal]:
+    overdue = sum(1 for ticket in facts.open_tickets if ticket.due_at is not None and ticket.due_at < as_of)
+    escalated = sum(1 for ticket in facts.open_tickets if ticket.escalated)
+    signals = [
+        Signal(id="support.overdue_tickets", dimension="experience", value=overdue,
+               grade="poor" if overdue >= 2 else "fair" if overdue == 1 else "good",
+               evidence=f"{len(facts.open_tickets)} open support tickets, {overdue} past due."),
+        Signal(id="support.escalations", dimension="experience", value=escalated,
+               grade="poor" if escalated else "good",
+               evidence=(f"{escalated} escalated support ticket{'s' if escalated > 1 else ''} open." if escalated
+                         else "No open escalations.")),
+    ]
+    nps = next((s for s in reversed(facts.surveys) if s.kind == "nps"), None)
+    if nps is None:
+        signals.append(Signal(id="survey.nps", dimension="experience", value=None, grade="unknown",
+                              evidence="No NPS response in the last 12 months."))
+    else:
+        grade: Grade = ("poor" if nps.score <= t.nps_detractor_max else "good" if nps.score >= t.nps_promoter_min
+                        else "fair")
+        kind = "detractor" if grade == "poor" else "promoter" if grade == "good" else "passive"
+        signals.append(Signal(id="survey.nps", dimension="experience", value=nps.score, grade=grade,
+                              ref=f"survey:{nps.id}",
+                              evidence=f"Latest NPS {nps.score} ({kind}) on {nps.responded_at.date()}."))
+    csat = next((s for s in reversed(facts.surveys) if s.kind == "csat"), None)
+    if csat is not None:
+        grade = "poor" if csat.score < t.csat_poor_below else "fair" if csat.score < 4 else "good"
+        signals.append(Signal(id="survey.csat", dimension="experience", value=csat.score, grade=grade,
+                              ref=f"survey:{csat.id}",
+                              evidence=f"Latest CSAT {csat.score}/5 on {csat.responded_at.date()}."))
+    return signals
+
+
+def _commercial(facts: AccountFacts, as_of: datetime, t: HealthThresholds) -> list[Signal]:
+    signals = []
+    renewal = facts.open_renewal
+    far, mid, near = t.renewal_windows_days
+    if renewal is not None:
+        days = (renewal.due_date - as_of.date()).days
+        early_stage = renewal.stage in ("upcoming", "in_discussion")
+        grade: Grade = ("poor" if days <= near and early_stage
+                        else "fair" if days <= mid and renewal.stage == "upcoming"
+                        else "good")
+        window = next((w for w in (near, mid, far) if days <= w), None)
+        signals.append(Signal(id="renewal.days_to_renewal", dimension="commercial", value=days, grade=grade,
+                              ref=f"renewal:{renewal.id}:{renewal.due_date}", digest_value=f"{window}:{renewal.stage}",
+                              evidence=f"Renewal due {renewal.due_date} ({days} days), stage {renewal.stage}."))
+        if renewal.target_amount > 0:
+            ratio = float(renewal.forecast_amount / renewal.target_amount)
+            grade = "poor" if ratio < 0.9 else "fair" if ratio < 1.0 else "good"
+            signals.append(Signal(id="renewal.forecast_vs_target", dimension="commercial", value=round(ratio, 3),
+                                  grade=grade, ref=f"renewal:{renewal.id}",
+                                  evidence=f"Renewal forecast {renewal.forecast_amount:,.0f} vs target "
+                                           f"{renewal.target_amount:,.0f} ({ratio:.0%})."))
+    signals.append(_onboarding(facts, as_of, t))
+    return signals
+
+
+def _onboarding(facts: AccountFacts, as_of: datetime, t: HealthThresholds) -> Signal:
+    if facts.onboarding_status == "completed":
+        return Signal(id="onboarding.first_value", dimension="commercial", value="completed", grade="good",
+                      evidence="Onboarding completed.")
+    allowed = t.onboarding_first_value_days.get(facts.segment, 30)
+    age = (as_of.date() - facts.contract_start).days if facts.contract_start else None
+    late = age is not None and age > allowed
+    grade: Grade = "poor" if facts.onboarding_status == "stalled" or late else "fair"
+    since = f"{age} days since contract start" if age is not None else "no contract start recorded"
+    return Signal(id="onboarding.first_value", dimension="commercial", value=facts.onboarding_status, grade=grade,
+                  digest_value=f"{facts.onboarding_status}:{late}",
+                  evidence=f"Onboarding {facts.onboarding_status.replace('_', ' ')}, {since} "
+                           f"(first value expected within {allowed} days).")

@@ -1,0 +1,1 @@
+"""MCP tool definitions: thin adapters over store/ and agents/."""

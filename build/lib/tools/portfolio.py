@@ -1,0 +1,38 @@
+"""The manager's view: how the whole portfolio (or one CSM's book) is doing, in one call."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult
+from pydantic import Field
+
+from store.crm import portfolio
+from store.crm.portfolio_schemas import PortfolioSummary
+from tools.common import READ, ToolSpec, respond, unit_of_work
+
+
+def tools() -> list[ToolSpec]:
+    return [
+        (portfolio_summary, READ),
+    ]
+
+
+async def portfolio_summary(
+    ctx: Context,
+    owner: Annotated[str | None, Field(description='"me", a CSM email, or omit for everyone.')] = None,
+    period_start: Annotated[date | None, Field(description="Retention period; default the last 12 months.")]
+    = None,
+    period_end: date | None = None,
+    currency: Annotated[str | None, Field(description="Default: the currency with the most ARR.")] = None,
+    quarters: Annotated[int, Field(ge=1, le=8, description="Pipeline quarters from this one.")] = 4,
+) -> Annotated[CallToolResult, PortfolioSummary]:
+    """Portfolio health: count and ARR per health status now and 30 days ago, accounts that became or left
+    at_risk in 7 days, open renewals by quarter (due, forecast, at risk), and GRR, NRR and logo churn."""
+    async with unit_of_work(ctx, write=False) as work:
+        summary = await portfolio.portfolio_summary(
+            work.session, principal=work.principal, now=work.now, owner=owner, currency=currency,
+            period_start=period_start, period_end=period_end, quarters=quarters)
+    return respond(summary)

@@ -1,0 +1,1 @@
+"""The database: engines and sessions, the ORM tables, migrations and optimistic concurrency."""

@@ -1,0 +1,424 @@
+"""ORM tables. Money is Numeric (exact), timestamps are timezone-aware UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Named constraints so that SQLite batch migrations can find and alter them later.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Money = Numeric(14, 2)
+
+
+def insert_defaults(table: Any) -> dict[str, Any]:
+    """Each column's scalar default (or None): what a bulk INSERT, which skips the ORM's flush, must fill in."""
+    return {column.key: column.default.arg if column.default is not None and column.default.is_scalar else None
+            for column in table.columns}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("timestamps must be timezone-aware")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None or value.tzinfo is not None:
+            return value
+        return value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    __table_args__ = (
+        Index("ix_accounts_owner_arr", "owner_id", "arr"),
+        # The retention view: one CSM's accounts in some health statuses, renewing in a window.
+        Index("ix_accounts_owner_health_renewal", "owner_id", "health_status", "renewal_date"),
+        Index("ix_accounts_renewal_date", "renewal_date"),
+        Index("ix_accounts_arr", "arr"),
+        Index("ix_accounts_health_score", "health_score"),
+        Index("ix_accounts_status_health", "status", "health_status"),
+        Index("ix_accounts_segment", "segment"),
+        Index("ix_accounts_name_lower", "name_lower"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # Lower-cased copy of name: free-text search and case-insensitive uniqueness on every backend.
+    name_lower: Mapped[str] = mapped_column(String(200), unique=True)
+    domain: Mapped[str | None] = mapped_column(String(253), unique=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    segment: Mapped[str] = mapped_column(String(20))
+    lifecycle_stage: Mapped[str] = mapped_column(String(20))
+    arr: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    seats: Mapped[int] = mapped_column(Integer)
+    contract_start: Mapped[date | None] = mapped_column(Date)
+    renewal_date: Mapped[date | None] = mapped_column(Date)
+    onboarding_status: Mapped[str] = mapped_column(String(20))
+    churn_risk_reason: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    churned_on: Mapped[date | None] = mapped_column(Date)
+    # The current assessment, copied here for the retention view; written by the assessment agent
+    # without bumping `version`, so a CSM's edit never conflicts with a background assessment.
+    health_status: Mapped[str | None] = mapped_column(String(20))
+    health_score: Mapped[int | None] = mapped_column(Integer)
+    health_trend: Mapped[str | None] = mapped_column(String(12))
+    assessed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Shared-cycle bookkeeping (`csdesk run --worker`), not user fields: the worker run that last
+    # claimed the account, and when it finished it (NULL while in flight; see store.runs.agent_runs).
+    cycle_run_id: Mapped[int | None] = mapped_column(Integer)
+    cycle_done_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("account_id", "email", name="uq_contacts_account_email"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254))
+    title: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    is_primary_sponsor: Mapped[bool] = mapped_column(Boolean, default=False)
+    left_company_on: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class HealthNote(Base):
+    __tablename__ = "health_notes"
+    __table_args__ = (Index("ix_health_notes_account_created", "account_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    body: Mapped[str] = mapped_column(Text)
+    sentiment: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Touchpoint(Base):
+    __tablename__ = "touchpoints"
+    __table_args__ = (Index("ix_touchpoints_account_occurred", "account_id", "occurred_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(12))
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    summary: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class UsageSnapshot(Base):
+    __tablename__ = "usage_snapshots"
+    __table_args__ = (UniqueConstraint("account_id", "period_start", name="uq_usage_account_period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    period_start: Mapped[date] = mapped_column(Date)
+    active_users: Mapped[int] = mapped_column(Integer)
+    usage_count: Mapped[int] = mapped_column(Integer)
+    features_adopted: Mapped[int] = mapped_column(Integer)
+
+
+class SupportTicket(Base):
+    __tablename__ = "support_tickets"
+    __table_args__ = (Index("ix_support_tickets_account_opened", "account_id", "opened_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    subject: Mapped[str] = mapped_column(String(300))
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    priority: Mapped[str] = mapped_column(String(10))
+    escalated: Mapped[bool] = mapped_column(Boolean, default=False)
+    csat: Mapped[int | None] = mapped_column(Integer)
+
+
+class SurveyResponse(Base):
+    __tablename__ = "survey_responses"
+    __table_args__ = (Index("ix_survey_responses_account_responded", "account_id", "responded_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(4))
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    responded_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Renewal(Base):
+    __tablename__ = "renewals"
+    __table_args__ = (
+        UniqueConstraint("account_id", "due_date", name="uq_renewals_account_due"),
+        Index("ix_renewals_due_stage", "due_date", "stage"),
+        Index("ix_renewals_owner_due", "owner_id", "due_date"),
+        # A CSM's open renewals coming due, without walking past their closed history.
+        Index("ix_renewals_owner_stage_due", "owner_id", "stage", "due_date"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    due_date: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    target_amount: Mapped[Decimal] = mapped_column(Money)
+    forecast_amount: Mapped[Decimal] = mapped_column(Money)
+    final_amount: Mapped[Decimal | None] = mapped_column(Money)
+    stage: Mapped[str] = mapped_column(String(20))
+    booking_type: Mapped[str | None] = mapped_column(String(12))
+    closed_on: Mapped[date | None] = mapped_column(Date)
+    notes: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        Index("ix_tasks_assignee_status_due", "assignee_id", "status", "due_date"),
+        Index("ix_tasks_account_status", "account_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    assignee_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    title: Mapped[str] = mapped_column(String(300))
+    notes: Mapped[str | None] = mapped_column(Text)
+    due_date: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(12), default="open")
+    priority: Mapped[str] = mapped_column(String(10), default="normal")
+    source: Mapped[str] = mapped_column(String(10), default="manual")
+    # Playbooks and imports set a key so that a re-run never creates the same task twice.
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class Notification(Base):
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_read_created", "user_id", "read_at", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text)
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    read_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_entity", "entity", "entity_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    principal: Mapped[str] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(60))
+    entity: Mapped[str] = mapped_column(String(40))
+    entity_id: Mapped[int] = mapped_column(Integer)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class AgentRun(Base):
+    __tablename__ = "agent_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    status: Mapped[str] = mapped_column(String(12))
+    counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    # Real time (never the pinned demo clock), renewed while the run works: a "running" run whose
+    # heartbeat is older than the lease is dead.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Where the run's process runs (store.runs.process_identity): on that machine, a run whose process has
+    # ended is known dead at once, without waiting out the lease.
+    machine: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+
+
+class Assessment(Base):
+    __tablename__ = "assessments"
+    # Covering: "status as of a date" per account is read from the index alone (store.crm.portfolio).
+    __table_args__ = (Index("ix_assessments_account_created_status", "account_id", "created_at", "id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("agent_runs.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # "rules", or "llm:<model>"; a failed model answer is stored as "rules" with fallback_reason set.
+    method: Mapped[str] = mapped_column(String(120))
+    fallback_reason: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
+    score: Mapped[int] = mapped_column(Integer)
+    rules_score: Mapped[int] = mapped_column(Integer)
+    trend: Mapped[str] = mapped_column(String(12))
+    dimensions: Mapped[dict[str, Any]] = mapped_column(JSON)
+    summary: Mapped[str] = mapped_column(Text)
+    drivers: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    next_actions: Mapped[list[str]] = mapped_column(JSON)
+    signals: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    input_digest: Mapped[str] = mapped_column(String(64))
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Draft(Base):
+    """Drafted outreach waiting for, or past, a human reviewer's decision."""
+
+    __tablename__ = "drafts"
+    __table_args__ = (Index("ix_drafts_status_created", "status", "created_at"),
+                      Index("ix_drafts_account", "account_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(24))
+    # Playbook drafts carry a key so that a re-run never drafts the same outreach twice.
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    to_name: Mapped[str] = mapped_column(String(200))
+    to_email: Mapped[str] = mapped_column(String(254))
+    from_name: Mapped[str] = mapped_column(String(200))
+    from_email: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    # What was drafted before a reviewer's edit; null while unedited.
+    original_subject: Mapped[str | None] = mapped_column(String(200))
+    original_body: Mapped[str | None] = mapped_column(Text)
+    reasons: Mapped[list[str]] = mapped_column(JSON)
+    method: Mapped[str] = mapped_column(String(120))
+    fallback_reason: Mapped[str | None] = mapped_column(Text)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16))
+    author: Mapped[str] = mapped_column(String(254))
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    review_note: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    stale_reason: Mapped[str | None] = mapped_column(Text)
+    send_claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    delivery: Mapped[str | None] = mapped_column(Text)
+    delivery_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class ApiToken(Base):
+    """A bearer token for one user. Only its SHA-256 hash is stored; the token is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Null: the token never expires (only for service accounts that rotate by revoking).
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class RevenueEvent(Base):
+    """One change to an account's contracted ARR (or a renewal closed flat): the rows behind GRR and NRR.
+
+    `arr_after` is the account's ARR from `occurred_on` on, 0 once churned; the latest event on or
+    before a day gives the account's ARR that day.
+    """
+
+    __tablename__ = "revenue_events"
+    # Covering: "ARR as of a date" per account is read from the index alone (store.crm.revenue, store.crm.portfolio).
+    __table_args__ = (Index("ix_revenue_events_account_occurred_amount", "account_id", "occurred_on", "id",
+                            "currency", "arr_after"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    occurred_on: Mapped[date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(12))
+    currency: Mapped[str] = mapped_column(String(3))
+    arr_before: Mapped[Decimal] = mapped_column(Money)
+    arr_after: Mapped[Decimal] = mapped_column(Money)
+    renewal_id: Mapped[int | None] = mapped_column(ForeignKey("renewals.id", ondelete="SET NULL"))
+    # Which write recorded it: account.create, account.update, renewal.close, import, demo, migration.
+    source: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())

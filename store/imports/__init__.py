@@ -1,0 +1,1 @@
+"""Bringing a team's data in from files."""
