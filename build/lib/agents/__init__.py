@@ -1,1 +1,0 @@
-"""The assessment and touchpoint agents (built on store/)."""

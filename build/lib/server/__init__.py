@@ -1,1 +1,0 @@
-"""The csdesk server: settings, the MCP server assembly, transports and the CLI."""

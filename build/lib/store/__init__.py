@@ -1,1 +1,0 @@
-"""The CRM store: models, migrations and the service functions that own every data rule."""

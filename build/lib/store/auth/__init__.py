@@ -1,1 +1,0 @@
-"""Who may act: users, principals and their ownership rules, API tokens, and the audit trail of every write."""

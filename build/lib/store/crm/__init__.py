@@ -1,1 +1,0 @@
-"""The CRM entities and their rules: accounts, people, renewals, revenue, activity, tasks, drafts and the views over them."""

@@ -1,1 +1,0 @@
-"""The database: engines and sessions, the ORM tables, migrations and optimistic concurrency."""

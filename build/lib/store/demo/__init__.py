@@ -1,1 +1,0 @@
-"""The demo portfolio: generated accounts whose signals tell different retention stories."""

@@ -1,1 +1,0 @@
-"""Health: the signals behind an account's health, their thresholds, and stored assessments."""

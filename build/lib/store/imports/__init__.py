@@ -1,1 +1,0 @@
-"""Bringing a team's data in from files."""

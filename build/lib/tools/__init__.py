@@ -1,1 +1,0 @@
-"""MCP tool definitions: thin adapters over store/ and agents/."""
