@@ -7,17 +7,18 @@ import asyncio
 import contextlib
 import re
 import signal
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from agents.cycle import CycleSummary, run_cycle
 from server.context import AppContext, open_app
 from server.settings import Settings
 from store.errors import InvalidInput
-from store.runs.agent_runs import WORKER_KIND, recent_runs
+from store.runs.agent_runs import WORKER_KIND, RunLine, recent_runs
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -43,6 +44,22 @@ def describe_engine(app: AppContext) -> str:
         return "the rules engine (no model configured: set CSDESK_LLM_MODEL to add one)"
     where = app.settings.llm_base_url or "the OpenAI API"
     return f"model {app.model.name} at {where}, checked against the rules engine"
+
+
+@contextlib.contextmanager
+def seeding_progress(console: Console) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar for seeding the demo portfolio; it appears once the first chunk is written, so an
+    existing portfolio (nothing to seed) shows none."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        bar: list[TaskID] = []
+
+        def on_progress(done: int, total: int) -> None:
+            if not bar:
+                bar.append(progress.add_task("Seeding accounts", total=total))
+            progress.update(bar[0], completed=done)
+
+        yield on_progress
 
 
 async def cycle_with_progress(app: AppContext, console: Console, *, force: bool = False,
@@ -73,15 +90,15 @@ def summary_table(summary: CycleSummary) -> Table:
     return table
 
 
-async def show_runs(settings: Settings, console: Console, *, limit: int) -> None:
-    """The latest agent runs, newest first: when, how each ended, what it did."""
+async def latest_runs(settings: Settings, *, limit: int) -> list[RunLine]:
+    """The latest agent runs, newest first, each with how it ended and what it did."""
     async with open_app(settings) as app:
         deps = app.agent_deps()
         async with app.read_sessions() as session:
-            runs = await recent_runs(session, wall_now=deps.wall_clock.now(), lease=deps.run_lease, limit=limit)
-    if not runs:
-        console.print("No agent runs yet: `csdesk run` starts one.")
-        return
+            return await recent_runs(session, wall_now=deps.wall_clock.now(), lease=deps.run_lease, limit=limit)
+
+
+def runs_table(runs: list[RunLine]) -> Table:
     table = Table(title="Agent runs, newest first", title_justify="left")
     for column in ("run", "started (UTC)", "took", "assessed", "failed"):
         table.add_column(column, no_wrap=True, justify="left" if column in {"run", "started (UTC)"} else "right")
@@ -98,7 +115,7 @@ async def show_runs(settings: Settings, console: Console, *, limit: int) -> None
         assessed = "—" if line.assessed is None else f"{line.assessed:,} of {line.accounts or 0:,}"
         table.add_row(f"{line.id}{' worker' if line.kind == WORKER_KIND else ''}", _moment(line.started_at), took,
                       assessed, "—" if line.failures is None else f"{line.failures:,}", status)
-    console.print(table)
+    return table
 
 
 def _moment(moment: datetime) -> str:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 
 from server.settings import Settings
@@ -17,7 +20,7 @@ from store.errors import CsdeskError
 ResultT = TypeVar("ResultT")
 
 app = typer.Typer(help="csdesk: a customer-success retention desk driven from AI assistants.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  no_args_is_help=True, pretty_exceptions_enable=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 users_app = typer.Typer(help="Users and roles.", no_args_is_help=True)
 import_app = typer.Typer(help="Import accounts and contacts from CSV.", no_args_is_help=True)
@@ -35,6 +38,20 @@ def settings_of(ctx: typer.Context) -> Settings:
     return ctx.obj
 
 
+def print_json(items: Sequence[BaseModel]) -> None:
+    """A listing as a JSON array on stdout, for scripts (`--json` on every listing command)."""
+    print(json.dumps([item.model_dump(mode="json") for item in items], indent=2))
+
+
+JsonOutput = Annotated[bool, typer.Option("--json", help="Print the list as JSON instead of a table.")]
+
+
+def show_version(value: bool) -> None:
+    if value:
+        print(f"csdesk {package_version('csdesk')}")
+        raise typer.Exit()
+
+
 def run(coroutine: Coroutine[Any, Any, ResultT]) -> ResultT:
     """Run a command's coroutine; a user-facing error becomes a message and exit code 2."""
     try:
@@ -50,6 +67,8 @@ def configure(
     db: Annotated[Path | None, typer.Option(help="SQLite file (default csdesk.db, or CSDESK_DB_PATH).")] = None,
     database_url: Annotated[str | None, typer.Option(help="SQLAlchemy async URL (or CSDESK_DATABASE_URL).")]
     = None,
+    _version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True,
+                                           help="Print the version and exit.")] = False,
 ) -> None:
     settings = Settings()
     overrides: dict[str, Any] = {}
@@ -127,12 +146,19 @@ def run_agents(
 def runs(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(min=1, max=200, help="How many, newest first.")] = 20,
+    as_json: JsonOutput = False,
 ) -> None:
     """The latest agent runs: when each ran, how it ended (a run silent past its lease was likely
     killed), how many accounts it assessed."""
-    from server.agent_commands import show_runs
+    from server.agent_commands import latest_runs, runs_table
 
-    run(show_runs(settings_of(ctx), Console(), limit=limit))
+    lines = run(latest_runs(settings_of(ctx), limit=limit))
+    if as_json:
+        print_json(lines)
+    elif not lines:
+        print("No agent runs yet: `csdesk run` starts one.")
+    else:
+        Console().print(runs_table(lines))
 
 
 @app.command()
@@ -178,11 +204,15 @@ def users_add(
 
 
 @users_app.command("list")
-def users_list(ctx: typer.Context) -> None:
+def users_list(ctx: typer.Context, as_json: JsonOutput = False) -> None:
     """List users and their roles."""
     from server.admin import list_users
 
-    for user in run(list_users(settings_of(ctx))):
+    users = run(list_users(settings_of(ctx)))
+    if as_json:
+        print_json(users)
+        return
+    for user in users:
         state = "" if user.active else "  (deactivated)"
         print(f"{user.email:40} {user.role:9} {user.name}{state}")
 
@@ -205,11 +235,15 @@ def tokens_create(
 
 
 @tokens_app.command("list")
-def tokens_list(ctx: typer.Context) -> None:
+def tokens_list(ctx: typer.Context, as_json: JsonOutput = False) -> None:
     """List tokens (never their values)."""
     from server.admin import list_tokens
 
-    for token in run(list_tokens(settings_of(ctx))):
+    tokens = run(list_tokens(settings_of(ctx)))
+    if as_json:
+        print_json(tokens)
+        return
+    for token in tokens:
         used = token.last_used_at.isoformat(timespec="minutes") if token.last_used_at else "never used"
         until = f"expires {token.expires_at:%Y-%m-%d}" if token.expires_at else "no expiry"
         state = "revoked" if token.revoked else ""
@@ -263,12 +297,16 @@ def drafts_list(
     status: Annotated[list[str] | None, typer.Option(help="Repeatable; default pending_review.")] = None,
     owner: Annotated[str | None, typer.Option(help='"me" or an email: drafts for that owner\'s accounts.')] = None,
     as_user: AsUser = None,
+    as_json: JsonOutput = False,
 ) -> None:
     """List drafts in the review queue."""
     from server.draft_commands import list_queue, queue_table
 
     rows = run(list_queue(settings_of(ctx), as_user=as_user, statuses=tuple(status or ("pending_review",)),
                           owner=owner))
+    if as_json:
+        print_json(rows)
+        return
     Console(soft_wrap=True).print(queue_table(rows))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.agent_commands import cycle_with_progress
+from server.agent_commands import cycle_with_progress, seeding_progress
 from server.console import attention_table, make_console, portfolio_tables, renewals_table, retention_table
 from server.context import open_app
 from server.settings import Settings
@@ -27,7 +27,8 @@ async def run_demo(settings: Settings, *, accounts: int = 80) -> None:
     async with open_app(settings) as app:
         today = app.clock.now().date()
         async with app.write_sessions() as session, session.begin():
-            result = await seed_demo_portfolio(session, today=today, accounts=count)
+            with seeding_progress(console) as on_progress:
+                result = await seed_demo_portfolio(session, today=today, accounts=count, on_progress=on_progress)
         if result.created:
             await refresh_statistics(app.write_sessions)
             console.print(f"Seeded {result.accounts} accounts (and {result.churned} lost in the past year) for "

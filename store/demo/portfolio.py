@@ -6,6 +6,7 @@ Deterministic for a given size and day, so a demo and its screenshots are reprod
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -91,9 +92,10 @@ class SeedResult:
     churned: int = 0
 
 
-async def seed_demo_portfolio(session: AsyncSession, *, today: date, accounts: int = 80,
-                              seed: int = 7) -> SeedResult:
-    """Seed the demo users and portfolio unless it is already there (safe to run again)."""
+async def seed_demo_portfolio(session: AsyncSession, *, today: date, accounts: int = 80, seed: int = 7,
+                              on_progress: Callable[[int, int], None] | None = None) -> SeedResult:
+    """Seed the demo users and portfolio unless it is already there (safe to run again); `on_progress`
+    hears (accounts written, accounts to write) after each chunk."""
     existing = await session.scalar(select(func.count()).select_from(Account))
     users = await _ensure_users(session, today)
     if existing:
@@ -111,6 +113,8 @@ async def seed_demo_portfolio(session: AsyncSession, *, today: date, accounts: i
                                 now=now)
                  for index, story in plan[start:start + SEED_CHUNK]]
         await _write(session, built, ids, now)
+        if on_progress is not None:
+            on_progress(min(start + SEED_CHUNK, len(plan)), len(plan))
     await _advance_id_sequences(session, (Account, Renewal))
     return SeedResult(created=True, accounts=accounts, users=len(users), churned=churned_count(accounts))
 

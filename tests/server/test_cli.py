@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from importlib.metadata import version
 from pathlib import Path
 
 from store.database.migrate import head_revision
@@ -28,6 +30,8 @@ def test_demo_seeds_a_realistic_portfolio_once_and_prints_the_retention_view(tmp
     second = run_csdesk("demo", env=csdesk_env(db))
 
     assert first.returncode == 0, first.stderr
+    assert "Seeding accounts" in first.stdout and "85/85" in first.stdout, "seeding shows its progress"
+    assert "Seeding accounts" not in second.stdout
     assert "Seeded 80 accounts (and 5 lost in the past year) for 4 users" in first.stdout
     assert "Portfolio health on 2026-11-23" in first.stdout and "GRR" in first.stdout
     assert "Retention view on 2026-11-23" in first.stdout and "Renewals due in the next 90 days" in first.stdout
@@ -104,3 +108,27 @@ def test_every_command_has_help(tmp_path: Path) -> None:
                     ["import", "contacts", "--help"]):
         result = run_csdesk(*command, env=env)
         assert result.returncode == 0 and "Usage" in result.stdout, command
+
+
+def test_version_completion_and_json_listings(tmp_path: Path) -> None:
+    env = csdesk_env(tmp_path / "habits.db")
+    shown = run_csdesk("--version", env=env)
+    assert shown.returncode == 0 and shown.stdout.strip() == f"csdesk {version('csdesk')}"
+    helped = run_csdesk("--help", env=env)
+    assert "--install-completion" in helped.stdout and "--show-completion" in helped.stdout
+    assert run_csdesk("users", "add", "kai@example.com", "--name", "Kai", "--role", "reviewer", env=env).returncode == 0
+    created = run_csdesk("tokens", "create", "--user", "kai@example.com", "--name", "laptop", env=env)
+    assert created.returncode == 0 and created.stdout.startswith("csd_")
+
+    users = json.loads(run_csdesk("users", "list", "--json", env=env).stdout)
+    listed_tokens = run_csdesk("tokens", "list", "--json", env=env).stdout
+    tokens = json.loads(listed_tokens)
+    runs = json.loads(run_csdesk("runs", "--json", env=env).stdout)
+    drafts = json.loads(run_csdesk("drafts", "list", "--json", "--as", "kai@example.com", env=env).stdout)
+    assert [(user["email"], user["role"]) for user in users] == [("kai@example.com", "reviewer")]
+    assert [(token["user"], token["name"]) for token in tokens] == [("kai@example.com", "laptop")]
+    assert created.stdout.strip() not in listed_tokens, "a token's value is never listed"
+    assert runs == [] and drafts == []
+    assert run_csdesk("run", env=env).returncode == 0
+    runs = json.loads(run_csdesk("runs", "--json", env=env).stdout)
+    assert [(run["status"], run["accounts"]) for run in runs] == [("completed", 0)]

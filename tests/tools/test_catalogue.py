@@ -19,6 +19,7 @@ async def test_every_tool_is_listed_with_an_output_schema_annotations_and_a_desc
         assert tool.output_schema is not None and tool.output_schema["type"] == "object", tool.name
         assert tool.annotations is not None and tool.annotations.read_only_hint is not None, tool.name
         assert len(tool.description or "") > 30, tool.name
+        assert tool.title and tool.title[0].isupper() and tool.title != tool.name, tool.name
     read_only = {tool.name for tool in tools if tool.annotations.read_only_hint}
     assert read_only == {"list_accounts", "get_account", "list_renewals", "list_tasks", "list_drafts", "get_draft",
                          "portfolio_summary", "search", "fetch"}
