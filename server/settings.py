@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     allowed_hosts: list[str] = Field(default_factory=list, description='More Host values to accept, e.g. '
                                      '["csdesk.internal:8765"]; loopback and the public URL\'s host always are.')
     allowed_origins: list[str] = Field(default_factory=list, description="More browser origins to accept.")
+    one_hop_reads: bool = Field(True, description="On a SQLite file, run the account 360's read as one unit on a "
+                                                  "database thread (see store.database.one_hop).")
     stateless_http: bool = Field(False, description="Serve MCP over HTTP without per-process sessions, for several "
                                                     "processes behind one load balancer.")
     oauth_issuer: str | None = Field(

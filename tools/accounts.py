@@ -13,7 +13,7 @@ from pydantic import Field
 from store.crm import account_view, accounts
 from store.schemas import Account360, AccountDetail, AccountPage
 from store.vocabulary import AccountStatus, HealthStatus, LifecycleStage, OnboardingStatus, Segment
-from tools.common import ADDITIVE, OVERWRITE, READ, ToolSpec, respond, unit_of_work
+from tools.common import ADDITIVE, OVERWRITE, READ, ToolSpec, read_unit, respond, unit_of_work
 
 Limit = Annotated[int, Field(ge=1, le=200, description="Page size (default 25, max 200).")]
 Cursor = Annotated[str | None, Field(description="next_cursor from the previous page.")]
@@ -69,10 +69,7 @@ async def get_account(
     """Everything about one account in one call: details and health, contacts and sponsors, the open renewal,
     last contact and meeting, recent touchpoints and notes, open tasks, usage, support tickets, surveys.
     Text over 400 characters ends in "…[truncated]"; full_text=true returns it whole."""
-    async with unit_of_work(ctx, write=False) as work:
-        view = await account_view.get_account_360(work.session, account_id=account_id, now=work.now,
-                                                  full_text=full_text)
-    return respond(view)
+    return respond(await read_unit(ctx, account_view.account_360, account_id=account_id, full_text=full_text))
 
 
 async def create_account(

@@ -6,22 +6,26 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agents.deps import AgentDeps
 from store.auth.principals import Principal
-from store.auth.users import principal_for
+from store.auth.users import principal_for, principal_of
 from store.clock import Clock
 from store.database.engine import transaction
+from store.database.one_hop import OneHopReads
 from store.errors import CsdeskError
+
+ResultT = TypeVar("ResultT")
 
 
 class ToolDeps(Protocol):
@@ -30,6 +34,7 @@ class ToolDeps(Protocol):
     read_sessions: async_sessionmaker[AsyncSession]
     write_sessions: async_sessionmaker[AsyncSession]
     clock: Clock
+    reads: OneHopReads
 
     def acting_email(self) -> str | None: ...
 
@@ -53,22 +58,41 @@ def app_of(ctx: Context) -> ToolDeps:
     return ctx.request_context.lifespan_context
 
 
+def acting_email(app: ToolDeps) -> str | None:
+    # Over HTTP the bearer token names the user (its absence is a 401 before any tool runs);
+    # over stdio and in process there is no token, and the configured user acts.
+    access = get_access_token()
+    return access.subject if access is not None else app.acting_email()
+
+
 @asynccontextmanager
 async def unit_of_work(ctx: Context, *, write: bool) -> AsyncIterator[Work]:
     """One transaction as the acting principal; store errors become tool errors the model can act on."""
     app = app_of(ctx)
-    # Over HTTP the bearer token names the user (its absence is a 401 before any tool runs);
-    # over stdio and in process there is no token, and the configured user acts.
-    access = get_access_token()
-    email = access.subject if access is not None else app.acting_email()
     try:
-        async with work_as(app, email, write=write) as work:
+        async with work_as(app, acting_email(app), write=write) as work:
             yield work
     except CsdeskError as exc:
         raise ToolError(str(exc)) from exc
     except IntegrityError as exc:
         # A concurrent writer took the same unique value between our check and our insert.
         raise ToolError("the write conflicts with a change made at the same moment; re-read and retry") from exc
+
+
+async def read_unit(ctx: Context, fn: Callable[..., ResultT], /, **arguments: Any) -> ResultT:
+    """A read as the acting principal, run as a whole in one unit (see store.database.one_hop):
+    `fn(db, now=..., **arguments)`, once the principal is known to be an active user."""
+    app = app_of(ctx)
+    email, now = acting_email(app), app.clock.now()
+
+    def unit(db: Connection) -> ResultT:
+        principal_of(db, email=email)
+        return fn(db, now=now, **arguments)
+
+    try:
+        return await app.reads.run(unit)
+    except CsdeskError as exc:
+        raise ToolError(str(exc)) from exc
 
 
 @asynccontextmanager

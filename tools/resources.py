@@ -8,7 +8,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 
 from prompts import render
 from store.crm import account_view
-from tools.common import unit_of_work
+from tools.common import read_unit
 
 
 def register(mcp: MCPServer) -> None:
@@ -22,8 +22,7 @@ def register(mcp: MCPServer) -> None:
 
 async def account_brief(account_id: int, ctx: Context) -> str:
     try:
-        async with unit_of_work(ctx, write=False) as work:
-            view = await account_view.get_account_360(work.session, account_id=account_id, now=work.now)
+        view = await read_unit(ctx, account_view.account_360, account_id=account_id)
     except ToolError as exc:
         raise ResourceError(str(exc)) from exc
     return render("account_brief.md.j2", a=view)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String, bindparam, select
+from sqlalchemy import Connection, String, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import validation
 from store.auth import audit
 from store.auth.principals import Principal
-from store.database.engine import core_rows
+from store.database.engine import rows
 from store.database.models import User
+from store.database.one_hop import on_session
 from store.errors import Conflict, Forbidden, InvalidInput, NotFound
 from store.schemas import UserOut
 from store.vocabulary import ASSIGNABLE_ROLES, ROLES
@@ -55,10 +56,15 @@ async def principal_for(session: AsyncSession, *, email: str | None) -> Principa
     Raises:
         Forbidden: no email was given, the user is unknown or deactivated.
     """
+    return await on_session(session, principal_of, email=email)
+
+
+def principal_of(db: Connection, *, email: str | None) -> Principal:
+    """principal_for as a read unit (see store.database.one_hop)."""
     if not email:
         raise Forbidden("no user is configured: set CSDESK_USER to the email of a csdesk user "
                         "(create one with `csdesk users add`)")
-    user = (await core_rows(session, PRINCIPAL_BY_EMAIL, {"email": email.strip().lower()})).first()
+    user = rows(db, PRINCIPAL_BY_EMAIL, {"email": email.strip().lower()}).first()
     if user is None:
         raise Forbidden(f"{email} is not a csdesk user; create it with `csdesk users add`")
     if not user.active:

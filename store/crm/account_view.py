@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, case, func, or_, select, type_coerce
+from sqlalchemy import Connection, Integer, bindparam, case, func, or_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -13,7 +13,7 @@ from store import validation
 from store.crm.accounts import ROW_COLUMNS, account_detail
 from store.crm.renewals import renewal_out
 from store.crm.tasks import task_out
-from store.database.engine import core_rows
+from store.database.engine import rows
 from store.database.models import (
     Account,
     Contact,
@@ -27,8 +27,9 @@ from store.database.models import (
     User,
     UtcDateTime,
 )
+from store.database.one_hop import on_session
 from store.errors import NotFound
-from store.health.assessments import health_history, latest_assessment
+from store.health.assessments import health_history, latest_assessment_of
 from store.health.signal_facts import MEETING_KINDS, OUTBOUND_KINDS
 from store.schemas import (
     Account360,
@@ -110,7 +111,13 @@ SUPPORT_WINDOW = timedelta(days=90)
 
 async def get_account_360(session: AsyncSession, *, account_id: int, now: datetime,
                           full_text: bool = False) -> Account360:
-    """The account with its contacts, open renewal, history, tasks, usage, support and surveys.
+    """account_360 in a session the caller holds."""
+    return await on_session(session, account_360, account_id=account_id, now=now, full_text=full_text)
+
+
+def account_360(db: Connection, *, account_id: int, now: datetime, full_text: bool = False) -> Account360:
+    """The account with its contacts, open renewal, history, tasks, usage, support and surveys, as a read
+    unit (see store.database.one_hop).
 
     Long notes and summaries are cut at 400 characters with a marker unless `full_text`.
 
@@ -118,22 +125,22 @@ async def get_account_360(session: AsyncSession, *, account_id: int, now: dateti
         NotFound: no such account.
     """
     bound = {"account_id": account_id}
-    account = (await core_rows(session, ACCOUNT, bound)).first()
+    account = rows(db, ACCOUNT, bound).first()
     if account is None:
         raise NotFound(f"no account with id {account_id}; find ids with list_accounts")
     owner = account.owner_email
     today = now.date()
     text_limit = validation.MAX_TEXT if full_text else SHORT_TEXT
-    contacts = await core_rows(session, CONTACTS, bound)
-    renewal = (await core_rows(session, OPEN_RENEWAL, bound)).first()
-    touchpoints = await core_rows(session, TOUCHPOINTS, bound)
-    notes = await core_rows(session, NOTES, bound)
-    tasks = await core_rows(session, OPEN_TASKS, bound)
-    usage = await core_rows(session, USAGE, bound)
-    surveys = await core_rows(session, SURVEYS, bound)
-    last_outbound, last_meeting = (await core_rows(session, LAST_CONTACT, bound)).one()
-    latest = await latest_assessment(session, account_id)
-    history = await health_history(session, account_id)
+    contacts = rows(db, CONTACTS, bound)
+    renewal = rows(db, OPEN_RENEWAL, bound).first()
+    touchpoints = rows(db, TOUCHPOINTS, bound)
+    notes = rows(db, NOTES, bound)
+    tasks = rows(db, OPEN_TASKS, bound)
+    usage = rows(db, USAGE, bound)
+    surveys = rows(db, SURVEYS, bound)
+    last_outbound, last_meeting = rows(db, LAST_CONTACT, bound).one()
+    latest = latest_assessment_of(db, account_id)
+    history = health_history(db, account_id)
     return Account360(
         account=account_detail(account, owner, today),
         assessment=AssessmentBrief.model_validate(latest.model_dump()) if latest else None,
@@ -147,7 +154,7 @@ async def get_account_360(session: AsyncSession, *, account_id: int, now: dateti
         recent_notes=[_note(row, row.email, text_limit) for row in notes],
         open_tasks=[task_out(task, account.name, task.email, today) for task in tasks],
         usage=[UsageOut.model_validate(snapshot) for snapshot in usage],
-        support=await _support(session, account_id=account_id, now=now),
+        support=_support(db, account_id=account_id, now=now),
         surveys=[_survey(row, text_limit) for row in surveys],
     )
 
@@ -170,10 +177,10 @@ def _survey(row: Any, limit: int) -> SurveyOut:
                      contact_id=row.contact_id)
 
 
-async def _support(session: AsyncSession, *, account_id: int, now: datetime) -> SupportSummary:
-    rows = list(await core_rows(session, TICKETS, {"account_id": account_id, "closed_since": now - SUPPORT_WINDOW}))
-    open_rows = [row for row in rows if row.closed_at is None]
-    closed_recently = len(rows) - len(open_rows)
+def _support(db: Connection, *, account_id: int, now: datetime) -> SupportSummary:
+    tickets_read = rows(db, TICKETS, {"account_id": account_id, "closed_since": now - SUPPORT_WINDOW})
+    open_rows = [row for row in tickets_read if row.closed_at is None]
+    closed_recently = len(tickets_read) - len(open_rows)
     tickets = [TicketOut(id=t.id, subject=t.subject, priority=t.priority, opened_at=t.opened_at, due_at=t.due_at,
                          escalated=t.escalated, overdue=t.due_at is not None and t.due_at < now)
                for t in open_rows]

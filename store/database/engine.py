@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Delete, Executable, Insert, Update, event, make_url, text
+from sqlalchemy import URL, Connection, CursorResult, Delete, Engine, Executable, Insert, Update, event, make_url, text
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -35,12 +35,18 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     else:
         engine = create_async_engine(url, echo=echo, pool_pre_ping=not url.startswith("sqlite"))
     if engine.dialect.name == "sqlite":
-        _tune_sqlite(engine)
+        tune_sqlite(engine.sync_engine)
     return engine
 
 
-def _tune_sqlite(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def is_sqlite_file(url: URL) -> bool:
+    """A SQLite database in a file (not in memory)."""
+    return url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") and not url.query
+
+
+def tune_sqlite(engine: Engine) -> None:
+    """Set every new connection of a SQLite engine (async or sync) the same way."""
+    @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection, _record):  # noqa: ANN001
         # Let SQLAlchemy, not the driver, decide when a transaction begins (see on_begin).
         dbapi_connection.isolation_level = None
@@ -51,7 +57,7 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def on_begin(connection):  # noqa: ANN001
         # A write transaction takes the write lock up front: a deferred one that reads first
         # and writes later fails at once with SQLITE_BUSY instead of waiting its turn.
@@ -111,7 +117,15 @@ async def core_rows(session: AsyncSession, statement: Executable, parameters: di
     and return its rows. Nothing pending in the session is flushed first: for reads, and writes made
     before are not seen until flushed."""
     connection = await session.connection()
-    result = await connection.execute(statement, parameters)
+    return _rows_of(await connection.execute(statement, parameters))
+
+
+def rows(connection: Connection, statement: Executable, parameters: dict[str, Any]) -> Rows:
+    """What core_rows reads, on a synchronous connection (a read unit's; see store.database.one_hop)."""
+    return _rows_of(connection.execute(statement, parameters))
+
+
+def _rows_of(result: CursorResult[Any]) -> Rows:
     make = _row_type(tuple(result.keys()))._make
     return Rows(make(row) for row in result)
 

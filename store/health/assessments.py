@@ -7,11 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Integer, bindparam, func, select, update
+from sqlalchemy import Connection, Integer, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.database.engine import core_rows
+from store.database.engine import core_rows, rows
 from store.database.models import Account, Assessment, AuditEvent, insert_defaults
+from store.database.one_hop import on_session
 from store.schemas import AssessmentOut
 
 
@@ -58,7 +59,12 @@ HISTORY = (
 
 
 async def latest_assessment(session: AsyncSession, account_id: int) -> AssessmentOut | None:
-    row = (await core_rows(session, LATEST, {"account_id": account_id})).first()
+    return await on_session(session, latest_assessment_of, account_id)
+
+
+def latest_assessment_of(db: Connection, account_id: int) -> AssessmentOut | None:
+    """The account's newest assessment, as a read unit (see store.database.one_hop)."""
+    row = rows(db, LATEST, {"account_id": account_id}).first()
     return assessment_out(row) if row else None
 
 
@@ -70,10 +76,10 @@ async def latest_assessments(session: AsyncSession, account_ids: Sequence[int]) 
     return {row.account_id: assessment_out(row) for row in rows}
 
 
-async def health_history(session: AsyncSession, account_id: int, *, limit: int = 8) -> list[HealthPoint]:
-    """The account's assessments, newest first: how its health moved."""
-    rows = await core_rows(session, HISTORY, {"account_id": account_id, "points": limit})
-    return [HealthPoint(at=row.created_at, status=row.status, score=row.score, method=row.method) for row in rows]
+def health_history(db: Connection, account_id: int, *, limit: int = 8) -> list[HealthPoint]:
+    """The account's assessments, newest first: how its health moved (a read unit)."""
+    points = rows(db, HISTORY, {"account_id": account_id, "points": limit})
+    return [HealthPoint(at=row.created_at, status=row.status, score=row.score, method=row.method) for row in points]
 
 
 # What the agent reads of each account's assessments, for a chunk of accounts: the latest one, and the best

@@ -1,0 +1,66 @@
+"""The one seam where a read runs as a whole: a tool call's unit of work in one hop to a database thread.
+
+Through the async engine each SQLite statement crosses from the event loop to aiosqlite's thread and
+back about four times (cursor, execute, fetch, close); the account 360's thirteen statements cost
+more in those crossings than in SQLite. A read written as a plain function of a SQLAlchemy Connection
+runs here instead:
+- on a SQLite file, on a worker thread (`anyio.to_thread`) with a synchronous SQLAlchemy engine of its
+  own on the same file (pysqlite, configured as the async engine is): one hop for the whole unit, in
+  one read transaction;
+- elsewhere (PostgreSQL), inside an async session through `AsyncSession.run_sync`: each statement
+  awaits the driver as any other does.
+`CSDESK_ONE_HOP_READS=false` sends SQLite reads the second way too (`make bench` compares the two).
+Only public APIs of SQLAlchemy, anyio and the sqlite3 module are used."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import anyio.to_thread
+from sqlalchemy import Connection, Engine, create_engine, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from store.database.engine import is_sqlite_file, tune_sqlite
+
+P = ParamSpec("P")
+T = TypeVar("T")
+ReadFn = Callable[Concatenate[Connection, P], T]
+
+
+class OneHopReads:
+    """Runs read units (plain functions of a Connection) as one transaction each."""
+
+    def __init__(self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], *, enabled: bool = True):
+        self._sessions = sessions
+        self._engine: Engine | None = None
+        if enabled and is_sqlite_file(engine.url):
+            self._engine = create_engine(make_url(engine.url).set(drivername="sqlite+pysqlite"))
+            tune_sqlite(self._engine)
+
+    @property
+    def on_thread(self) -> bool:
+        """Whether units run on a worker thread (a SQLite file) rather than in an async session."""
+        return self._engine is not None
+
+    async def run(self, fn: ReadFn[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        if self._engine is None:
+            async with self._sessions() as session, session.begin():
+                return await on_session(session, fn, *args, **kwargs)
+        return await anyio.to_thread.run_sync(partial(_in_transaction, self._engine, fn, *args, **kwargs))
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+def _in_transaction(engine: Engine, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    with engine.connect() as connection, connection.begin():
+        return fn(connection, *args, **kwargs)
+
+
+async def on_session(session: AsyncSession, fn: ReadFn[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run a read unit on an async session's connection, in its transaction (for callers that already
+    hold a session)."""
+    return await session.run_sync(lambda sync_session: fn(sync_session.connection(), *args, **kwargs))
