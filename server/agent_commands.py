@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from agents.cycle import CycleSummary, run_cycle
@@ -46,12 +46,15 @@ def describe_engine(app: AppContext) -> str:
     return f"model {app.model.name} at {where}, checked against the rules engine"
 
 
+def progress_columns() -> tuple[ProgressColumn, ...]:
+    return TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+
+
 @contextlib.contextmanager
 def seeding_progress(console: Console) -> Iterator[Callable[[int, int], None]]:
     """A progress bar for seeding the demo portfolio; it appears once the first chunk is written, so an
     existing portfolio (nothing to seed) shows none."""
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
+    with Progress(*progress_columns(), console=console, transient=False) as progress:
         bar: list[TaskID] = []
 
         def on_progress(done: int, total: int) -> None:
@@ -65,8 +68,7 @@ def seeding_progress(console: Console) -> Iterator[Callable[[int, int], None]]:
 async def cycle_with_progress(app: AppContext, console: Console, *, force: bool = False,
                               worker: bool = False) -> CycleSummary:
     console.print(f"Assessing with {describe_engine(app)}.", highlight=False)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
+    with Progress(*progress_columns(), console=console, transient=False) as progress:
         bar = progress.add_task("Assessing accounts", total=None)
         summary = await run_cycle(app.agent_deps(), force=force, worker=worker,
                                   on_start=lambda total: progress.update(bar, total=total),

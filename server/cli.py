@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from pydantic import BaseModel
@@ -17,7 +17,11 @@ from rich.console import Console
 from server.settings import Settings
 from store.errors import CsdeskError
 
+if TYPE_CHECKING:
+    from store.auth.tokens import TokenOut
+
 ResultT = TypeVar("ResultT")
+ItemT = TypeVar("ItemT", bound=BaseModel)
 
 app = typer.Typer(help="csdesk: a customer-success retention desk driven from AI assistants.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -41,6 +45,15 @@ def settings_of(ctx: typer.Context) -> Settings:
 def print_json(items: Sequence[BaseModel]) -> None:
     """A listing as a JSON array on stdout, for scripts (`--json` on every listing command)."""
     print(json.dumps([item.model_dump(mode="json") for item in items], indent=2))
+
+
+def print_listing(items: Sequence[ItemT], *, as_json: bool, line: Callable[[ItemT], str]) -> None:
+    """A listing as JSON, or one line per item."""
+    if as_json:
+        print_json(items)
+        return
+    for item in items:
+        print(line(item))
 
 
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print the list as JSON instead of a table.")]
@@ -208,13 +221,8 @@ def users_list(ctx: typer.Context, as_json: JsonOutput = False) -> None:
     """List users and their roles."""
     from server.admin import list_users
 
-    users = run(list_users(settings_of(ctx)))
-    if as_json:
-        print_json(users)
-        return
-    for user in users:
-        state = "" if user.active else "  (deactivated)"
-        print(f"{user.email:40} {user.role:9} {user.name}{state}")
+    print_listing(run(list_users(settings_of(ctx))), as_json=as_json, line=lambda user: (
+        f"{user.email:40} {user.role:9} {user.name}{'' if user.active else '  (deactivated)'}"))
 
 
 @tokens_app.command("create")
@@ -239,15 +247,14 @@ def tokens_list(ctx: typer.Context, as_json: JsonOutput = False) -> None:
     """List tokens (never their values)."""
     from server.admin import list_tokens
 
-    tokens = run(list_tokens(settings_of(ctx)))
-    if as_json:
-        print_json(tokens)
-        return
-    for token in tokens:
-        used = token.last_used_at.isoformat(timespec="minutes") if token.last_used_at else "never used"
-        until = f"expires {token.expires_at:%Y-%m-%d}" if token.expires_at else "no expiry"
-        state = "revoked" if token.revoked else ""
-        print(f"{token.id:>4}  {token.user:35} {token.name:20} {used:20} {until:18} {state}")
+    print_listing(run(list_tokens(settings_of(ctx))), as_json=as_json, line=_token_line)
+
+
+def _token_line(token: TokenOut) -> str:
+    used = token.last_used_at.isoformat(timespec="minutes") if token.last_used_at else "never used"
+    until = f"expires {token.expires_at:%Y-%m-%d}" if token.expires_at else "no expiry"
+    state = "revoked" if token.revoked else ""
+    return f"{token.id:>4}  {token.user:35} {token.name:20} {used:20} {until:18} {state}"
 
 
 @tokens_app.command("revoke")
