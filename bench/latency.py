@@ -34,7 +34,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from bench.peer import ask_peer, peer_client, questions
 from bench.portfolio import CSM, MANAGER, NOW, ensure_portfolio, settings_for
-from bench.questions import TOOLS, RolledBack, Targets, in_process, pick_targets, tool_arguments, tool_of
+from bench.questions import READ_UNITS, TOOLS, RolledBack, Targets, in_process, pick_targets, tool_arguments, tool_of
 from bench.sql_floor import PostgresReplay, SqliteReplay, capture
 from bench.timing import BUDGET_SECONDS, WARMUP, Timing, measure, measure_alternating, measure_sync, summarise
 from server.context import AppContext, open_app
@@ -75,8 +75,8 @@ class Run:
     server_peak_rss_mb: float | None = None
     built: str = ""
     peer: dict[str, tuple[Timing, int]] = field(default_factory=dict)
-    # get_account over stdio with its read as one unit on a database thread, and in an async session.
-    one_hop: tuple[Timing, Timing] | None = None
+    # Each read unit's tool over stdio with its read as one unit on a database thread, and in an async session.
+    one_hop: dict[str, tuple[Timing, Timing]] = field(default_factory=dict)
 
 
 def server_env(settings: Settings, **extra: str) -> dict[str, str]:
@@ -206,22 +206,24 @@ def _version_of(account_view: object, renewal_id: int) -> int:
     return renewal["version"]
 
 
-async def measure_one_hop(settings: Settings, targets: Targets, calls: int) -> tuple[Timing, Timing]:
-    """get_account over stdio from two servers on the same file, in alternating rounds: one runs the read
-    as one unit on a database thread (the default), the other in an async session
-    (CSDESK_ONE_HOP_READS=false) — the A/B that store.database.one_hop must keep winning."""
-    arguments = {"account_id": targets.account_id}
+async def measure_one_hop(settings: Settings, targets: Targets, calls: int) -> dict[str, tuple[Timing, Timing]]:
+    """Each question whose tool reads as one unit, over stdio from two servers on the same file in
+    alternating rounds: one runs the read as one unit on a database thread (the default), the other in an
+    async session (CSDESK_ONE_HOP_READS=false) — the A/B that store.database.one_hop must keep winning."""
     servers = {name: StdioServerParameters(command=CSDESK, args=["serve"], env=server_env(
         settings, CSDESK_USER=CSM, CSDESK_ONE_HOP_READS=flag)) for name, flag in (("on", "true"), ("off", "false"))}
+    figures = {}
     async with Client(servers["on"]) as on, Client(servers["off"]) as off:
-        async def ask(client: Client) -> object:
-            result = await client.call_tool("get_account", arguments)
-            if result.is_error:
-                raise RuntimeError(f"get_account failed: {result.content[0].text}")
-            return result
+        for tool in READ_UNITS:
+            async def ask(client: Client, tool: str = tool) -> object:
+                result = await client.call_tool(tool_of(tool), tool_arguments(tool, targets, 0, 0))
+                if result.is_error:
+                    raise RuntimeError(f"{tool} failed: {result.content[0].text}")
+                return result
 
-        timings = await measure_alternating({"on": partial(ask, on), "off": partial(ask, off)}, calls)
-    return timings["on"], timings["off"]
+            timings = await measure_alternating({"on": partial(ask, on), "off": partial(ask, off)}, calls)
+            figures[tool] = (timings["on"], timings["off"])
+    return figures
 
 
 async def measure_empty_tool(calls: int) -> Timing:
@@ -324,12 +326,13 @@ def report(run: Run) -> None:
               f"{figures.answer_chars:12,} {figures.answer_tokens:6,} {peer_chars_text:>10}  {'; '.join(notes)}")
     for line in budget_lines(run):
         print(line)
-    if run.one_hop is not None:
-        on, off = run.one_hop
+    if run.one_hop:
+        print("  A/B over stdio in alternating rounds: the read as one unit on a database thread, and in an "
+              "async session (CSDESK_ONE_HOP_READS=false):")
+    for tool, (on, off) in run.one_hop.items():
         saved = 1 - on.p50_ms / off.p50_ms
         verdict = "worth keeping (over 20 %)" if saved > ONE_HOP_WORTH else "NOT worth its seam (20 % or less)"
-        print(f"  A/B, get_account over stdio in alternating rounds: read as one unit on a database thread {on}, "
-              f"in an async session {off}: {saved:.0%} of the call saved, {verdict}")
+        print(f"    {tool:18} {on} against {off}: {saved:.0%} of the call saved, {verdict}")
     for tool, figures in run.tools.items():
         if figures.floor_rolled_back is not None and figures.in_process is not None:
             print(f"  {tool}'s floor commits, as the tool does; its statements rolled back instead take "

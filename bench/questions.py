@@ -19,10 +19,10 @@ from store.auth.principals import Principal
 from store.auth.users import principal_of
 from store.crm import accounts as account_service
 from store.crm import renewals as renewal_service
-from store.crm.account_view import account_360, get_account_360
+from store.crm.account_view import account_360
 from store.crm.portfolio import portfolio_summary
 from store.database.models import Renewal, User
-from store.schemas import Account360
+from store.database.one_hop import on_session
 from tools.common import work_as
 
 RETENTION = {"owner": "me", "health_status": ["at_risk"], "renewal_within_days": 90, "sort": "arr_desc",
@@ -73,16 +73,24 @@ class RolledBack(Exception):
     """Ends a unit of work in process with a rollback: a write captured for its floor leaves no trace."""
 
 
+# The questions whose tools read as one unit (see store.database.one_hop); the rest run in a session.
+READ_UNITS = ("list_accounts", "list_accounts/25", "get_account", "list_renewals")
+
+
 async def in_process(app: AppContext, tool: str, targets: Targets, csm_email: str, manager_email: str,
                      turn: int, *, roll_back: bool = False) -> object:
     """The service function a tool calls, in its own transaction as the tool runs it, without any transport;
-    with `roll_back`, the transaction is rolled back at the end (RolledBack is raised)."""
+    with `roll_back`, the transaction is rolled back at the end (RolledBack is raised) — run in a session
+    then, so that its statements can be captured."""
     email = manager_email if tool == "portfolio_summary" else csm_email
-    if tool == "get_account" and not roll_back:
-        # As the tool runs it: one read unit (see store.database.one_hop).
-        return await app.reads.run(_account_as, email=email, account_id=targets.account_id, now=app.clock.now())
+    now = app.clock.now()
+    if tool in READ_UNITS and not roll_back:
+        return await app.reads.run(lambda db: _read(db, principal_of(db, email=email), now, tool, targets))
     async with work_as(app, email, write=tool == "update_renewal") as work:
-        answer = await _answer(work.session, work.principal, work.now, tool, targets, turn)
+        if tool in READ_UNITS:
+            answer = await on_session(work.session, lambda db: _read(db, work.principal, work.now, tool, targets))
+        else:
+            answer = await _answer(work.session, work.principal, work.now, tool, targets, turn)
         if roll_back:
             raise RolledBack
     if tool == "update_renewal":
@@ -90,26 +98,21 @@ async def in_process(app: AppContext, tool: str, targets: Targets, csm_email: st
     return answer
 
 
-def _account_as(db: Connection, *, email: str, account_id: int, now: datetime) -> Account360:
-    principal_of(db, email=email)
-    return account_360(db, account_id=account_id, now=now)
+def _read(db: Connection, principal: Principal, now: datetime, tool: str, targets: Targets) -> Any:
+    if tool == "list_accounts":
+        filters = account_service.AccountFilters(owner="me", health_statuses=("at_risk",), renewal_within_days=90)
+        return account_service.retention_view(db, principal=principal, filters=filters, today=now.date(), limit=25)
+    if tool == "list_accounts/25":
+        return account_service.retention_view(db, principal=principal,
+                                              filters=account_service.AccountFilters(owner="me"),
+                                              today=now.date(), limit=25)
+    if tool == "get_account":
+        return account_360(db, account_id=targets.account_id, now=now)
+    return renewal_service.renewals_due(db, principal=principal, today=now.date(), owner="me", within_days=90)
 
 
 async def _answer(session: AsyncSession, principal: Principal, now: datetime, tool: str, targets: Targets,
                   turn: int) -> Any:
-    if tool == "list_accounts":
-        filters = account_service.AccountFilters(owner="me", health_statuses=("at_risk",), renewal_within_days=90)
-        return await account_service.list_accounts(session, principal=principal, filters=filters,
-                                                   today=now.date(), limit=25)
-    if tool == "list_accounts/25":
-        return await account_service.list_accounts(session, principal=principal,
-                                                   filters=account_service.AccountFilters(owner="me"),
-                                                   today=now.date(), limit=25)
-    if tool == "get_account":
-        return await get_account_360(session, account_id=targets.account_id, now=now)
-    if tool == "list_renewals":
-        return await renewal_service.list_renewals(session, principal=principal, today=now.date(), owner="me",
-                                                   within_days=90)
     if tool == "portfolio_summary":
         return await portfolio_summary(session, principal=principal, now=now)
     return await renewal_service.update_renewal(session, principal=principal, now=now,

@@ -52,8 +52,9 @@ class Settings(BaseSettings):
     allowed_hosts: list[str] = Field(default_factory=list, description='More Host values to accept, e.g. '
                                      '["csdesk.internal:8765"]; loopback and the public URL\'s host always are.')
     allowed_origins: list[str] = Field(default_factory=list, description="More browser origins to accept.")
-    one_hop_reads: bool = Field(True, description="On a SQLite file, run the account 360's read as one unit on a "
-                                                  "database thread (see store.database.one_hop).")
+    one_hop_reads: bool = Field(True, description="On a SQLite file, run the retention view, the account 360 and "
+                                                  "the renewals list as one unit each on a database thread "
+                                                  "(see store.database.one_hop); false runs them in a session.")
     stateless_http: bool = Field(False, description="Serve MCP over HTTP without per-process sessions, for several "
                                                     "processes behind one load balancer.")
     oauth_issuer: str | None = Field(

@@ -55,9 +55,8 @@ async def list_accounts(
         renewal_within_days=renewal_within_days, segment=segment, lifecycle_stage=lifecycle_stage, query=query,
         include_churned=include_churned, sort=sort,
     )
-    async with unit_of_work(ctx, write=False) as work:
-        page = await accounts.list_accounts(work.session, principal=work.principal, filters=filters,
-                                            today=work.today, limit=limit, cursor=cursor)
+    page = await read_unit(ctx, lambda work: accounts.retention_view(
+        work.db, principal=work.principal, filters=filters, today=work.today, limit=limit, cursor=cursor))
     return respond(page)
 
 
@@ -69,7 +68,8 @@ async def get_account(
     """Everything about one account in one call: details and health, contacts and sponsors, the open renewal,
     last contact and meeting, recent touchpoints and notes, open tasks, usage, support tickets, surveys.
     Text over 400 characters ends in "…[truncated]"; full_text=true returns it whole."""
-    return respond(await read_unit(ctx, account_view.account_360, account_id=account_id, full_text=full_text))
+    return respond(await read_unit(ctx, lambda work: account_view.account_360(
+        work.db, account_id=account_id, now=work.now, full_text=full_text)))
 
 
 async def create_account(

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context
@@ -79,15 +79,27 @@ async def unit_of_work(ctx: Context, *, write: bool) -> AsyncIterator[Work]:
         raise ToolError("the write conflicts with a change made at the same moment; re-read and retry") from exc
 
 
-async def read_unit(ctx: Context, fn: Callable[..., ResultT], /, **arguments: Any) -> ResultT:
-    """A read as the acting principal, run as a whole in one unit (see store.database.one_hop):
-    `fn(db, now=..., **arguments)`, once the principal is known to be an active user."""
+@dataclass(frozen=True)
+class ReadWork:
+    """What a read unit works with: its connection, the acting principal and the moment of the call."""
+
+    db: Connection
+    principal: Principal
+    now: datetime
+
+    @property
+    def today(self) -> date:
+        return self.now.date()
+
+
+async def read_unit(ctx: Context, fn: Callable[[ReadWork], ResultT]) -> ResultT:
+    """A read as the acting principal, run as a whole in one unit with the principal's lookup
+    (see store.database.one_hop); store errors become tool errors."""
     app = app_of(ctx)
     email, now = acting_email(app), app.clock.now()
 
     def unit(db: Connection) -> ResultT:
-        principal_of(db, email=email)
-        return fn(db, now=now, **arguments)
+        return fn(ReadWork(db=db, principal=principal_of(db, email=email), now=now))
 
     try:
         return await app.reads.run(unit)

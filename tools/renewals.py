@@ -13,7 +13,7 @@ from store.crm import renewals
 from store.schemas import RenewalOut, RenewalPage
 from store.vocabulary import HealthStatus, RenewalStage
 from tools.accounts import Cursor, Limit, Version
-from tools.common import READ, TRANSITION, ToolSpec, respond, unit_of_work
+from tools.common import READ, TRANSITION, ToolSpec, read_unit, respond, unit_of_work
 
 
 def tools() -> list[ToolSpec]:
@@ -36,12 +36,11 @@ async def list_renewals(
     cursor: Cursor = None,
 ) -> Annotated[CallToolResult, RenewalPage]:
     """Renewals coming due, with target, forecast, ARR and the account's health on each row."""
-    async with unit_of_work(ctx, write=False) as work:
-        page = await renewals.list_renewals(
-            work.session, principal=work.principal, today=work.today, owner=owner, within_days=within_days,
-            include_overdue=include_overdue, stages=tuple(stage or ()), health_statuses=tuple(health_status or ()),
-            sort=sort, limit=limit, cursor=cursor,
-        )
+    page = await read_unit(ctx, lambda work: renewals.renewals_due(
+        work.db, principal=work.principal, today=work.today, owner=owner, within_days=within_days,
+        include_overdue=include_overdue, stages=tuple(stage or ()), health_statuses=tuple(health_status or ()),
+        sort=sort, limit=limit, cursor=cursor,
+    ))
     return respond(page)
 
 

@@ -22,7 +22,7 @@ def register(mcp: MCPServer) -> None:
 
 async def account_brief(account_id: int, ctx: Context) -> str:
     try:
-        view = await read_unit(ctx, account_view.account_360, account_id=account_id)
+        view = await read_unit(ctx, lambda work: account_view.account_360(work.db, account_id=account_id, now=work.now))
     except ToolError as exc:
         raise ResourceError(str(exc)) from exc
     return render("account_brief.md.j2", a=view)

@@ -98,12 +98,21 @@ async def user_id_filter(session: AsyncSession, *, ref: str | None, principal: P
     Raises:
         NotFound: the email is not a user.
     """
+    return await on_session(session, user_id_of, ref=ref, principal=principal)
+
+
+USER_ID_BY_EMAIL = select(User.id).where(User.email == bindparam("email", type_=String))
+
+
+def user_id_of(db: Connection, *, ref: str | None, principal: Principal) -> int | None:
+    """user_id_filter as a read unit (see store.database.one_hop)."""
     if ref is None or ref.strip() == "" or ref.strip().lower() in {"any", "all"}:
         return None
     if ref.strip().lower() == "me":
         return principal.user_id
     address = ref.strip().lower()
-    user_id = await session.scalar(select(User.id).where(User.email == address))
+    found = rows(db, USER_ID_BY_EMAIL, {"email": address}).first()
+    user_id = found.id if found else None
     if user_id is None:
         raise NotFound(f"no user with email {address}; use \"me\", a user's email, or omit the filter")
     return user_id

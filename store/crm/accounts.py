@@ -8,16 +8,17 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, Integer, Select, String, bindparam, func, select
+from sqlalchemy import ColumnElement, Connection, Date, Integer, Select, String, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import validation
 from store.auth import audit
 from store.auth.principals import Principal, require_account_writer, require_role
-from store.auth.users import resolve_assignee, user_id_filter
+from store.auth.users import resolve_assignee, user_id_of
 from store.crm import revenue
 from store.crm.pagination import check_page_size, decode_cursor, filters_fingerprint, next_cursor, page_and_total
 from store.database.models import Account, Renewal, User
+from store.database.one_hop import on_session
 from store.database.versioning import check_fields, check_version, flush_guarded
 from store.errors import Conflict, InvalidInput, NotFound
 from store.schemas import AccountDetail, AccountPage, AccountRow
@@ -106,7 +107,17 @@ async def list_accounts(
     session: AsyncSession, *, principal: Principal, filters: AccountFilters, today: date,
     limit: int = 25, cursor: str | None = None,
 ) -> AccountPage:
-    """The retention view: accounts with health and ARR side by side, filtered, sorted, paginated.
+    """retention_view in a session the caller holds."""
+    return await on_session(session, retention_view, principal=principal, filters=filters, today=today,
+                            limit=limit, cursor=cursor)
+
+
+def retention_view(
+    db: Connection, *, principal: Principal, filters: AccountFilters, today: date,
+    limit: int = 25, cursor: str | None = None,
+) -> AccountPage:
+    """The retention view: accounts with health and ARR side by side, filtered, sorted, paginated; a read
+    unit (see store.database.one_hop).
 
     Raises:
         InvalidInput: a filter, the sort or the cursor is malformed. NotFound: the owner is unknown.
@@ -114,22 +125,21 @@ async def list_accounts(
     check_page_size(limit)
     if filters.sort not in ACCOUNT_SORTS:
         raise InvalidInput(f"sort must be one of {', '.join(ACCOUNT_SORTS)}; got {filters.sort!r}")
-    parameters = await _bound_filters(session, principal=principal, filters=filters, today=today)
+    parameters = _bound_filters(db, principal=principal, filters=filters, today=today)
     fingerprint = filters_fingerprint({**filters.__dict__, "who": principal.user_id})
     offset = decode_cursor(cursor, fingerprint)
     bound = frozenset(parameters)
-    rows, total = await page_and_total(session, _retention_view(bound, filters.include_churned, filters.sort),
-                                       _retention_count(bound, filters.include_churned), parameters,
-                                       offset=offset, limit=limit)
-    items = [account_row(row, row.owner_email, today) for row in rows]
+    page, total = page_and_total(db, _retention_view(bound, filters.include_churned, filters.sort),
+                                 _retention_count(bound, filters.include_churned), parameters,
+                                 offset=offset, limit=limit)
+    items = [account_row(row, row.owner_email, today) for row in page]
     return AccountPage(items=items, total=total, next_cursor=next_cursor(offset, len(items), total, fingerprint))
 
 
-async def _bound_filters(session: AsyncSession, *, principal: Principal, filters: AccountFilters,
-                         today: date) -> dict[str, Any]:
+def _bound_filters(db: Connection, *, principal: Principal, filters: AccountFilters, today: date) -> dict[str, Any]:
     """The values the question's filters bind, each validated; their names say which filters apply."""
     values: dict[str, Any] = {}
-    owner_id = await user_id_filter(session, ref=filters.owner, principal=principal)
+    owner_id = user_id_of(db, ref=filters.owner, principal=principal)
     if owner_id is not None:
         values["owner_id"] = owner_id
     if filters.health_statuses:

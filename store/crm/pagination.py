@@ -8,10 +8,9 @@ import hashlib
 import json
 from typing import Any
 
-from sqlalchemy import Integer, Select, bindparam
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection, Integer, Select, bindparam
 
-from store.database.engine import core_rows
+from store.database.engine import rows
 from store.errors import InvalidInput
 
 DEFAULT_PAGE_SIZE = 25
@@ -84,15 +83,14 @@ def _paged(statement: Select[Any], count: Select[Any]) -> Select[Any]:
         .offset(bindparam("page_offset", type_=Integer)).limit(bindparam("page_limit", type_=Integer))
 
 
-async def page_and_total(session: AsyncSession, statement: Select[Any], count: Select[Any], parameters: dict[str, Any],
-                         *, offset: int, limit: int) -> tuple[list[Any], int]:
+def page_and_total(db: Connection, statement: Select[Any], count: Select[Any], parameters: dict[str, Any],
+                   *, offset: int, limit: int) -> tuple[list[Any], int]:
     """A page of an ordered statement (its rows, read by column name) and the number of rows matching it,
     which `count` (the same conditions, counted) gives, in one round trip. Only a page past the end needs
     the count on its own."""
-    rows = await core_rows(session, _paged(statement, count),
-                           {**parameters, "page_offset": offset, "page_limit": limit})
-    if rows:
-        return rows, int(rows[0].page_total)
+    page = rows(db, _paged(statement, count), {**parameters, "page_offset": offset, "page_limit": limit})
+    if page:
+        return page, int(page[0].page_total)
     if offset == 0:
         return [], 0
-    return [], int((await core_rows(session, count, parameters)).one()[0])
+    return [], int(rows(db, count, parameters).one()[0])

@@ -7,19 +7,20 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, Integer, Select, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Connection, Date, Integer, Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.util import identity_key
 
 from store import validation
 from store.auth import audit
 from store.auth.principals import Principal, require_account_writer
-from store.auth.users import user_id_filter
+from store.auth.users import user_id_of
 from store.crm import revenue
 from store.crm.accounts import renewal_window
 from store.crm.pagination import check_page_size, decode_cursor, filters_fingerprint, next_cursor, page_and_total
 from store.database.engine import core_rows, core_write
 from store.database.models import Account, Renewal, User
+from store.database.one_hop import on_session
 from store.database.versioning import check_version, flush_guarded
 from store.errors import Conflict, InvalidInput, NotFound
 from store.schemas import RenewalOut, RenewalPage
@@ -52,12 +53,18 @@ def renewal_out(renewal: Any, account: Any, owner_email: str, today: date) -> Re
     )
 
 
-async def list_renewals(
-    session: AsyncSession, *, principal: Principal, today: date, owner: str | None = None,
+async def list_renewals(session: AsyncSession, **question: Any) -> RenewalPage:
+    """renewals_due in a session the caller holds."""
+    return await on_session(session, renewals_due, **question)
+
+
+def renewals_due(
+    db: Connection, *, principal: Principal, today: date, owner: str | None = None,
     within_days: int | None = 90, include_overdue: bool = True, stages: tuple[str, ...] = (),
     health_statuses: tuple[str, ...] = (), sort: str = "due_date", limit: int = 25, cursor: str | None = None,
 ) -> RenewalPage:
-    """Renewals due within a window (open ones by default), with the account's health beside each.
+    """Renewals due within a window (open ones by default), with the account's health beside each; a read
+    unit (see store.database.one_hop).
 
     Raises:
         InvalidInput: a filter, the sort or the cursor is malformed. NotFound: the owner is unknown.
@@ -70,7 +77,7 @@ async def list_renewals(
     for status in health_statuses:
         validation.one_of(status, HEALTH_STATUSES, "health_status")
     values: dict[str, Any] = {"stages": list(stages or OPEN_RENEWAL_STAGES)}
-    owner_id = await user_id_filter(session, ref=owner, principal=principal)
+    owner_id = user_id_of(db, ref=owner, principal=principal)
     if owner_id is not None:
         values["owner_id"] = owner_id
     if within_days is not None:
@@ -83,9 +90,9 @@ async def list_renewals(
                                        "stages": stages, "health": health_statuses, "sort": sort})
     offset = decode_cursor(cursor, fingerprint)
     bound = frozenset(values)
-    rows, total = await page_and_total(session, _renewals_view(bound, sort), _renewals_count(bound), values,
-                                       offset=offset, limit=limit)
-    items = [renewal_out(row, row, row.owner, today) for row in rows]
+    page, total = page_and_total(db, _renewals_view(bound, sort), _renewals_count(bound), values,
+                                 offset=offset, limit=limit)
+    items = [renewal_out(row, row, row.owner, today) for row in page]
     return RenewalPage(items=items, total=total, next_cursor=next_cursor(offset, len(items), total, fingerprint))
 
 

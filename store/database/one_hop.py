@@ -1,9 +1,10 @@
 """The one seam where a read runs as a whole: a tool call's unit of work in one hop to a database thread.
 
 Through the async engine each SQLite statement crosses from the event loop to aiosqlite's thread and
-back about four times (cursor, execute, fetch, close); the account 360's thirteen statements cost
-more in those crossings than in SQLite. A read written as a plain function of a SQLAlchemy Connection
-runs here instead:
+back about four times (cursor, execute, fetch, close), and a transaction's begin and end cost three
+more: the crossings of the account 360's thirteen statements, or of a list's two and the caller's
+lookup, cost more than SQLite's work. The reads behind the hot tools (the retention view, the account
+360, the renewals list) are written as plain functions of a SQLAlchemy Connection and run here:
 - on a SQLite file, on a worker thread (`anyio.to_thread`) with a synchronous SQLAlchemy engine of its
   own on the same file (pysqlite, configured as the async engine is): one hop for the whole unit, in
   one read transaction;

@@ -10,6 +10,8 @@ import pytest
 from sqlalchemy import Connection, func, select
 
 from store.crm.account_view import account_360, get_account_360
+from store.crm.accounts import AccountFilters, retention_view
+from store.crm.renewals import renewals_due
 from store.database.engine import is_sqlite_file
 from store.database.models import User
 from store.database.one_hop import OneHopReads
@@ -71,3 +73,19 @@ async def test_the_account_360_is_the_same_through_either_path(db: Db) -> None:
 async def test_a_store_error_in_a_unit_reaches_the_caller(db: Db) -> None:
     with pytest.raises(NotFound, match="no account with id 999999"):
         await db.app.reads.run(account_360, account_id=999_999, now=NOW)
+
+
+async def test_the_lists_are_the_same_through_either_path(db: Db) -> None:
+    for name in ("First Ltd", "Second Ltd", "Third Ltd"):
+        await make_account(db, name=name)
+    ana = db.principals["ana"]
+    in_session = OneHopReads(db.app.engine, db.app.read_sessions, enabled=False)
+    questions = [
+        lambda db: retention_view(db, principal=ana, filters=AccountFilters(owner="me", sort="name"), today=NOW.date(),
+                                  limit=2),
+        lambda db: renewals_due(db, principal=ana, today=NOW.date(), owner="me", within_days=365),
+    ]
+    for question in questions:
+        assert await db.app.reads.run(question) == await in_session.run(question)
+    page = await db.app.reads.run(questions[0])
+    assert [row.name for row in page.items] == ["First Ltd", "Second Ltd"] and page.total == 3 and page.next_cursor
