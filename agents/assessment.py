@@ -290,7 +290,8 @@ async def _decide(deps: AgentDeps, *, facts: AccountFacts, signal_set: SignalSet
     warnings = sum(1 for a in planned if isinstance(a, NewNotification) and a.playbook in WARNING_PLAYBOOKS
                    and a.user_id == facts.owner_id)
     context = DraftContext(facts=facts, signals=signal_set, owner_name=owner[0], owner_email=owner[1],
-                           contacts=contacts, crm_lines=[note.body for note in notes[:3]])
+                           contacts=contacts, crm_lines=[note.body for note in notes[:3]],
+                           sender_domains=deps.sender_domains)
     drafts = []
     for action in planned:
         if isinstance(action, NewDraft):
@@ -371,7 +372,7 @@ async def _write_transaction(deps: AgentDeps, batch: list[_Pending], *, agent: P
                     subject=composed.subject, body=composed.body, reasons=list(action.reasons),
                     method=composed.method, fallback_reason=composed.fallback_reason,
                     prompt_tokens=composed.prompt_tokens, completion_tokens=composed.completion_tokens,
-                    dedupe_key=action.dedupe_key))
+                    dedupe_key=action.dedupe_key, grounding=composed.grounding))
         await mark_churn_risks(session, risks)
         await session.flush()
         audit_new_tasks(session, tasks, principal=agent, now=now)

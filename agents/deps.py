@@ -24,6 +24,8 @@ class AgentDeps:
     concurrency: int = 8
     # A run that renews no heartbeat for this long is taken for dead (see store.runs.agent_runs).
     run_lease: timedelta = DEFAULT_LEASE
+    # The sender's own domains: addresses and links at them may appear in a drafted message.
+    sender_domains: tuple[str, ...] = ()
     # Real time for heartbeats, even when `clock` is pinned for a demo.
     wall_clock: Clock = field(default_factory=SystemClock)
 

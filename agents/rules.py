@@ -50,8 +50,10 @@ NEXT_ACTIONS: dict[str, str] = {
 
 class Driver(BaseModel):
     signal: str
+    # Always the signal's own evidence line; a model's wording of it is kept beside it, never instead.
     evidence: str
     impact: Literal["negative", "positive"]
+    wording: str | None = None
 
 
 class DimensionGrade(BaseModel):

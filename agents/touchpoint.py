@@ -1,13 +1,16 @@
 """The touchpoint agent: drafts outreach from a skeleton and the account's facts, for a human to review.
 
 With no model the skeleton renders a plain message (method "template"). With a model, the model
-rewrites the skeleton; its answer is kept only if it invents no figures, respects the length limits
-and stays addressed to the chosen recipient — otherwise the template is used, with the reason.
+rewrites the skeleton; its answer is kept only if everything in it is grounded (store.text_checks):
+no address, link, phone or bank number that is not in the account's facts or at one of the sender's
+domains, no figure (in digits or words) that is not in the facts, no markup, no commercial term the
+CSM's instruction did not ask for; within the length limits and addressed to the chosen recipient.
+Otherwise the template is used, with the reasons. What the message was written from is kept with the
+draft, so the review queue can show where each link, address, figure and term came from.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -20,12 +23,14 @@ from prompts import render, render_blocks
 from store import validation
 from store.auth.principals import Principal, require_account_writer
 from store.crm.accounts import load_account
+from store.crm.draft_grounding import review_draft_text
 from store.crm.drafts import DRAFT_KINDS, create_draft
 from store.database.models import Contact, User
 from store.errors import InvalidInput
 from store.health.signal_facts import AccountFacts
 from store.health.signals import SignalSet, load_signal_sets
 from store.schemas import DraftOut
+from store.text_checks import Highlight
 
 # Who a message of each kind goes to, in order of preference.
 RECIPIENT_ROLES: dict[str, tuple[str, ...]] = {
@@ -38,8 +43,6 @@ RECIPIENT_ROLES: dict[str, tuple[str, ...]] = {
 }
 MAX_MODEL_SUBJECT = 120
 MAX_MODEL_BODY = 1500
-_FIGURE = re.compile(r"\d[\d,]*(?:\.\d+)?")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,8 @@ class DraftContext:
     owner_email: str
     contacts: list[Recipient]
     crm_lines: list[str] = field(default_factory=list)
+    # The sender's own domains: addresses and links at them may appear in a message.
+    sender_domains: tuple[str, ...] = ()
 
 
 class Composed(BaseModel):
@@ -79,6 +84,10 @@ class Composed(BaseModel):
     fallback_reason: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # What the message was written from (store.crm.drafts keeps it to show the reviewer where each
+    # finding came from), and notes for the reviewer.
+    grounding: dict[str, object] = Field(default_factory=dict)
+    review_notes: list[str] = Field(default_factory=list)
 
 
 class ModelDraft(BaseModel):
@@ -123,6 +132,18 @@ def render_template(kind: str, values: dict[str, object]) -> tuple[str, str]:
     return blocks["subject"], blocks["body"]
 
 
+def draft_sources(values: dict[str, object], *, template: tuple[str, str], recipient: Recipient,
+                  owner_email: str, instruction: str | None) -> dict[str, str]:
+    """What a message of this account may draw on, by label: its facts, the template and the CSM's words."""
+    sources = {f"facts: {name}": str(value) for name, value in values.items() if value is not None}
+    sources["recipient's address"] = recipient.email
+    sources["sender's address"] = owner_email
+    sources["template"] = "\n".join(template)
+    if instruction:
+        sources["instruction"] = instruction
+    return sources
+
+
 async def compose(kind: str, context: DraftContext, *, model: StructuredModel | None,
                   instruction: str | None = None) -> Composed | None:
     """A draft of `kind` for the account, or None when nobody suitable can receive it."""
@@ -131,8 +152,13 @@ async def compose(kind: str, context: DraftContext, *, model: StructuredModel | 
         return None
     values = template_facts(kind, context, recipient)
     subject, body = render_template(kind, values)
+    grounding: dict[str, object] = {
+        "sources": draft_sources(values, template=(subject, body), recipient=recipient,
+                                 owner_email=context.owner_email, instruction=instruction),
+        "asked_for": instruction or "", "sender_domains": list(context.sender_domains)}
     composed = Composed(kind=kind, recipient_id=recipient.contact_id, recipient_name=recipient.name,
-                        recipient_email=recipient.email, subject=subject, body=body, method="template")
+                        recipient_email=recipient.email, subject=subject, body=body, method="template",
+                        grounding=grounding)
     if model is None:
         return composed
     system = render("draft_system.j2", recipient_first_name=recipient.first_name, owner_name=context.owner_name,
@@ -146,32 +172,34 @@ async def compose(kind: str, context: DraftContext, *, model: StructuredModel | 
         return composed.model_copy(update={"fallback_reason": failure.reason, "prompt_tokens": failure.prompt_tokens,
                                            "completion_tokens": failure.completion_tokens})
     tokens = {"prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens}
-    problem = draft_problem(completion.parsed, allowed_text=[subject, body, instruction or "",
-                                                            *(str(v) for v in shown.values())], recipient=recipient)
-    if problem is not None:
-        return composed.model_copy(update={"fallback_reason": problem, **tokens})
-    return composed.model_copy(update={"subject": completion.parsed.subject.strip(),
-                                       "body": completion.parsed.body.strip(), "method": f"llm:{model.name}",
-                                       **tokens})
+    subject_text, body_text = completion.parsed.subject.strip(), completion.parsed.body.strip()
+    checked = check_draft(subject_text, body_text, grounding=grounding, recipient=recipient)
+    if checked.problems:
+        return composed.model_copy(update={"fallback_reason": fallback_reason(checked.problems), **tokens})
+    terms = sorted({h.text.lower() for h in checked.highlights if h.kind == "commitment"})
+    notes = [f"Offers commercial terms the CSM asked for ({', '.join(terms)}): check them against what was "
+             "agreed before approving."] if terms else []
+    return composed.model_copy(update={"subject": subject_text, "body": body_text,
+                                       "method": f"llm:{model.name}", "review_notes": notes, **tokens})
 
 
-def draft_problem(draft: ModelDraft, *, allowed_text: list[str], recipient: Recipient) -> str | None:
-    """Why a model's draft cannot be used, or None when it is grounded."""
-    allowed = {_normalise(figure) for text in allowed_text for figure in _FIGURE.findall(text)}
-    invented = sorted({figure for figure in _FIGURE.findall(f"{draft.subject}\n{draft.body}")
-                       if _normalise(figure) not in allowed})
-    if invented:
-        return f"the model used figures that are not in the account's facts: {', '.join(invented)}"
-    addresses = {address.lower() for address in _EMAIL.findall(draft.body)} - {recipient.email.lower()}
-    if addresses:
-        return f"the model added email addresses: {', '.join(sorted(addresses))}"
-    if recipient.first_name.lower() not in draft.body.lower()[:200]:
-        return f"the model's draft does not address {recipient.first_name}"
-    return None
+@dataclass(frozen=True)
+class DraftCheck:
+    highlights: list[Highlight]
+    problems: list[str]
 
 
-def _normalise(figure: str) -> str:
-    return figure.replace(",", "").rstrip(".").lstrip("0") or "0"
+def check_draft(subject: str, body: str, *, grounding: dict[str, object], recipient: Recipient) -> DraftCheck:
+    """Everything in a model's draft placed against what it was written from, and why it cannot be sent."""
+    checked = review_draft_text(subject, body, grounding)
+    problems = checked.problems
+    if recipient.first_name.lower() not in body.lower()[:200]:
+        problems.append(f"the draft does not address {recipient.first_name}")
+    return DraftCheck(highlights=checked.highlights, problems=problems)
+
+
+def fallback_reason(problems: list[str]) -> str:
+    return "the model's draft was not used: " + "; ".join(problems)
 
 
 async def draft_on_request(deps: AgentDeps, *, principal: Principal, account_id: int, kind: str,
@@ -198,16 +226,18 @@ async def draft_on_request(deps: AgentDeps, *, principal: Principal, account_id:
                     for c in await session.scalars(select(Contact).where(Contact.account_id == account_id))]
         owner = (await session.execute(select(User.name, User.email).where(User.id == account.owner_id))).one()
     context = DraftContext(facts=facts, signals=signal_set, owner_name=owner[0], owner_email=owner[1],
-                           contacts=contacts)
+                           contacts=contacts, sender_domains=deps.sender_domains)
     composed = await compose(kind, context, model=deps.model, instruction=instruction)
     if composed is None:
         roles = ", ".join(RECIPIENT_ROLES[kind])
         raise InvalidInput(f"no current contact with an email to send a {kind} to (looked for: {roles}); "
                            "add one with upsert_contact")
-    reasons = [f"Requested by {principal.email}" + (f": {instruction}" if instruction else ".")]
+    reasons = [f"Requested by {principal.email}" + (f": {instruction}" if instruction else "."),
+               *composed.review_notes]
     async with deps.write_sessions() as session, session.begin():
         return await create_draft(session, principal=principal, now=now, account_id=account_id, kind=kind,
                                   contact_id=composed.recipient_id, from_name=owner[0], from_email=owner[1],
                                   subject=composed.subject, body=composed.body, reasons=reasons,
                                   method=composed.method, fallback_reason=composed.fallback_reason,
-                                  prompt_tokens=composed.prompt_tokens, completion_tokens=composed.completion_tokens)
+                                  prompt_tokens=composed.prompt_tokens, completion_tokens=composed.completion_tokens,
+                                  grounding=composed.grounding)

@@ -41,6 +41,7 @@ class AppContext:
                          model=self.model, thresholds=self.settings.thresholds,
                          segment_instructions=self.settings.segment_instructions,
                          concurrency=self.settings.assessment_concurrency,
+                         sender_domains=tuple(self.settings.sender_domains),
                          run_lease=timedelta(seconds=self.settings.run_lease_seconds))
 
 

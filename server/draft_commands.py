@@ -68,11 +68,17 @@ def print_draft(console: Console, draft: DraftOut) -> None:
                   highlight=False)
     console.print(f"Account: {draft.account_name} (health {draft.health_status or 'not assessed'}"
                   f"{f', {draft.health_score}' if draft.health_score is not None else ''})", highlight=False)
-    written = "from the message template (no model configured)" if draft.method == "template" else draft.method
+    written = draft.method if draft.method != "template" else "from the message template" + (
+        " (the model's draft was not used)" if draft.fallback_reason else " (no model configured)")
     console.print(f"To: {draft.to}\nSubject: {draft.subject}\nWritten by: {draft.author}, {written}",
                   highlight=False, markup=False)
     console.print("Why: " + "; ".join(draft.reasons), highlight=False, markup=False)
     if draft.fallback_reason:
         console.print(f"Model fallback: {draft.fallback_reason}", highlight=False, markup=False)
+    console.print(f"Check: {draft.risk}", highlight=False, markup=False)
+    for item in draft.highlights:
+        origin = f"from {item.source}" if item.problem is None else "NOT IN THE FACTS"
+        console.print(f"  {item.where}: {item.kind.replace('_', ' ')} {item.text!r} · {origin}", highlight=False,
+                      markup=False)
     console.print("")
     console.print(draft.body, highlight=False, markup=False)

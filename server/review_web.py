@@ -20,7 +20,7 @@ from store.crm import drafts
 from store.crm.account_view import get_account_360
 from store.database.models import User
 from store.errors import CsdeskError
-from store.schemas import DraftPage
+from store.schemas import DraftHighlight, DraftPage
 
 EMPTY_QUEUE = DraftPage(items=[], total=0)
 QUEUE_STATUSES = ("pending_review", "approved", "stale", "rejected", "sent", "cancelled")
@@ -132,6 +132,8 @@ def review_routes(app_of: Any, signer: SessionSigner, *, secure_cookies: bool) -
                         csrf=signer.csrf_token(session), page=EMPTY_QUEUE, statuses=QUEUE_STATUSES)
         error = request.query_params.get("error")
         return page("draft.html", reviewer=principal, csrf=signer.csrf_token(session), draft=draft,
+                    subject_parts=marked(draft.subject, draft.highlights, "subject"),
+                    body_parts=marked(draft.body, draft.highlights, "body"),
                     flash=error or request.query_params.get("done"), flash_error=bool(error))
 
     async def decide(request: Request) -> Response:
@@ -188,3 +190,17 @@ def review_routes(app_of: Any, signer: SessionSigner, *, secure_cookies: bool) -
         Route("/review/drafts/{draft_id:int}", show, methods=["GET"]),
         Route("/review/drafts/{draft_id:int}", decide, methods=["POST"]),
     ]
+
+
+def marked(text: str, highlights: list[DraftHighlight], where: str) -> list[tuple[str, DraftHighlight | None]]:
+    """The text cut into plain runs and highlighted ones, for the page to mark (escaped as any text)."""
+    parts: list[tuple[str, DraftHighlight | None]] = []
+    position = 0
+    for highlight in sorted((h for h in highlights if h.where == where), key=lambda h: h.start):
+        if highlight.start < position:
+            continue  # a commercial term over a figure: the first one found is marked
+        parts.append((text[position:highlight.start], None))
+        parts.append((text[highlight.start:highlight.end], highlight))
+        position = highlight.end
+    parts.append((text[position:], None))
+    return [part for part in parts if part[0]]

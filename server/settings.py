@@ -38,6 +38,8 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='Plain-text guidance per segment, e.g. {"smb": "90-day onboarding is normal"}.')
 
+    sender_domains: list[str] = Field(default_factory=list, description='The sender\'s own domains, e.g. '
+                                      '\'["example.com"]\': addresses and links at them may appear in drafts.')
     smtp_host: str | None = Field(None, description="SMTP server; without one, `csdesk send` writes .eml files.")
     smtp_port: int = 587
     smtp_username: str | None = None

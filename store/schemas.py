@@ -228,11 +228,26 @@ class DraftRow(Out):
     version: int
 
 
+class DraftHighlight(Out):
+    """A link, address, phone or bank number, markup, figure or commercial term in a draft, and where it
+    came from in what the draft was written from (none: nothing accounts for it — check it)."""
+
+    kind: str
+    text: str
+    where: str = Field(description="subject or body")
+    start: int
+    end: int
+    source: str | None = Field(None, description='e.g. "facts: renewal_date", "instruction", "template"')
+    problem: str | None = None
+
+
 class DraftOut(DraftRow):
     """A draft in full, with why it was written and the account's health beside it."""
 
     body: str
     reasons: list[str]
+    risk: str = Field(description="What in the draft nothing in the account's facts accounts for, in one line.")
+    highlights: list[DraftHighlight]
     method: str
     fallback_reason: str | None
     original_subject: str | None

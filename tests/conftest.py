@@ -221,3 +221,13 @@ def fake_openai() -> Iterator[FakeOpenAI]:
     server.start()
     yield server
     server.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The hostile-model suite's figures: attacks tried, attacks that reached review unflagged, false rejections."""
+    from tests.agents import grounding_report
+
+    if grounding_report.LINES:
+        terminalreporter.section("grounding against a careless or hostile model")
+        for line in grounding_report.LINES:
+            terminalreporter.write_line(line)

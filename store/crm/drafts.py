@@ -19,11 +19,12 @@ from store.auth import audit
 from store.auth.principals import Principal, require_account_writer
 from store.auth.users import user_id_filter
 from store.crm.accounts import load_account
+from store.crm.draft_grounding import review_draft_text, risk_summary
 from store.crm.pagination import check_page_size, decode_cursor, filters_fingerprint, next_cursor
 from store.database.models import Account, Contact, Draft, Renewal, User
 from store.database.versioning import check_version, flush_guarded
 from store.errors import Conflict, Forbidden, InvalidInput, NotFound
-from store.schemas import DraftOut, DraftPage, DraftRow
+from store.schemas import DraftHighlight, DraftOut, DraftPage, DraftRow
 from store.vocabulary import CLOSED_RENEWAL_STAGES
 
 DRAFT_KINDS = ("check_in", "usage_nudge", "renewal_ack", "value_review", "sponsor_intro", "detractor_follow_up")
@@ -76,7 +77,7 @@ async def create_draft(
     session: AsyncSession, *, principal: Principal, now: datetime, account_id: int, kind: str, contact_id: int,
     from_name: str, from_email: str, subject: str, body: str, reasons: list[str], method: str,
     fallback_reason: str | None = None, prompt_tokens: int = 0, completion_tokens: int = 0,
-    dedupe_key: str | None = None,
+    dedupe_key: str | None = None, grounding: dict[str, Any] | None = None,
 ) -> DraftOut:
     """Record a draft for review. The agent drafts for any account; people for accounts they may change.
 
@@ -98,7 +99,7 @@ async def create_draft(
                            dedupe_key=dedupe_key, to_name=contact.name, to_email=contact.email, from_name=from_name,
                            from_email=from_email, subject=subject, body=body, reasons=reasons, method=method,
                            fallback_reason=fallback_reason, prompt_tokens=prompt_tokens,
-                           completion_tokens=completion_tokens)
+                           completion_tokens=completion_tokens, grounding=grounding)
     session.add(draft)
     await session.flush()
     audit.record(session, principal=principal, action="draft.create", entity="draft", entity_id=draft.id, at=now,
@@ -110,6 +111,7 @@ def add_agent_draft(
     session: AsyncSession, *, principal: Principal, now: datetime, account_id: int, kind: str, contact_id: int,
     to_name: str, to_email: str, from_name: str, from_email: str, subject: str, body: str, reasons: list[str],
     method: str, fallback_reason: str | None, prompt_tokens: int, completion_tokens: int, dedupe_key: str,
+    grounding: dict[str, Any] | None = None,
 ) -> Draft:
     """Queue a playbook draft for review, addressed to a contact the agent read in this cycle; the caller
     flushes and audits (see `audit_new_drafts`). A contact gone since makes the write fail and retry.
@@ -125,7 +127,7 @@ def add_agent_draft(
                            dedupe_key=dedupe_key, to_name=to_name, to_email=to_email, from_name=from_name,
                            from_email=from_email, subject=subject, body=body, reasons=reasons, method=method,
                            fallback_reason=fallback_reason, prompt_tokens=prompt_tokens,
-                           completion_tokens=completion_tokens)
+                           completion_tokens=completion_tokens, grounding=grounding)
     session.add(draft)
     return draft
 
@@ -160,7 +162,10 @@ async def get_draft(session: AsyncSession, *, draft_id: int) -> DraftOut:
     owner = await session.scalar(select(User.email).where(User.id == account.owner_id)) or ""
     reviewer = await session.scalar(select(User.email).where(User.id == draft.reviewer_id)) \
         if draft.reviewer_id else None
+    checked = review_draft_text(draft.subject, draft.body, draft.grounding)
     return DraftOut(**_row_fields(draft, account.name, owner), body=draft.body, reasons=draft.reasons,
+                    risk=risk_summary(checked, recorded=draft.grounding is not None),
+                    highlights=[DraftHighlight(**h.as_dict()) for h in checked.highlights],
                     method=draft.method, fallback_reason=draft.fallback_reason,
                     original_subject=draft.original_subject, original_body=draft.original_body, reviewer=reviewer,
                     review_note=draft.review_note, decided_at=draft.decided_at, stale_reason=draft.stale_reason,

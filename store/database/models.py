@@ -360,6 +360,9 @@ class Draft(Base):
     original_subject: Mapped[str | None] = mapped_column(String(200))
     original_body: Mapped[str | None] = mapped_column(Text)
     reasons: Mapped[list[str]] = mapped_column(JSON)
+    # What it was written from (facts by label, template, instruction, sender's domains), so the review
+    # queue can show where each link, address, figure and term came from; null for older drafts.
+    grounding: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     method: Mapped[str] = mapped_column(String(120))
     fallback_reason: Mapped[str | None] = mapped_column(Text)
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,10 +33,12 @@ def answer(payload: dict[str, Any], **kwargs: Any) -> Reply:
 
 
 class FakeOpenAI(ThreadedServer):
-    """Serves `POST /v1/chat/completions` from `script`; the last reply repeats once the script runs out."""
+    """Serves `POST /v1/chat/completions` from `script`; the last reply repeats once the script runs out.
+    A `responder`, when set, answers instead, from the request (to answer assessments and drafts apart)."""
 
     def __init__(self) -> None:
         self.script: list[Reply] = []
+        self.responder: Callable[[dict[str, Any]], Reply] | None = None
         self.requests: list[dict[str, Any]] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -48,7 +51,10 @@ class FakeOpenAI(ThreadedServer):
     async def _complete(self, request: Request) -> JSONResponse:
         body = await request.json()
         self.requests.append(body)
-        reply = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        if self.responder is not None:
+            reply = self.responder(body)
+        else:
+            reply = self.script.pop(0) if len(self.script) > 1 else self.script[0]
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:

@@ -64,9 +64,9 @@ async def test_a_csm_asks_for_a_draft_and_is_its_author(db: Db, fake_openai: Fak
 @pytest.mark.parametrize(("reply", "reason"), [
     (answer({"subject": "Checking in", "body": "Hi Pat,\n\nYou have 340 active users and a 15% discount is "
                                                 "waiting for you.\n\nBest,\nAna"}),
-     "figures that are not in the account's facts: 15, 340"),
+     'body: the figure "340" is not in the account\'s facts; body: the figure "15" is not in the account\'s facts'),
     (answer({"subject": "Checking in", "body": "Hi Pat, please also forward this to boss@rival.com. Best, Ana"}),
-     "added email addresses: boss@rival.com"),
+     'body: the email address "boss@rival.com" is not in the account\'s facts'),
     (Reply(content="{not json"), "not valid ModelDraft JSON"),
 ])
 async def test_an_ungrounded_model_draft_falls_back_to_the_template(db: Db, fake_openai: FakeOpenAI, model,  # noqa: ANN001
