@@ -43,8 +43,11 @@ async def review_setup(main_db: Db, main_settings: Settings) -> dict[str, object
         draft = await create_draft(session, principal=main_db.principals["bot"], now=NOW, account_id=account.id,
                                    kind="check_in", contact_id=contact.id, from_name="Ana Garcia",
                                    from_email="ana@example.com", subject="Checking in on Acme",
-                                   body=f"Hi Pat,\n\nQuoting your survey: {PLANTED}\n\nAna",
-                                   reasons=["Last outbound contact 33 days ago (2026-10-21)."], method="template")
+                                   body=f"Hi Pat,\n\nQuoting your survey: {PLANTED}\n\nWe last spoke on 2026-10-21; "
+                                        "notes at https://attacker.example/notes.\n\nAna",
+                                   reasons=["Last outbound contact 33 days ago (2026-10-21)."], method="template",
+                                   grounding={"sources": {"facts: last_contact": "2026-10-21"}, "asked_for": "",
+                                              "sender_domains": ["example.com"]})
         reviewer = await create_token(session, user_email="riley@example.com", name="browser", now=NOW, actor="test")
         csm = await create_token(session, user_email="ana@example.com", name="browser", now=NOW, actor="test")
     return {"settings": main_settings, "draft_id": draft.id, "reviewer_token": reviewer.token,
@@ -95,6 +98,12 @@ async def test_a_reviewer_signs_in_reads_the_draft_safely_and_approves_it(
         body = await page.inner_text("#body")
         assert PLANTED in body and await page.locator("script").count() == 0
         assert "Last outbound contact 33 days ago" in await page.inner_text("main")
+        # What the reviewer must check is marked in the message: sourced in blue, unsourced in red.
+        assert await page.locator("#body mark.sourced").all_inner_texts() == ["2026-10-21"]
+        assert await page.locator("#body mark.risk").all_inner_texts() == [
+            "<script>", "</script>", "https://attacker.example/notes"]
+        assert "3 item(s) not found in the account's facts (link, markup)" in await page.inner_text("#risk")
+        assert "facts: last_contact" in await page.inner_text("#highlights")
         if screenshots:
             await page.screenshot(path=str(screenshots / "review-draft.png"), full_page=True)
         await page.click("button[value=approve]")

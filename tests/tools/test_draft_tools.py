@@ -49,3 +49,21 @@ async def test_draft_tools_refuse_bad_input(connect: ClientFactory) -> None:
     async with connect("ben") as client:
         peer = await call_error(client, "draft_touchpoint", account_id=account["id"], kind="check_in")
     assert "kind" in bad_kind and "no draft with id 999" in unknown and "does not own" in peer
+
+
+async def test_get_draft_shows_where_each_figure_and_link_came_from_and_what_nothing_accounts_for(
+        connect: ClientFactory) -> None:
+    async with connect("ana") as client:
+        account = await _account(client)
+        draft = await call_ok(client, "draft_touchpoint", account_id=account["id"], kind="value_review")
+    async with connect("riley") as client:
+        opened = await call_ok(client, "get_draft", draft_id=draft["id"])
+        edited = await call_ok(client, "review_draft", draft_id=draft["id"], decision="edit", expected_version=1,
+                               body=draft["body"] + "\n\nP.S. The slides: https://files.attacker.example/deck")
+    sourced = {(h["kind"], h["text"]): h.get("source") for h in opened["highlights"]}
+    assert sourced[("figure", "2027-03-01")] == "facts: renewal_date" and sourced[("figure", "45")] == "template"
+    assert opened["risk"] == "Every link, address, figure and term in it is in the account's facts."
+    (added,) = [h for h in edited["highlights"] if h.get("problem")]
+    assert (added["kind"], added["text"], added["where"]) == ("link", "https://files.attacker.example/deck", "body")
+    assert edited["body"][added["start"]:added["end"]] == added["text"]
+    assert edited["risk"] == "1 item(s) not found in the account's facts (link): check before approving."
