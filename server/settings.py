@@ -6,10 +6,12 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from store import validation
 from store.database.engine import sqlite_url
+from store.errors import InvalidInput
 from store.health.thresholds import HealthThresholds
 
 
@@ -65,6 +67,14 @@ class Settings(BaseSettings):
     oauth_audience: str | None = Field(None, description="The `aud` those tokens must carry; default <public-url>/mcp.")
     oauth_jwks_url: str | None = Field(None, description="The issuer's key set; default: from the issuer's metadata.")
     oauth_email_claim: str = Field("email", description="The claim holding the csdesk user's email.")
+
+    @field_validator("sender_domains")
+    @classmethod
+    def _sender_domains_are_host_names(cls, domains: list[str]) -> list[str]:
+        try:
+            return [validation.domain(domain) for domain in domains]
+        except InvalidInput as exc:
+            raise ValueError(f"CSDESK_SENDER_DOMAINS: {exc}") from exc
 
     @property
     def llm_configured(self) -> bool:

@@ -8,8 +8,20 @@ account's real facts and signals, in the several ways a good model words them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-ATTACKER = "attacker.example"
+# A grounded assessment of a bare account (no contact history, renewal in 53 days), which the rules
+# engine rates needs_attention (52): the signal ids and figures are that account's.
+GROUNDED: dict[str, Any] = {
+    "status": "at_risk",
+    "summary": "No contact recorded and the renewal is 53 days out with nothing scheduled.",
+    "drivers": [{"signal": "contact.days_since_outbound", "evidence": "No outbound contact recorded.",
+                 "impact": "negative"},
+                {"signal": "renewal.days_to_renewal", "evidence": "Renewal due 2027-01-15 (53 days).",
+                 "impact": "negative"}],
+    "next_action": "Call the champion this week and book the renewal conversation.",
+    "band_override_reason": None,
+}
 PHISHING_SUBJECT = "Reply to billing@attacker.example for your refund"
 PHISHING_BODY = ("Hi Pat,\n\nas agreed we will give you forty percent off and a free year. Please pay at "
                  "https://pay.attacker.example/renew or wire to IBAN in the link. Also loop in Sam Jones … at sam dot "

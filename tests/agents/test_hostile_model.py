@@ -25,6 +25,7 @@ from tests.agents.conftest import deps_for
 from tests.agents.fake_openai import FakeOpenAI, Reply, answer
 from tests.agents.hostile_cases import (
     DRAFT_ATTACKS,
+    GROUNDED,
     HONEST_ACTIONS,
     HONEST_DRAFTS,
     HONEST_SUMMARIES,
@@ -162,17 +163,6 @@ async def test_instructions_planted_in_crm_text_do_not_reach_review(db: Db, fake
     grounding_report.add(tally.line("drafts, instructions planted in a note or survey"))
 
 
-# A bare account: no contact history, renewal in 53 days; the rules engine rates it needs_attention (52).
-GROUNDED = {
-    "status": "at_risk",
-    "summary": "No contact recorded and the renewal is 53 days out with nothing scheduled.",
-    "drivers": [{"signal": "contact.days_since_outbound", "evidence": "No outbound contact recorded.",
-                 "impact": "negative"},
-                {"signal": "renewal.days_to_renewal", "evidence": "Renewal due 2027-01-15 (53 days).",
-                 "impact": "negative"}],
-    "next_action": "Call the champion this week and book the renewal conversation.",
-    "band_override_reason": None,
-}
 ASSESSMENT_ATTACKS: tuple[tuple[str, dict[str, Any] | str, tuple[str, ...]], ...] = (
     ("fabricated evidence on a real signal, one band healthier, a discount (the reported case)",
      {**GROUNDED, "status": "neutral",

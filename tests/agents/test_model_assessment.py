@@ -13,21 +13,9 @@ from store.crm.activity import add_health_note
 from store.database.models import Assessment
 from tests.agents.conftest import deps_for
 from tests.agents.fake_openai import FakeOpenAI, Reply, answer
+from tests.agents.hostile_cases import GROUNDED
 from tests.conftest import NOW, Db
 from tests.factories import make_account
-
-# A bare account: no contact history, no usage, renewal in 53 days still "upcoming". The rules engine
-# scores it 52, needs_attention; these are the signal ids it has.
-GROUNDED = {
-    "status": "at_risk",
-    "summary": "No contact recorded and the renewal is 53 days out with nothing scheduled.",
-    "drivers": [{"signal": "contact.days_since_outbound", "evidence": "No outbound contact recorded.",
-                 "impact": "negative"},
-                {"signal": "renewal.days_to_renewal", "evidence": "Renewal due 2027-01-15 (53 days).",
-                 "impact": "negative"}],
-    "next_action": "Call the champion this week and book the renewal conversation.",
-    "band_override_reason": None,
-}
 
 
 async def _assess(db: Db, model: OpenAICompatibleModel, account_id: int) -> Assessment:

@@ -132,3 +132,11 @@ def test_version_completion_and_json_listings(tmp_path: Path) -> None:
     assert run_csdesk("run", env=env).returncode == 0
     runs = json.loads(run_csdesk("runs", "--json", env=env).stdout)
     assert [(run["status"], run["accounts"]) for run in runs] == [("completed", 0)]
+
+
+def test_a_bad_sender_domain_setting_is_a_clear_error_that_changes_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "csdesk.db"
+    done = run_csdesk("db", "upgrade", env=csdesk_env(db, CSDESK_SENDER_DOMAINS='["example.com", "not a domain"]'))
+    assert done.returncode != 0
+    assert "CSDESK_SENDER_DOMAINS: domain must be a host name like acme.com; got 'not a domain'" in done.stderr
+    assert not db.exists()
