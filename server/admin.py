@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from server.context import open_app
 from server.settings import Settings
 from store.auth import tokens, users
 from store.database.engine import refresh_statistics
 from store.database.migrate import current_revision
-from store.imports import csv_import
+from store.imports import csv_import, sources
+from store.imports.signal_import import SignalReport, import_signals
 from store.schemas import UserOut
 
 
@@ -35,6 +38,22 @@ async def import_csv(settings: Settings, *, kind: str, text: str, skip_invalid: 
             report = await importer(session, principal=principal, now=app.clock.now(), text=text,
                                     skip_invalid=skip_invalid)
         await refresh_statistics(app.write_sessions)
+        return report
+
+
+async def import_signal_file(settings: Settings, *, kind: str, path: str, format: str | None, skip_invalid: bool,
+                             dry_run: bool, as_user: str | None,
+                             on_progress: Callable[[int, int], None] | None = None) -> SignalReport:
+    """Import one file of usage, tickets, surveys or touchpoints (see store.imports.signal_import)."""
+    async with open_app(settings) as app:
+        async with app.read_sessions() as session:
+            principal = await users.principal_for(session, email=as_user or settings.user)
+        with sources.opened(path, format=format) as source:
+            report = await import_signals(app.read_sessions, app.write_sessions, kind=kind, source=source,
+                                          principal=principal, now=app.clock.now(), skip_invalid=skip_invalid,
+                                          dry_run=dry_run, on_progress=on_progress)
+        if not dry_run and (report.inserted or report.updated):
+            await refresh_statistics(app.write_sessions)
         return report
 
 

@@ -27,7 +27,8 @@ app = typer.Typer(help="csdesk: a customer-success retention desk driven from AI
                   no_args_is_help=True, pretty_exceptions_enable=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 users_app = typer.Typer(help="Users and roles.", no_args_is_help=True)
-import_app = typer.Typer(help="Import accounts and contacts from CSV.", no_args_is_help=True)
+import_app = typer.Typer(help="Import accounts and contacts, and the signals behind health: usage, support "
+                         "tickets, surveys and touchpoints.", no_args_is_help=True)
 drafts_app = typer.Typer(help="The review queue of drafted outreach.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens for HTTP clients and the review page.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -70,7 +71,8 @@ def run(coroutine: Coroutine[Any, Any, ResultT]) -> ResultT:
     try:
         return asyncio.run(coroutine)
     except CsdeskError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err.print("[bold red]error:[/] ", end="", highlight=False)
+        err.print(str(exc), highlight=False, markup=False)
         raise typer.Exit(2) from None
 
 
@@ -186,7 +188,8 @@ def worker(
     try:
         interval = parse_interval(every)
     except CsdeskError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err.print("[bold red]error:[/] ", end="", highlight=False)
+        err.print(str(exc), highlight=False, markup=False)
         raise typer.Exit(2) from None
     run(run_worker(settings_of(ctx), Console(), every=interval))
     err.print("worker stopped")
@@ -280,6 +283,8 @@ def _import(ctx: typer.Context, kind: str, path: Path, skip_invalid: bool, as_us
         print(f"  skipped {line}", file=sys.stderr)
 
 
+# Files shorter than this import too fast for a progress bar to help.
+PROGRESS_FROM_ROWS = 5_000
 SkipInvalid = Annotated[bool, typer.Option("--skip-invalid", help="Import the good rows, report the bad.")]
 AsUser = Annotated[str | None, typer.Option("--as", help="Acting user's email (default CSDESK_USER).")]
 
@@ -296,6 +301,55 @@ def import_contacts(ctx: typer.Context, path: Path, skip_invalid: SkipInvalid = 
     """Import contacts: account (name or domain), name; optional email, title, role, is_primary_sponsor,
     left_company_on."""
     _import(ctx, "contacts", path, skip_invalid, as_user)
+
+
+Format = Annotated[str | None, typer.Option("--format", help="csv or jsonl; default: by the file's extension.")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Check every row and say what would change; write nothing.")]
+
+
+def _import_signals(ctx: typer.Context, kind: str, path: str, format: str | None, skip_invalid: bool,
+                    dry_run: bool, as_user: str | None) -> None:
+    from rich.progress import Progress, TaskID
+
+    from server.admin import import_signal_file
+    from server.agent_commands import progress_columns
+
+    with Progress(*progress_columns(), console=err, transient=True) as progress:
+        bar: list[TaskID] = []
+
+        def on_progress(done: int, total: int) -> None:
+            if total < PROGRESS_FROM_ROWS:
+                return
+            if not bar:
+                bar.append(progress.add_task(f"Importing {kind}", total=total))
+            progress.update(bar[0], completed=done, total=total)
+
+        report = run(import_signal_file(settings_of(ctx), kind=kind, path=path, format=format,
+                                        skip_invalid=skip_invalid, dry_run=dry_run, as_user=as_user,
+                                        on_progress=on_progress))
+    print(report.line() + (" (dry run: nothing was written)" if dry_run else ""))
+    for line in report.rejected:
+        print(f"  rejected {line}", file=sys.stderr)
+
+
+def _signal_command(kind: str, columns: str) -> None:
+    def command(ctx: typer.Context, path: Annotated[str, typer.Argument(help="The file, or - for standard input.")],
+                format: Format = None, dry_run: DryRun = False, skip_invalid: SkipInvalid = False,
+                as_user: AsUser = None) -> None:
+        _import_signals(ctx, kind, path, format, skip_invalid, dry_run, as_user)
+
+    command.__doc__ = f"Import {kind}: {columns}. Re-importing a file changes nothing; a changed row updates."
+    import_app.command(kind)(command)
+
+
+for _kind, _columns in (
+        ("usage", "account, period (2026-11 or a day), active_users, usage_count; optional features_adopted or a "
+                  "features list"),
+        ("tickets", "account, ticket_id, opened_at; optional subject, due_at, closed_at, priority, escalated, csat"),
+        ("surveys", "account, kind (nps or csat), score, responded_at; optional response_id, comment, "
+                    "contact_email"),
+        ("touchpoints", "account, kind, occurred_at, summary; optional external_id, contact_email, author_email")):
+    _signal_command(_kind, _columns)
 
 
 @drafts_app.command("list")

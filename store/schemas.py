@@ -52,6 +52,7 @@ class AccountDetail(AccountRow):
     status: str
     lifecycle_stage: str
     domain: str | None
+    external_id: str | None = Field(None, description="The account's id in your CRM or billing system.")
     seats: int
     contract_start: date | None
     onboarding_status: str
@@ -66,6 +67,7 @@ class ContactOut(Out):
     role: str
     is_primary_sponsor: bool
     left_company_on: date | None
+    external_id: str | None = None
     version: int
 
 

@@ -67,6 +67,13 @@ def domain(value: str) -> str:
     return cleaned
 
 
+def external_id(value: str | None, field: str = "external_id") -> str | None:
+    """An id from another system (a CRM's, a billing system's): any text up to 200 characters, or none."""
+    if value is None or not str(value).strip():
+        return None
+    return text(str(value), field, max_length=200)
+
+
 def non_negative(value: int, field: str, *, maximum: int = 10_000_000) -> int:
     if not 0 <= value <= maximum:
         raise InvalidInput(f"{field} must be between 0 and {maximum}; got {value}")

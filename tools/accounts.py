@@ -72,6 +72,9 @@ async def get_account(
         work.db, account_id=account_id, now=work.now, full_text=full_text)))
 
 
+ExternalId = Annotated[str | None, Field(description="Its id in your CRM or billing system; imports match on it.")]
+
+
 async def create_account(
     ctx: Context,
     name: str,
@@ -81,6 +84,7 @@ async def create_account(
     currency: Annotated[str, Field(description="ISO 4217 code.")] = "USD",
     seats: Annotated[int, Field(ge=0)] = 0,
     domain: str | None = None,
+    external_id: ExternalId = None,
     lifecycle_stage: LifecycleStage = "onboarding",
     onboarding_status: OnboardingStatus = "not_started",
     contract_start: date | None = None,
@@ -92,6 +96,7 @@ async def create_account(
             work.session, principal=work.principal, now=work.now, name=name, owner=owner, segment=segment,
             lifecycle_stage=lifecycle_stage, arr=arr, currency=currency, seats=seats, domain=domain,
             contract_start=contract_start, renewal_date=renewal_date, onboarding_status=onboarding_status,
+            external_id=external_id,
         )
     return respond(detail)
 
@@ -102,6 +107,7 @@ async def update_account(
     expected_version: Version,
     name: str | None = None,
     domain: str | None = None,
+    external_id: ExternalId = None,
     owner: Annotated[str | None, Field(description="New owner's email (manager or admin only).")] = None,
     segment: Segment | None = None,
     lifecycle_stage: LifecycleStage | None = None,
@@ -117,7 +123,8 @@ async def update_account(
     """Change only the fields you pass. The owning csm, a manager or an admin may update an account.
     Renewal stage and forecast are changed with update_renewal."""
     changes = {key: value for key, value in {
-        "name": name, "domain": domain, "owner": owner, "segment": segment, "lifecycle_stage": lifecycle_stage,
+        "name": name, "domain": domain, "external_id": external_id, "owner": owner, "segment": segment,
+        "lifecycle_stage": lifecycle_stage,
         "arr": arr, "currency": currency, "seats": seats, "contract_start": contract_start,
         "renewal_date": renewal_date, "onboarding_status": onboarding_status,
         "churn_risk_reason": churn_risk_reason, "status": status,

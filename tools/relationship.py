@@ -36,6 +36,7 @@ async def upsert_contact(
     role: ContactRole | None = None,
     is_primary_sponsor: Annotated[bool | None, Field(description="true moves the flag from any other.")] = None,
     left_company_on: Annotated[date | None, Field(description="Date the person left the company.")] = None,
+    external_id: Annotated[str | None, Field(description="Their id in your CRM; matched before email.")] = None,
     expected_version: int | None = None,
 ) -> Annotated[CallToolResult, ContactOut]:
     """Add or update a contact. To replace a departed executive sponsor: set left_company_on on the old one,
@@ -44,7 +45,7 @@ async def upsert_contact(
         contact = await contacts.upsert_contact(
             work.session, principal=work.principal, now=work.now, account_id=account_id, contact_id=contact_id,
             email=email, name=name, title=title, role=role, is_primary_sponsor=is_primary_sponsor,
-            left_company_on=left_company_on, expected_version=expected_version,
+            left_company_on=left_company_on, expected_version=expected_version, external_id=external_id,
         )
     return respond(contact)
 

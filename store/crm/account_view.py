@@ -57,12 +57,12 @@ SHORT_TEXT = 400
 ACCOUNT_ID = bindparam("account_id", type_=Integer)
 _author = aliased(User)
 ACCOUNT = (
-    select(*ROW_COLUMNS, Account.status, Account.lifecycle_stage, Account.domain, Account.seats, Account.contract_start,
-           Account.onboarding_status, Account.assessed_at, User.email.label("owner_email"))
+    select(*ROW_COLUMNS, Account.status, Account.lifecycle_stage, Account.domain, Account.external_id, Account.seats,
+           Account.contract_start, Account.onboarding_status, Account.assessed_at, User.email.label("owner_email"))
     .join(User, User.id == Account.owner_id).where(Account.id == ACCOUNT_ID))
 CONTACTS = (
     select(Contact.id, Contact.name, Contact.email, Contact.title, Contact.role, Contact.is_primary_sponsor,
-           Contact.left_company_on, Contact.version).where(Contact.account_id == ACCOUNT_ID)
+           Contact.left_company_on, Contact.external_id, Contact.version).where(Contact.account_id == ACCOUNT_ID)
     .order_by(Contact.is_primary_sponsor.desc(), Contact.left_company_on.is_not(None), Contact.role, Contact.name))
 OPEN_RENEWAL = (
     select(Renewal.id, Renewal.account_id, Renewal.due_date, Renewal.stage, Renewal.currency, Renewal.target_amount,

@@ -84,6 +84,7 @@ def account_detail(account: Any, owner_email: str, today: date) -> AccountDetail
         status=account.status,
         lifecycle_stage=account.lifecycle_stage,
         domain=account.domain,
+        external_id=account.external_id,
         seats=account.seats,
         contract_start=account.contract_start,
         onboarding_status=account.onboarding_status,
@@ -214,7 +215,7 @@ async def create_account(
     session: AsyncSession, *, principal: Principal, now: datetime, name: str, owner: str = "me",
     segment: str, lifecycle_stage: str = "onboarding", arr: Decimal | int | str, currency: str = "USD",
     seats: int = 0, domain: str | None = None, contract_start: date | None = None,
-    renewal_date: date | None = None, onboarding_status: str = "not_started",
+    renewal_date: date | None = None, onboarding_status: str = "not_started", external_id: str | None = None,
 ) -> AccountDetail:
     """Create an account; with a renewal date, its first renewal (target = ARR) is opened too.
 
@@ -230,6 +231,7 @@ async def create_account(
         "currency": validation.currency(currency),
         "seats": validation.non_negative(seats, "seats"),
         "domain": validation.domain(domain) if domain else None,
+        "external_id": validation.external_id(external_id),
         "contract_start": contract_start,
         "renewal_date": renewal_date,
         "onboarding_status": validation.one_of(onboarding_status, ONBOARDING_STATUSES, "onboarding_status"),
@@ -238,7 +240,8 @@ async def create_account(
     owner_user = await resolve_assignee(session, ref=owner, principal=principal, field="owner")
     if principal.role == "csm" and owner_user.id != principal.user_id:
         raise InvalidInput("a csm creates accounts for themselves; leave owner as \"me\" or ask a manager")
-    await _check_unique(session, name=values["name"], domain=values["domain"], exclude_id=None)
+    await _check_unique(session, name=values["name"], domain=values["domain"], external_id=values["external_id"],
+                        exclude_id=None)
     account = Account(**values, name_lower=values["name"].lower(), owner_id=owner_user.id, status="active",
                       created_at=now, updated_at=now)
     session.add(account)
@@ -265,9 +268,10 @@ def _check_dates(contract_start: date | None, renewal_date: date | None) -> None
         raise InvalidInput(f"renewal_date ({renewal_date}) must be after contract_start ({contract_start})")
 
 
-async def _check_unique(session: AsyncSession, *, name: str | None, domain: str | None, exclude_id: int | None) -> None:
+async def _check_unique(session: AsyncSession, *, name: str | None, domain: str | None, exclude_id: int | None,
+                        external_id: str | None = None) -> None:
     for column, value, label in ((Account.name_lower, name.lower() if name else None, "name"),
-                                 (Account.domain, domain, "domain")):
+                                 (Account.domain, domain, "domain"), (Account.external_id, external_id, "external_id")):
         if value is None:
             continue
         statement = select(Account.id).where(column == value)
@@ -278,7 +282,7 @@ async def _check_unique(session: AsyncSession, *, name: str | None, domain: str 
             raise Conflict(f"account {existing} already has {label} {value!r}; {label}s are unique")
 
 
-UPDATABLE_FIELDS = ("name", "domain", "owner", "segment", "lifecycle_stage", "arr", "currency", "seats",
+UPDATABLE_FIELDS = ("name", "domain", "external_id", "owner", "segment", "lifecycle_stage", "arr", "currency", "seats",
                     "contract_start", "renewal_date", "onboarding_status", "churn_risk_reason", "status")
 
 
@@ -316,7 +320,10 @@ async def _apply_account_changes(
         account.name_lower = account.name.lower()
     if "domain" in changes:
         account.domain = validation.domain(changes["domain"]) if changes["domain"] else None
-    await _check_unique(session, name=account.name, domain=account.domain, exclude_id=account.id)
+    if "external_id" in changes:
+        account.external_id = validation.external_id(changes["external_id"])
+    await _check_unique(session, name=account.name, domain=account.domain, external_id=account.external_id,
+                        exclude_id=account.id)
     if "owner" in changes:
         if principal.role not in PORTFOLIO_WRITER_ROLES:
             raise InvalidInput("only a manager or an admin can reassign an account's owner")

@@ -14,7 +14,7 @@ from store.auth.principals import Principal, require_account_writer
 from store.crm.accounts import load_account
 from store.database.models import Contact
 from store.database.versioning import check_version, flush_guarded
-from store.errors import InvalidInput, NotFound
+from store.errors import Conflict, InvalidInput, NotFound
 from store.schemas import ContactOut
 from store.vocabulary import CONTACT_ROLES
 
@@ -23,7 +23,7 @@ async def upsert_contact(
     session: AsyncSession, *, principal: Principal, now: datetime, account_id: int, contact_id: int | None = None,
     email: str | None = None, name: str | None = None, title: str | None = None, role: str | None = None,
     is_primary_sponsor: bool | None = None, left_company_on: date | None = None,
-    expected_version: int | None = None,
+    expected_version: int | None = None, external_id: str | None = None,
 ) -> ContactOut:
     """Add a contact, or update the one matched by `contact_id` or by email on this account.
 
@@ -35,7 +35,8 @@ async def upsert_contact(
     account = await load_account(session, account_id)
     require_account_writer(principal, owner_id=account.owner_id, account_name=account.name)
     address = validation.email(email) if email else None
-    contact = await _match(session, account_id=account_id, contact_id=contact_id, email=address)
+    contact = await _match(session, account_id=account_id, contact_id=contact_id, email=address,
+                           external_id=validation.external_id(external_id))
     fields: dict[str, Any] = {}
     if name is not None:
         fields["name"] = validation.text(name, "name", max_length=200)
@@ -51,6 +52,10 @@ async def upsert_contact(
         if left_company_on > now.date():
             raise InvalidInput(f"left_company_on ({left_company_on}) cannot be in the future")
         fields["left_company_on"] = left_company_on
+    if external_id is not None:
+        fields["external_id"] = validation.external_id(external_id)
+        await _check_external_id(session, account_id=account_id, external_id=fields["external_id"],
+                                 contact_id=contact.id if contact else None)
     if fields.get("is_primary_sponsor") and left_company_on is not None:
         raise InvalidInput("a contact who has left cannot become the primary sponsor")
     if contact is None:
@@ -68,13 +73,30 @@ async def upsert_contact(
     return ContactOut.model_validate(contact)
 
 
-async def _match(session: AsyncSession, *, account_id: int, contact_id: int | None,
-                 email: str | None) -> Contact | None:
+async def _check_external_id(session: AsyncSession, *, account_id: int, external_id: str | None,
+                             contact_id: int | None) -> None:
+    if external_id is None:
+        return
+    other = await session.scalar(select(Contact.id).where(Contact.account_id == account_id,
+                                                          Contact.external_id == external_id))
+    if other is not None and other != contact_id:
+        raise Conflict(f"contact {other} on account {account_id} already has external_id {external_id!r}; external "
+                       "ids are unique on an account")
+
+
+async def _match(session: AsyncSession, *, account_id: int, contact_id: int | None, email: str | None,
+                 external_id: str | None = None) -> Contact | None:
+    """The contact by id, else by external id, else by email on the account."""
     if contact_id is not None:
         contact = await session.get(Contact, contact_id)
         if contact is None or contact.account_id != account_id:
             raise NotFound(f"no contact {contact_id} on account {account_id}; get_account lists its contacts")
         return contact
+    if external_id is not None:
+        matched = await session.scalar(select(Contact).where(Contact.account_id == account_id,
+                                                             Contact.external_id == external_id))
+        if matched is not None:
+            return matched
     if email is None:
         return None
     return await session.scalar(select(Contact).where(Contact.account_id == account_id, Contact.email == email))

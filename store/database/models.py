@@ -87,6 +87,7 @@ class Account(Base):
         Index("ix_accounts_status_health", "status", "health_status"),
         Index("ix_accounts_segment", "segment"),
         Index("ix_accounts_name_lower", "name_lower"),
+        Index("uq_accounts_external_id", "external_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -94,6 +95,8 @@ class Account(Base):
     # Lower-cased copy of name: free-text search and case-insensitive uniqueness on every backend.
     name_lower: Mapped[str] = mapped_column(String(200), unique=True)
     domain: Mapped[str | None] = mapped_column(String(253), unique=True)
+    # The account's id in the team's CRM or billing system: how imports and feeds find it.
+    external_id: Mapped[str | None] = mapped_column(String(200))
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     segment: Mapped[str] = mapped_column(String(20))
     lifecycle_stage: Mapped[str] = mapped_column(String(20))
@@ -125,7 +128,8 @@ class Account(Base):
 
 class Contact(Base):
     __tablename__ = "contacts"
-    __table_args__ = (UniqueConstraint("account_id", "email", name="uq_contacts_account_email"),)
+    __table_args__ = (UniqueConstraint("account_id", "email", name="uq_contacts_account_email"),
+                      Index("uq_contacts_account_external", "account_id", "external_id", unique=True))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
@@ -135,6 +139,7 @@ class Contact(Base):
     role: Mapped[str] = mapped_column(String(20))
     is_primary_sponsor: Mapped[bool] = mapped_column(Boolean, default=False)
     left_company_on: Mapped[date | None] = mapped_column(Date)
+    external_id: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -156,7 +161,8 @@ class HealthNote(Base):
 
 class Touchpoint(Base):
     __tablename__ = "touchpoints"
-    __table_args__ = (Index("ix_touchpoints_account_occurred", "account_id", "occurred_at"),)
+    __table_args__ = (Index("ix_touchpoints_account_occurred", "account_id", "occurred_at"),
+                      Index("uq_touchpoints_account_external", "account_id", "external_id", unique=True))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
@@ -166,6 +172,8 @@ class Touchpoint(Base):
     summary: Mapped[str] = mapped_column(Text)
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # The id in the tool it was imported from (a call or meeting id), so a re-import updates it.
+    external_id: Mapped[str | None] = mapped_column(String(200))
 
 
 class UsageSnapshot(Base):
@@ -182,7 +190,8 @@ class UsageSnapshot(Base):
 
 class SupportTicket(Base):
     __tablename__ = "support_tickets"
-    __table_args__ = (Index("ix_support_tickets_account_opened", "account_id", "opened_at"),)
+    __table_args__ = (Index("ix_support_tickets_account_opened", "account_id", "opened_at"),
+                      Index("uq_support_tickets_account_external", "account_id", "external_id", unique=True))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
@@ -193,11 +202,14 @@ class SupportTicket(Base):
     priority: Mapped[str] = mapped_column(String(10))
     escalated: Mapped[bool] = mapped_column(Boolean, default=False)
     csat: Mapped[int | None] = mapped_column(Integer)
+    # The ticket's id in the help desk it was imported from.
+    external_id: Mapped[str | None] = mapped_column(String(200))
 
 
 class SurveyResponse(Base):
     __tablename__ = "survey_responses"
-    __table_args__ = (Index("ix_survey_responses_account_responded", "account_id", "responded_at"),)
+    __table_args__ = (Index("ix_survey_responses_account_responded", "account_id", "responded_at"),
+                      Index("uq_survey_responses_account_external", "account_id", "external_id", unique=True))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
@@ -206,6 +218,8 @@ class SurveyResponse(Base):
     score: Mapped[int] = mapped_column(Integer)
     comment: Mapped[str | None] = mapped_column(Text)
     responded_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # The response's id in the survey tool it was imported from.
+    external_id: Mapped[str | None] = mapped_column(String(200))
 
 
 class Renewal(Base):

@@ -140,3 +140,23 @@ def test_a_bad_sender_domain_setting_is_a_clear_error_that_changes_nothing(tmp_p
     assert done.returncode != 0
     assert "CSDESK_SENDER_DOMAINS: domain must be a host name like acme.com; got 'not a domain'" in done.stderr
     assert not db.exists()
+
+
+def test_signals_import_from_a_file_or_standard_input_with_a_dry_run_first(tmp_path: Path) -> None:
+    env = csdesk_env(tmp_path / "signals.db", CSDESK_USER="lee@example.com")
+    assert run_csdesk("users", "add", "lee@example.com", "--name", "Lee", "--role", "manager", env=env).returncode == 0
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text("name,segment,arr,domain\nAcme Corp,enterprise,250000,acme.com\n", encoding="utf-8")
+    assert run_csdesk("import", "accounts", str(accounts), env=env).returncode == 0
+    usage = "account,period,active_users,usage_count\nacme.com,2026-10,40,900\nacme.com,2026-11,38,850\n"
+    dry = run_csdesk("import", "usage", "-", "--dry-run", env=env, stdin=usage)
+    done = run_csdesk("import", "usage", "-", env=env, stdin=usage)
+    again = run_csdesk("import", "usage", "-", env=env, stdin=usage)
+    bad = run_csdesk("import", "tickets", "-", env=env, stdin="account,ticket_id\nacme.com,1\n")
+
+    assert dry.returncode == 0, dry.stderr
+    assert "usage from standard input: 2 would be inserted, 0 would be updated, 0 unchanged, 0 rejected; accounts " \
+           "found by domain 2 (dry run: nothing was written)" in dry.stdout
+    assert "2 inserted, 0 updated, 0 unchanged" in done.stdout and "0 inserted, 0 updated, 2 unchanged" in again.stdout
+    assert bad.returncode == 2 and "missing columns: opened_at" in bad.stderr
+    assert fetch_rows(tmp_path / "signals.db", "SELECT count(*) FROM usage_snapshots") == [(2,)]

@@ -1,0 +1,64 @@
+"""Finding the account an import row is about: by its external id, then its domain, then its exact name."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.auth.principals import Principal
+from store.database.models import Account
+from store.vocabulary import PORTFOLIO_WRITER_ROLES
+
+MATCHES = ("external_id", "domain", "name")
+
+
+@dataclass(frozen=True)
+class AccountRef:
+    id: int
+    name: str
+    owner_id: int
+    status: str
+
+
+@dataclass
+class AccountIndex:
+    """Every account by external id, domain and lower-cased name, read once for an import."""
+
+    by: dict[str, dict[str, AccountRef]]
+    matched: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    async def load(cls, session: AsyncSession) -> AccountIndex:
+        by: dict[str, dict[str, AccountRef]] = {match: {} for match in MATCHES}
+        rows = await session.execute(select(Account.id, Account.name, Account.name_lower, Account.domain,
+                                            Account.external_id, Account.owner_id, Account.status))
+        for row in rows:
+            ref = AccountRef(id=row.id, name=row.name, owner_id=row.owner_id, status=row.status)
+            by["name"][row.name_lower] = ref
+            if row.domain:
+                by["domain"][row.domain] = ref
+            if row.external_id:
+                by["external_id"][row.external_id] = ref
+        return cls(by=by)
+
+    def find(self, reference: str) -> AccountRef | None:
+        """The account `reference` names, trying external id, then domain, then exact name (any case)."""
+        for match, key in (("external_id", reference), ("domain", reference.lower()), ("name", reference.lower())):
+            ref = self.by[match].get(key)
+            if ref is not None:
+                self.matched[match] += 1
+                return ref
+        return None
+
+    def summary(self) -> str:
+        """How the rows' accounts were found, e.g. "by external id 950, by name 50"."""
+        return ", ".join(f"by {match.replace('_', ' ')} {self.matched[match]:,}" for match in MATCHES
+                         if self.matched[match])
+
+
+def may_write(principal: Principal, account: AccountRef) -> bool:
+    """Managers and admins import any account's data; a CSM, the accounts it owns."""
+    return principal.role in PORTFOLIO_WRITER_ROLES or account.owner_id == principal.user_id

@@ -1,0 +1,261 @@
+"""Importing a file of signals (usage, tickets, surveys, touchpoints): every row checked first, then
+written as upserts, so re-importing a file changes nothing and a changed row updates the stored one.
+
+The file is read twice. The first pass checks every row — its columns, its account (by external id,
+domain or exact name), the importer's right to write it, duplicates within the file — and writes
+nothing: a file with any bad row imports nothing unless `skip_invalid`. The second pass writes in
+chunks of CHUNK rows, each one transaction with its audit event, so a long import never holds the
+database's write lock for long; an import cut short is finished by running it again, and the end state
+is that of one uninterrupted import (every write is an upsert on the row's key).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from store.auth import audit
+from store.auth.principals import Principal
+from store.database.models import Contact, User
+from store.errors import InvalidInput
+from store.imports.account_index import AccountIndex, AccountRef, may_write
+from store.imports.fields import RowFields
+from store.imports.signal_kinds import KINDS, Record, SignalKind
+from store.imports.sources import Row, Source, header_of, rows
+
+CHUNK = 5_000
+SHOWN_PROBLEMS = 50
+
+
+@dataclass
+class SignalReport:
+    kind: str
+    file: str
+    dry_run: bool
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[str] = field(default_factory=list)
+    matched: str = ""
+    contacts_not_found: int = 0
+
+    def line(self) -> str:
+        verb = "would be" if self.dry_run else ""
+        counts = (f"{self.inserted:,} {verb} inserted, {self.updated:,} {verb} updated, {self.unchanged:,} unchanged, "
+                  f"{len(self.rejected):,} rejected").replace("  ", " ")
+        found = f"; accounts found {self.matched}" if self.matched else ""
+        contacts = f"; {self.contacts_not_found:,} contact email(s) not on the account, kept without a contact" \
+            if self.contacts_not_found else ""
+        return f"{self.kind} from {self.file}: {counts}{found}{contacts}"
+
+
+@dataclass
+class _Checked:
+    """What the first pass learnt: the lines to leave out and the accounts and people rows refer to."""
+
+    index: AccountIndex
+    users: dict[str, int]
+    rejected_lines: set[int] = field(default_factory=set)
+    rows: int = 0
+
+
+async def import_signals(sessions: async_sessionmaker[AsyncSession], write_sessions: async_sessionmaker[AsyncSession],
+                         *, kind: str, source: Source, principal: Principal, now: datetime,
+                         skip_invalid: bool = False, dry_run: bool = False,
+                         on_progress: Callable[[int, int], None] | None = None) -> SignalReport:
+    """Import one file of `kind` signals (see signal_kinds.KINDS).
+
+    Raises:
+        InvalidInput: unknown kind, missing or unknown columns, or bad rows without `skip_invalid`
+        (nothing is written then).
+    """
+    spec = KINDS.get(kind)
+    if spec is None:
+        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    _check_columns(spec, header_of(source))
+    report = SignalReport(kind=kind, file=source.name, dry_run=dry_run)
+    async with sessions() as session:
+        index = await AccountIndex.load(session)
+        users = {email: user_id for user_id, email in await session.execute(select(User.id, User.email))}
+    checked = _Checked(index=index, users=users)
+    checked.rows = 0
+    for row, problems, _ in _read(spec, source, checked, principal, now):
+        checked.rows += 1
+        if problems:
+            checked.rejected_lines.add(row.line)
+            report.rejected.append(f"line {row.line}: {'; '.join(problems)}")
+    report.matched = index.summary()
+    if report.rejected and not skip_invalid:
+        shown = "\n".join(report.rejected[:SHOWN_PROBLEMS])
+        more = f"\n...and {len(report.rejected) - SHOWN_PROBLEMS:,} more" if len(report.rejected) > SHOWN_PROBLEMS \
+            else ""
+        raise InvalidInput(f"{source.name}: {len(report.rejected):,} bad row(s); nothing was imported. Fix them or "
+                           f"pass --skip-invalid to import the rest:\n{shown}{more}")
+    done, total = 0, _good_rows(report, checked)
+    for chunk in _chunks(spec, source, checked, principal, now):
+        async with (sessions() if dry_run else write_sessions()) as session, session.begin():
+            await _write_chunk(session, spec, chunk, principal=principal, now=now, report=report, dry_run=dry_run,
+                               source=source, users=users)
+        done += len(chunk)
+        if on_progress is not None:
+            on_progress(done, max(total, done))
+    return report
+
+
+def _good_rows(report: SignalReport, checked: _Checked) -> int:
+    """Rows to write (a usage file's day rows count once each, before they are rolled up)."""
+    return checked.rows - len(report.rejected)
+
+
+def _check_columns(spec: SignalKind, header: list[str]) -> None:
+    columns = set(header)
+    missing = [column for column in ("account", *spec.required) if column not in columns]
+    unknown = sorted(columns - set(spec.columns))
+    if missing or unknown:
+        problems = [f"missing columns: {', '.join(missing)}"] if missing else []
+        problems += [f"unknown columns: {', '.join(unknown)}"] if unknown else []
+        raise InvalidInput(f"{'; '.join(problems)}. A {spec.name} file has the columns: account, "
+                           f"{', '.join(spec.required)} (required); {', '.join(spec.optional)} (optional) — "
+                           f"{spec.help}. Map other names with --column (e.g. --column account=Company).")
+
+
+def _read(spec: SignalKind, source: Source, checked: _Checked, principal: Principal,
+          now: datetime) -> Iterator[tuple[Row, list[str], tuple[AccountRef, Record] | None]]:
+    """Every row with its problems, and, when it has none, its account and record."""
+    seen: set[tuple[int, Any]] = set()
+    months_with_days: dict[tuple[int, date], str] = {}
+    for row in rows(source):
+        fields = RowFields(row.values, row.lists)
+        problems = _shape_problems(row)
+        reference = row.values.get("account", "").strip()
+        account = checked.index.find(reference) if reference else None
+        if not reference:
+            problems.append("account is required (its external id, domain or exact name)")
+        elif account is None:
+            problems.append(f"no account matches {reference!r} by external id, domain or name")
+        elif not may_write(principal, account):
+            problems.append(f"{principal.email} does not own {account.name}; its owner, a manager or an admin can "
+                            "import its data")
+        elif account.status != "active":
+            problems.append(f"{account.name} has churned; its signals are no longer kept")
+        record = spec.read(fields, now)
+        problems += fields.problems
+        if record is not None and record.author_email and record.author_email not in checked.users:
+            problems.append(f"author_email {record.author_email} is not a csdesk user")
+        if record is not None and account is not None and not problems:
+            key = (account.id, record.day or record.key)
+            if key in seen:
+                problems.append(f"a second row for {account.name} and {record.day or record.key} in this file")
+            seen.add(key)
+            if spec.name == "usage":
+                month = (account.id, record.key)
+                form = "day" if record.day else "month"
+                if months_with_days.setdefault(month, form) != form:
+                    problems.append(f"{account.name} has both a month row and day rows for {record.key:%Y-%m}")
+        yield row, problems, (account, record) if not problems and account and record else None
+
+
+def _shape_problems(row: Row) -> list[str]:
+    if "\x00error" in row.values:
+        return [row.values["\x00error"]]
+    extra = row.values.get("\x00extra")
+    return [f"{extra} more value(s) than the header has columns"] if extra else []
+
+
+def _chunks(spec: SignalKind, source: Source, checked: _Checked, principal: Principal,
+            now: datetime) -> Iterator[list[tuple[int, Record]]]:
+    """The good rows, CHUNK at a time; a usage file's day rows rolled up into their months at the end."""
+    chunk: list[tuple[int, Record]] = []
+    days: dict[tuple[int, date], dict[str, Any]] = {}
+    for row, _, found in _read(spec, source, _Checked(index=checked.index, users=checked.users), principal, now):
+        if found is None or row.line in checked.rejected_lines:
+            continue
+        account, record = found
+        if record.day is not None:
+            month = days.get((account.id, record.key))
+            if month is None:
+                days[(account.id, record.key)] = {**record.columns}
+            else:
+                month["active_users"] = max(month["active_users"], record.columns["active_users"])
+                month["usage_count"] += record.columns["usage_count"]
+                month["features_adopted"] = max(month["features_adopted"], record.columns["features_adopted"])
+            continue
+        chunk.append((account.id, record))
+        if len(chunk) >= CHUNK:
+            yield chunk
+            chunk = []
+    for (account_id, month), columns in days.items():
+        chunk.append((account_id, Record(columns=columns, key=month)))
+        if len(chunk) >= CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+async def _write_chunk(session: AsyncSession, spec: SignalKind, chunk: list[tuple[int, Record]], *,
+                       principal: Principal, now: datetime, report: SignalReport, dry_run: bool,
+                       source: Source, users: dict[str, int]) -> None:
+    table = spec.table
+    key_column = table.c[spec.key_column]
+    contacts = await _contacts_of(session, chunk)
+    existing = {(row.account_id, row[2]): row for row in await session.execute(
+        select(table.c.id, table.c.account_id, key_column, *(table.c[c] for c in spec.compared))
+        .where(table.c.account_id.in_({account_id for account_id, _ in chunk}),
+               key_column.in_({record.key for _, record in chunk})))}
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    for account_id, record in chunk:
+        values = {"account_id": account_id, **record.columns}
+        if "contact_id" in spec.compared:
+            values["contact_id"] = contacts.get((account_id, record.contact_email)) if record.contact_email else None
+            if record.contact_email and values["contact_id"] is None:
+                report.contacts_not_found += 1
+        if "author_id" in spec.compared:
+            values["author_id"] = users[record.author_email] if record.author_email else principal.user_id
+        stored = existing.get((account_id, record.key))
+        if stored is None:
+            inserts.append(values)
+        elif any(_differs(getattr(stored, column), values.get(column)) for column in spec.compared
+                 if column in values):
+            updates.append({"_id": stored.id, **{c: values[c] for c in spec.compared if c in values}})
+        else:
+            report.unchanged += 1
+    report.inserted += len(inserts)
+    report.updated += len(updates)
+    if dry_run or not (inserts or updates):
+        return
+    if spec.name == "touchpoints":
+        for values in inserts:
+            values["created_at"] = now
+    if inserts:
+        await session.execute(insert(table), inserts)
+    if updates:
+        changed = [c for c in spec.compared if c in updates[0]]
+        statement = update(table).where(table.c.id == bindparam("_id")).values(
+            {c: bindparam(c) for c in changed})
+        await session.execute(statement.execution_options(synchronize_session=False), updates)
+    await audit.write(session, principal=principal, action=f"import.{spec.name}", entity="import", entity_id=0,
+                      at=now, before={}, after={"file": source.name, "inserted": len(inserts),
+                                                "updated": len(updates)})
+
+
+async def _contacts_of(session: AsyncSession, chunk: list[tuple[int, Record]]) -> dict[tuple[int, str], int]:
+    emails = {record.contact_email for _, record in chunk if record.contact_email}
+    if not emails:
+        return {}
+    found = await session.execute(select(Contact.account_id, Contact.email, Contact.id).where(
+        Contact.account_id.in_({account_id for account_id, _ in chunk}), Contact.email.in_(emails)))
+    return {(account_id, email): contact_id for account_id, email, contact_id in found}
+
+
+def _differs(stored: Any, new: Any) -> bool:
+    if isinstance(stored, datetime) and isinstance(new, datetime):
+        return stored.replace(tzinfo=None) != new.replace(tzinfo=None) if stored.tzinfo is None or \
+            new.tzinfo is None else stored != new
+    return stored != new
