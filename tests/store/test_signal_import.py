@@ -109,7 +109,8 @@ async def test_a_ticket_reimported_with_closed_at_is_closed_and_impossible_ticke
         await _import(db, bad, "tickets")
     assert ("line 2: priority must be one of low, normal, high, urgent; got 'critical'; escalated must be true or "
             "false; got 'maybe'; csat must be a whole number from 1 to 5; got '9'; "
-            "closed_at (2026-11-02T00:00:00+00:00) is before opened_at (2026-11-05T00:00:00+00:00)") in str(refused.value)
+            "closed_at (2026-11-02T00:00:00+00:00) is before opened_at (2026-11-05T00:00:00+00:00)"
+            ) in str(refused.value)
 
 
 async def test_surveys_keep_each_kinds_scale_and_find_the_contact(db: Db, tmp_path: Path) -> None:
