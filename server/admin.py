@@ -1,15 +1,18 @@
-"""The administrative commands behind the CLI: migrate, users, CSV import."""
+"""The administrative commands behind the CLI: migrate, users, imports, tokens."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from server.context import open_app
 from server.settings import Settings
 from store.auth import tokens, users
 from store.database.engine import refresh_statistics
 from store.database.migrate import current_revision
-from store.imports import csv_import, sources
+from store.errors import InvalidInput
+from store.imports import sources
+from store.imports.column_maps import NO_MAP, load_map
+from store.imports.entity_import import ENTITY_KINDS, import_entities
 from store.imports.signal_import import SignalReport, import_signals
 from store.schemas import UserOut
 
@@ -29,29 +32,29 @@ async def list_users(settings: Settings) -> list[UserOut]:
         return await users.list_users(session)
 
 
-async def import_csv(settings: Settings, *, kind: str, text: str, skip_invalid: bool,
-                     as_user: str | None) -> csv_import.ImportReport:
-    importer = csv_import.import_accounts if kind == "accounts" else csv_import.import_contacts
-    async with open_app(settings) as app:
-        async with app.write_sessions() as session, session.begin():
-            principal = await users.principal_for(session, email=as_user or settings.user)
-            report = await importer(session, principal=principal, now=app.clock.now(), text=text,
-                                    skip_invalid=skip_invalid)
-        await refresh_statistics(app.write_sessions)
-        return report
-
-
-async def import_signal_file(settings: Settings, *, kind: str, path: str, format: str | None, skip_invalid: bool,
-                             dry_run: bool, as_user: str | None,
-                             on_progress: Callable[[int, int], None] | None = None) -> SignalReport:
-    """Import one file of usage, tickets, surveys or touchpoints (see store.imports.signal_import)."""
+async def import_file(settings: Settings, *, kind: str, path: str, format: str | None, skip_invalid: bool,
+                      dry_run: bool, as_user: str | None, map_reference: str | None = None,
+                      columns: Sequence[str] = (),
+                      on_progress: Callable[[int, int], None] | None = None) -> SignalReport:
+    """Import one file of `kind`: accounts or contacts (store.imports.entity_import), or usage, tickets,
+    surveys or touchpoints (store.imports.signal_import), read through a column map when given."""
+    column_map = load_map(map_reference) if map_reference else None
+    if column_map is not None and column_map.kind and column_map.kind != kind:
+        raise InvalidInput(f"the map {column_map.name} is for {column_map.kind}, not {kind}")
+    if columns:
+        column_map = (column_map or NO_MAP).with_columns(columns)
     async with open_app(settings) as app:
         async with app.read_sessions() as session:
             principal = await users.principal_for(session, email=as_user or settings.user)
         with sources.opened(path, format=format) as source:
-            report = await import_signals(app.read_sessions, app.write_sessions, kind=kind, source=source,
-                                          principal=principal, now=app.clock.now(), skip_invalid=skip_invalid,
-                                          dry_run=dry_run, on_progress=on_progress)
+            if kind in ENTITY_KINDS:
+                report = await import_entities(app.write_sessions, kind=kind, source=source, principal=principal,
+                                               now=app.clock.now(), skip_invalid=skip_invalid, dry_run=dry_run,
+                                               column_map=column_map, on_progress=on_progress)
+            else:
+                report = await import_signals(app.read_sessions, app.write_sessions, kind=kind, source=source,
+                                              principal=principal, now=app.clock.now(), skip_invalid=skip_invalid,
+                                              dry_run=dry_run, column_map=column_map, on_progress=on_progress)
         if not dry_run and (report.inserted or report.updated):
             await refresh_statistics(app.write_sessions)
         return report

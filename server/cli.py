@@ -269,49 +269,28 @@ def tokens_revoke(ctx: typer.Context, token_id: int) -> None:
     print(f"token {token_id} revoked")
 
 
-def _import(ctx: typer.Context, kind: str, path: Path, skip_invalid: bool, as_user: str | None) -> None:
-    from server.admin import import_csv
-
-    if not path.is_file():
-        err.print(f"[bold red]error:[/] no such file: {path}", highlight=False)
-        raise typer.Exit(2)
-    report = run(import_csv(settings_of(ctx), kind=kind, text=path.read_text(encoding="utf-8-sig"),
-                            skip_invalid=skip_invalid, as_user=as_user))
-    print(f"{kind}: {report.created} created, {report.updated} updated, {report.unchanged} already present, "
-          f"{report.skipped} skipped")
-    for line in report.errors:
-        print(f"  skipped {line}", file=sys.stderr)
-
-
 # Files shorter than this import too fast for a progress bar to help.
 PROGRESS_FROM_ROWS = 5_000
 SkipInvalid = Annotated[bool, typer.Option("--skip-invalid", help="Import the good rows, report the bad.")]
 AsUser = Annotated[str | None, typer.Option("--as", help="Acting user's email (default CSDESK_USER).")]
 
 
-@import_app.command("accounts")
-def import_accounts(ctx: typer.Context, path: Path, skip_invalid: SkipInvalid = False, as_user: AsUser = None) -> None:
-    """Import accounts: name, segment, arr; optional owner_email, domain, lifecycle_stage, currency, seats,
-    contract_start, renewal_date, onboarding_status."""
-    _import(ctx, "accounts", path, skip_invalid, as_user)
-
-
-@import_app.command("contacts")
-def import_contacts(ctx: typer.Context, path: Path, skip_invalid: SkipInvalid = False, as_user: AsUser = None) -> None:
-    """Import contacts: account (name or domain), name; optional email, title, role, is_primary_sponsor,
-    left_company_on."""
-    _import(ctx, "contacts", path, skip_invalid, as_user)
-
-
 Format = Annotated[str | None, typer.Option("--format", help="csv or jsonl; default: by the file's extension.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Check every row and say what would change; write nothing.")]
 
 
-def _import_signals(ctx: typer.Context, kind: str, path: str, format: str | None, skip_invalid: bool,
-                    dry_run: bool, as_user: str | None) -> None:
+MapOption = Annotated[str | None, typer.Option("--map", help="A column map: a TOML file, or a shipped one by name "
+                                                           "(hubspot-companies, hubspot-contacts, salesforce-accounts, "
+                                                           "zendesk-tickets, delighted-nps).")]
+ColumnOption = Annotated[list[str] | None, typer.Option("--column", help="Rename one column: csdesk=export "
+                                                                          "(repeatable), e.g. account=Company.")]
+
+
+def _import_file(ctx: typer.Context, kind: str, path: str, format: str | None, skip_invalid: bool,
+                 dry_run: bool, as_user: str | None, map_reference: str | None, columns: list[str] | None) -> None:
     from rich.progress import Progress, TaskID
 
-    from server.admin import import_signal_file
+    from server.admin import import_file
     from server.agent_commands import progress_columns
 
     with Progress(*progress_columns(), console=err, transient=True) as progress:
@@ -324,32 +303,36 @@ def _import_signals(ctx: typer.Context, kind: str, path: str, format: str | None
                 bar.append(progress.add_task(f"Importing {kind}", total=total))
             progress.update(bar[0], completed=done, total=total)
 
-        report = run(import_signal_file(settings_of(ctx), kind=kind, path=path, format=format,
-                                        skip_invalid=skip_invalid, dry_run=dry_run, as_user=as_user,
-                                        on_progress=on_progress))
+        report = run(import_file(settings_of(ctx), kind=kind, path=path, format=format, skip_invalid=skip_invalid,
+                                 dry_run=dry_run, as_user=as_user, map_reference=map_reference,
+                                 columns=columns or (), on_progress=on_progress))
     print(report.line() + (" (dry run: nothing was written)" if dry_run else ""))
     for line in report.rejected:
         print(f"  rejected {line}", file=sys.stderr)
 
 
-def _signal_command(kind: str, columns: str) -> None:
+def _import_command(kind: str, columns: str) -> None:
     def command(ctx: typer.Context, path: Annotated[str, typer.Argument(help="The file, or - for standard input.")],
                 format: Format = None, dry_run: DryRun = False, skip_invalid: SkipInvalid = False,
-                as_user: AsUser = None) -> None:
-        _import_signals(ctx, kind, path, format, skip_invalid, dry_run, as_user)
+                map_reference: MapOption = None, column: ColumnOption = None, as_user: AsUser = None) -> None:
+        _import_file(ctx, kind, path, format, skip_invalid, dry_run, as_user, map_reference, column)
 
     command.__doc__ = f"Import {kind}: {columns}. Re-importing a file changes nothing; a changed row updates."
     import_app.command(kind)(command)
 
 
 for _kind, _columns in (
+        ("accounts", "name; segment and arr for a new account; optional external_id, domain, owner_email or owner, "
+                     "lifecycle_stage, currency, seats, contract_start, renewal_date, onboarding_status"),
+        ("contacts", "account (external id, domain or name); name for a new contact; optional email, external_id, "
+                     "title, role, is_primary_sponsor, left_company_on"),
         ("usage", "account, period (2026-11 or a day), active_users, usage_count; optional features_adopted or a "
                   "features list"),
         ("tickets", "account, ticket_id, opened_at; optional subject, due_at, closed_at, priority, escalated, csat"),
         ("surveys", "account, kind (nps or csat), score, responded_at; optional response_id, comment, "
                     "contact_email"),
         ("touchpoints", "account, kind, occurred_at, summary; optional external_id, contact_email, author_email")):
-    _signal_command(_kind, _columns)
+    _import_command(_kind, _columns)
 
 
 @drafts_app.command("list")

@@ -24,6 +24,7 @@ from store.auth.principals import Principal
 from store.database.models import Contact, User
 from store.errors import InvalidInput
 from store.imports.account_index import AccountIndex, AccountRef, may_write
+from store.imports.column_maps import ColumnMap, mapped
 from store.imports.fields import RowFields
 from store.imports.signal_kinds import KINDS, Record, SignalKind
 from store.imports.sources import Row, Source, header_of, rows
@@ -60,13 +61,14 @@ class _Checked:
 
     index: AccountIndex
     users: dict[str, int]
+    column_map: ColumnMap | None = None
     rejected_lines: set[int] = field(default_factory=set)
     rows: int = 0
 
 
 async def import_signals(sessions: async_sessionmaker[AsyncSession], write_sessions: async_sessionmaker[AsyncSession],
                          *, kind: str, source: Source, principal: Principal, now: datetime,
-                         skip_invalid: bool = False, dry_run: bool = False,
+                         skip_invalid: bool = False, dry_run: bool = False, column_map: ColumnMap | None = None,
                          on_progress: Callable[[int, int], None] | None = None) -> SignalReport:
     """Import one file of `kind` signals (see signal_kinds.KINDS).
 
@@ -77,12 +79,13 @@ async def import_signals(sessions: async_sessionmaker[AsyncSession], write_sessi
     spec = KINDS.get(kind)
     if spec is None:
         raise InvalidInput(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
-    _check_columns(spec, header_of(source))
+    header = header_of(source)
+    _check_columns(spec, column_map.header(header) if column_map else header)
     report = SignalReport(kind=kind, file=source.name, dry_run=dry_run)
     async with sessions() as session:
         index = await AccountIndex.load(session)
         users = {email: user_id for user_id, email in await session.execute(select(User.id, User.email))}
-    checked = _Checked(index=index, users=users)
+    checked = _Checked(index=index, users=users, column_map=column_map)
     checked.rows = 0
     for row, problems, _ in _read(spec, source, checked, principal, now):
         checked.rows += 1
@@ -121,7 +124,7 @@ def _check_columns(spec: SignalKind, header: list[str]) -> None:
         problems += [f"unknown columns: {', '.join(unknown)}"] if unknown else []
         raise InvalidInput(f"{'; '.join(problems)}. A {spec.name} file has the columns: account, "
                            f"{', '.join(spec.required)} (required); {', '.join(spec.optional)} (optional) — "
-                           f"{spec.help}. Map other names with --column (e.g. --column account=Company).")
+                           f"{spec.help}. Map other names with --column (e.g. --column account=Company) or --map.")
 
 
 def _read(spec: SignalKind, source: Source, checked: _Checked, principal: Principal,
@@ -129,7 +132,7 @@ def _read(spec: SignalKind, source: Source, checked: _Checked, principal: Princi
     """Every row with its problems, and, when it has none, its account and record."""
     seen: set[tuple[int, Any]] = set()
     months_with_days: dict[tuple[int, date], str] = {}
-    for row in rows(source):
+    for row in mapped(rows(source), checked.column_map):
         fields = RowFields(row.values, row.lists)
         problems = _shape_problems(row)
         reference = row.values.get("account", "").strip()
@@ -172,7 +175,8 @@ def _chunks(spec: SignalKind, source: Source, checked: _Checked, principal: Prin
     """The good rows, CHUNK at a time; a usage file's day rows rolled up into their months at the end."""
     chunk: list[tuple[int, Record]] = []
     days: dict[tuple[int, date], dict[str, Any]] = {}
-    for row, _, found in _read(spec, source, _Checked(index=checked.index, users=checked.users), principal, now):
+    again = _Checked(index=checked.index, users=checked.users, column_map=checked.column_map)
+    for row, _, found in _read(spec, source, again, principal, now):
         if found is None or row.line in checked.rejected_lines:
             continue
         account, record = found

@@ -95,8 +95,9 @@ def test_import_reports_bad_rows_imports_nothing_and_skip_invalid_imports_the_re
 
     assert refused.returncode == 2
     assert "1 bad row(s); nothing was imported" in refused.stderr and "line 3: segment must be one of" in refused.stderr
-    assert skipped.returncode == 0 and "accounts: 1 created" in skipped.stdout and "1 skipped" in skipped.stdout
-    assert "accounts: 0 created, 0 updated, 1 already present" in again.stdout
+    assert skipped.returncode == 0 and "accounts from accounts.csv: 1 inserted" in skipped.stdout
+    assert "1 rejected" in skipped.stdout and "rejected line 3: segment must be one of" in skipped.stderr
+    assert "accounts from accounts.csv: 0 inserted, 0 updated, 1 unchanged, 1 rejected" in again.stdout
     assert missing.returncode == 2 and "no such file" in missing.stderr
     assert fetch_rows(tmp_path / "import.db", "SELECT name FROM accounts") == [("Acme Corp",)]
 

@@ -1,0 +1,255 @@
+"""Importing accounts and contacts: upserts through the same services the tools use, so a changed row is
+an update with its audit event (and a revenue event where ARR moved), a new one a creation, and an
+unchanged one nothing at all. The file is one transaction: a bad row (without `skip_invalid`) or a
+dry run leaves the data as it was.
+
+An account row is matched by its external_id, then its domain, then its exact name (any case); a
+contact row by its external_id, then its email, on the account its `account` column names (external
+id, domain or name).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from store import validation
+from store.auth.principals import Principal
+from store.crm.accounts import create_account, update_account
+from store.crm.contacts import upsert_contact
+from store.database.models import Account, Contact, User
+from store.errors import CsdeskError, InvalidInput
+from store.imports.account_index import AccountIndex, AccountRef
+from store.imports.column_maps import ColumnMap, mapped
+from store.imports.fields import RowFields
+from store.imports.signal_import import SHOWN_PROBLEMS, SignalReport
+from store.imports.sources import Row, Source, header_of, rows
+from store.vocabulary import CONTACT_ROLES, LIFECYCLE_STAGES, ONBOARDING_STATUSES, SEGMENTS
+
+
+@dataclass(frozen=True)
+class EntityKind:
+    name: str
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    help: str
+
+
+ENTITY_KINDS = {
+    "accounts": EntityKind("accounts", required=("name",),
+                           optional=("segment", "arr", "external_id", "domain", "owner_email", "owner",
+                                     "lifecycle_stage", "currency", "seats", "contract_start", "renewal_date",
+                                     "onboarding_status"),
+                           help="segment and arr are required for a new account; owner_email or owner (a user's "
+                                "email or name)"),
+    "contacts": EntityKind("contacts", required=("account",),
+                           optional=("name", "email", "external_id", "title", "role", "is_primary_sponsor",
+                                     "left_company_on"),
+                           help="account is its external id, domain or name; name is required for a new contact"),
+}
+# An account row's free-text columns and their longest values.
+ACCOUNT_TEXT = {"name": 200, "external_id": 200}
+
+
+async def import_entities(write_sessions: async_sessionmaker[AsyncSession], *, kind: str, source: Source,
+                          principal: Principal, now: datetime, skip_invalid: bool = False, dry_run: bool = False,
+                          column_map: ColumnMap | None = None,
+                          on_progress: Callable[[int, int], None] | None = None) -> SignalReport:
+    """Import a file of accounts or contacts as upserts (see the module's docstring).
+
+    Raises:
+        InvalidInput: unknown kind, missing or unknown columns, or bad rows without `skip_invalid`
+        (nothing is written then).
+    """
+    spec = ENTITY_KINDS.get(kind)
+    if spec is None:
+        raise InvalidInput(f"kind must be one of {', '.join(ENTITY_KINDS)}; got {kind!r}")
+    header = header_of(source)
+    _check_columns(spec, column_map.header(header) if column_map else header)
+    report = SignalReport(kind=kind, file=source.name, dry_run=dry_run)
+    async with write_sessions() as session:
+        await session.begin()
+        index = await AccountIndex.load(session)
+        users = {name.lower(): email for name, email in await session.execute(select(User.name, User.email))}
+        done = 0
+        for row in mapped(rows(source), column_map):
+            handle = _account_row if kind == "accounts" else _contact_row
+            try:
+                async with session.begin_nested():
+                    outcome = await handle(session, row, principal=principal, now=now, index=index, users=users)
+            except CsdeskError as exc:
+                report.rejected.append(f"line {row.line}: {exc}")
+                continue
+            setattr(report, outcome, getattr(report, outcome) + 1)
+            done += 1
+            if on_progress is not None:
+                on_progress(done, done)
+        report.matched = index.summary()
+        if report.rejected and not skip_invalid:
+            await session.rollback()
+            shown = "\n".join(report.rejected[:SHOWN_PROBLEMS])
+            more = f"\n...and {len(report.rejected) - SHOWN_PROBLEMS:,} more" \
+                if len(report.rejected) > SHOWN_PROBLEMS else ""
+            raise InvalidInput(f"{source.name}: {len(report.rejected):,} bad row(s); nothing was imported. Fix them "
+                               f"or pass --skip-invalid to import the rest:\n{shown}{more}")
+        if dry_run:
+            await session.rollback()
+        else:
+            await session.commit()
+    return report
+
+
+def _check_columns(spec: EntityKind, header: list[str]) -> None:
+    columns = set(header)
+    missing = [column for column in spec.required if column not in columns]
+    unknown = sorted(columns - set(spec.required) - set(spec.optional))
+    if missing or unknown:
+        problems = [f"missing columns: {', '.join(missing)}"] if missing else []
+        problems += [f"unknown columns: {', '.join(unknown)}"] if unknown else []
+        raise InvalidInput(f"{'; '.join(problems)}. A {spec.name} file has the columns: "
+                           f"{', '.join(spec.required)} (required); {', '.join(spec.optional)} (optional) — "
+                           f"{spec.help}. Map other names with --column or --map.")
+
+
+def _problems_of(row: Row) -> list[str]:
+    if "\x00error" in row.values:
+        return [row.values["\x00error"]]
+    extra = row.values.get("\x00extra")
+    return [f"{extra} more value(s) than the header has columns"] if extra else []
+
+
+async def _account_row(session: AsyncSession, row: Row, *, principal: Principal, now: datetime,
+                       index: AccountIndex, users: dict[str, str]) -> str:
+    fields = RowFields(row.values)
+    problems = _problems_of(row)
+    wanted: dict[str, Any] = {}
+    for column, length in ACCOUNT_TEXT.items():
+        if (value := fields.text(column, max_length=length)) is not None:
+            wanted[column] = value
+    for column, allowed in (("segment", SEGMENTS), ("lifecycle_stage", LIFECYCLE_STAGES),
+                            ("onboarding_status", ONBOARDING_STATUSES)):
+        if (value := fields.choice(column, allowed)) is not None:
+            wanted[column] = value
+    for column, read in (("arr", lambda v: validation.money(v, "arr")), ("domain", validation.domain),
+                         ("currency", validation.currency),
+                         ("contract_start", lambda v: validation.parse_date(v, "contract_start")),
+                         ("renewal_date", lambda v: validation.parse_date(v, "renewal_date"))):
+        if (value := _checked(fields, column, read)) is not None:
+            wanted[column] = value
+    if (seats := fields.integer("seats")) is not None:
+        wanted["seats"] = seats
+    owner = _owner_of(fields, users)
+    if owner is not None:
+        wanted["owner"] = owner
+    problems += fields.problems
+    if problems:
+        raise InvalidInput("; ".join(problems))
+    existing = _match_account(index, wanted)
+    if existing is None:
+        return await _create_account(session, wanted, principal=principal, now=now, index=index)
+    account = await session.get(Account, existing.id)
+    assert account is not None
+    current_owner = await session.scalar(select(User.email).where(User.id == account.owner_id))
+    changes = {key: value for key, value in wanted.items()
+               if (current_owner if key == "owner" else getattr(account, key)) != value}
+    if not changes:
+        return "unchanged"
+    await update_account(session, principal=principal, now=now, account_id=account.id,
+                         expected_version=account.version, changes=changes)
+    return "updated"
+
+
+def _checked(fields: RowFields, column: str, read: Callable[[str], Any]) -> Any:
+    raw = fields.values.get(column, "").strip()
+    if not raw:
+        return None
+    try:
+        return read(raw)
+    except InvalidInput as exc:
+        fields.problems.append(str(exc))
+        return None
+
+
+def _owner_of(fields: RowFields, users: dict[str, str]) -> str | None:
+    """The owner's email from owner_email, or from owner as an email or a user's name."""
+    reference = (fields.values.get("owner_email") or fields.values.get("owner") or "").strip()
+    if not reference:
+        return None
+    if "@" in reference:
+        return reference.lower()
+    email = users.get(reference.lower())
+    if email is None:
+        fields.problems.append(f"owner {reference!r} is not a csdesk user's name or email")
+    return email
+
+
+def _match_account(index: AccountIndex, wanted: dict[str, Any]) -> AccountRef | None:
+    for match, key in (("external_id", wanted.get("external_id")), ("domain", wanted.get("domain")),
+                       ("name", (wanted.get("name") or "").lower())):
+        if key and (ref := index.by[match].get(key)) is not None:
+            index.matched[match] += 1
+            return ref
+    return None
+
+
+async def _create_account(session: AsyncSession, wanted: dict[str, Any], *, principal: Principal, now: datetime,
+                          index: AccountIndex) -> str:
+    missing = [column for column in ("segment", "arr") if column not in wanted]
+    if missing:
+        raise InvalidInput(f"no account matches this row, and a new one needs {' and '.join(missing)}")
+    owner = wanted.pop("owner", "me")
+    detail = await create_account(session, principal=principal, now=now, owner=owner, **wanted)
+    ref = AccountRef(id=detail.id, name=detail.name, owner_id=0, status="active")
+    index.by["name"][detail.name.lower()] = ref
+    if detail.domain:
+        index.by["domain"][detail.domain] = ref
+    if detail.external_id:
+        index.by["external_id"][detail.external_id] = ref
+    return "inserted"
+
+
+async def _contact_row(session: AsyncSession, row: Row, *, principal: Principal, now: datetime,
+                       index: AccountIndex, users: dict[str, str]) -> str:
+    fields = RowFields(row.values)
+    problems = _problems_of(row)
+    reference = fields.text("account", max_length=253, required=True)
+    account = index.find(reference) if reference else None
+    if reference and account is None:
+        problems.append(f"no account matches {reference!r} by external id, domain or name")
+    wanted: dict[str, Any] = {}
+    for column, length in (("name", 200), ("title", 200), ("external_id", 200)):
+        if (value := fields.text(column, max_length=length)) is not None:
+            wanted[column] = value
+    if (email := fields.email("email")) is not None:
+        wanted["email"] = email
+    if (role := fields.choice("role", CONTACT_ROLES)) is not None:
+        wanted["role"] = role
+    if (sponsor := fields.boolean("is_primary_sponsor")) is not None:
+        wanted["is_primary_sponsor"] = sponsor
+    if (left := _checked(fields, "left_company_on", lambda v: validation.parse_date(v, "left_company_on"))):
+        wanted["left_company_on"] = left
+    problems += fields.problems
+    if problems or account is None:
+        raise InvalidInput("; ".join(problems))
+    existing = await _existing_contact(session, account.id, wanted)
+    if existing is not None and all(getattr(existing, key) == value for key, value in wanted.items()):
+        return "unchanged"
+    await upsert_contact(session, principal=principal, now=now, account_id=account.id,
+                         contact_id=existing.id if existing else None, **wanted)
+    return "updated" if existing else "inserted"
+
+
+async def _existing_contact(session: AsyncSession, account_id: int, wanted: dict[str, Any]) -> Contact | None:
+    for column in ("external_id", "email"):
+        if wanted.get(column):
+            found = await session.scalar(select(Contact).where(Contact.account_id == account_id,
+                                                               func.coalesce(getattr(Contact, column), "")
+                                                               == wanted[column]))
+            if found is not None:
+                return found
+    return None
