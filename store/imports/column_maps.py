@@ -11,6 +11,8 @@ A map is a TOML file (or one shipped with csdesk, by name: see `shipped_maps`):
     [bands.segment]                      # or a number in bands: from this value up
     column = "Number of Employees"
     bands = [[0, "smb"], [200, "mid_market"], [1000, "enterprise"]]
+    [joined]                             # several columns in one, with spaces
+    name = ["First Name", "Last Name"]
     [defaults]                           # for rows (or files) without a value
     segment = "mid_market"
 
@@ -40,6 +42,7 @@ class ColumnMap:
     values: dict[str, dict[str, str]] = field(default_factory=dict)
     bands: dict[str, tuple[str, tuple[tuple[float, str], ...]]] = field(default_factory=dict)
     defaults: dict[str, str] = field(default_factory=dict)
+    joined: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # True for a map file: the export's columns it does not name are left out.
     only_mapped: bool = True
 
@@ -48,6 +51,7 @@ class ColumnMap:
         present = set(source_header)
         mapped = [dst for dst, src in self.columns.items() if src in present]
         mapped += [dst for dst, (src, _) in self.bands.items() if src in present and dst not in mapped]
+        mapped += [dst for dst, parts in self.joined.items() if set(parts) & present and dst not in mapped]
         kept = [] if self.only_mapped else [c for c in present if c not in set(self.columns.values())
                                             and c not in mapped]
         return list(dict.fromkeys([*mapped, *kept, *(d for d in self.defaults if d not in mapped)]))
@@ -62,6 +66,9 @@ class ColumnMap:
         for dst, src in self.columns.items():
             if src in row.values:
                 values[dst] = row.values[src]
+        for dst, parts in self.joined.items():
+            if not values.get(dst):
+                values[dst] = " ".join(row.values[p].strip() for p in parts if row.values.get(p, "").strip())
         for dst, (src, bands) in self.bands.items():
             if not values.get(dst) and row.values.get(src, "").strip():
                 values[dst] = _band(row.values[src], bands)
@@ -127,10 +134,10 @@ def load_map(reference: str) -> ColumnMap:
 
 
 def _parse(name: str, data: dict[str, object]) -> ColumnMap:
-    unknown = set(data) - {"kind", "columns", "values", "bands", "defaults", "description"}
+    unknown = set(data) - {"kind", "columns", "values", "bands", "defaults", "joined", "description"}
     if unknown:
         raise InvalidInput(f"the map {name} has unknown sections: {', '.join(sorted(unknown))}; a map has kind, "
-                           "columns, values, bands and defaults")
+                           "columns, values, bands, joined and defaults")
     columns = _strings(data.get("columns", {}), f"{name} [columns]")
     defaults = _strings(data.get("defaults", {}), f"{name} [defaults]")
     values_section = data.get("values", {})
@@ -149,9 +156,13 @@ def _parse(name: str, data: dict[str, object]) -> ColumnMap:
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(f"the map {name} [bands.{dst}] needs column = \"...\" and bands = [[0, \"...\"], ...]"
                                ) from exc
+    joined_section = data.get("joined", {})
+    if not isinstance(joined_section, dict) or not all(isinstance(v, list) for v in joined_section.values()):
+        raise InvalidInput(f"the map {name}: [joined] must hold name = [\"column\", ...] lists")
+    joined = {dst: tuple(str(part) for part in parts) for dst, parts in joined_section.items()}
     kind = data.get("kind")
     return ColumnMap(name=name, kind=str(kind) if kind else None, columns=columns, values=values, bands=bands,
-                     defaults=defaults)
+                     defaults=defaults, joined=joined)
 
 
 def _strings(table: object, where: str) -> dict[str, str]:

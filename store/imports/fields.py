@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time
 
@@ -118,7 +119,10 @@ class RowFields:
 
 
 def parse_moment(value: str) -> datetime | None:
-    text = value.strip().replace(" ", "T", 1) if "T" not in value and ":" in value else value.strip()
+    """A time as exports write it: ISO 8601, or "2026-11-01 09:15:00" with "+0000", "UTC" or no zone (UTC)."""
+    text = value.strip().removesuffix(" UTC").removesuffix("Z") + ("Z" if value.strip().endswith("Z") else "")
+    text = re.sub(r"\s+([+-]\d{2}:?\d{2})$", r"\1", text)
+    text = text.replace(" ", "T", 1) if "T" not in text and ":" in text else text
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
