@@ -1,7 +1,8 @@
 """Every benchmark in one run: tool latency by portfolio size (csdesk over stdio, HTTP and in process,
-the raw-SQL floor, the generic SQL peer), agent cycles and memory at the largest size, the context
-cost of the catalogue and its answers, and LLM-backed throughput against a local model server; with
-CSDESK_BENCH_POSTGRES_URL, tool latency on PostgreSQL at 10,000 accounts and a cycle shared by workers.
+the raw-SQL floor, the generic SQL peer), agent cycles, memory and import throughput at the largest
+size, the context cost of the catalogue and its answers, and LLM-backed throughput against a local
+model server; with CSDESK_BENCH_POSTGRES_URL, tool latency, a cycle shared by workers and imports on
+PostgreSQL at 10,000 accounts.
 
 `.venv/bin/python -m bench` (what `make bench` runs); `--accounts 1000 10000` for a shorter run.
 """
@@ -19,7 +20,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import context_cost, latency, model_throughput, peer, workers
+from bench import context_cost, imports, latency, model_throughput, peer, workers
 from bench.portfolio import settings_for
 
 SIZES = (1_000, 10_000, 100_000)
@@ -81,6 +82,10 @@ def main() -> None:
     print(csdesk_run(largest, "--force"), flush=True)
     print("\nContended writes (SQLite file):", flush=True)
     print(contended_writes(), flush=True)
+    print(f"\nImports on SQLite, {largest:,} accounts ({imports.USAGE_MONTHS} usage rows and "
+          f"{imports.TICKETS_PER_ACCOUNT} tickets an account), each `csdesk import` its own process:", flush=True)
+    for line in imports.report(largest, None):
+        print(line, flush=True)
     smallest = min(args.accounts)
     listing, answers = asyncio.run(context_cost.context_cost(smallest))
     peer_listing = asyncio.run(peer.peer_tools_list_size(Path(settings_for(smallest).db_path)))
@@ -96,6 +101,9 @@ def main() -> None:
         latency.report(asyncio.run(latency.measure_size(POSTGRES_SIZE, postgres, args.calls)))
         print(f"\nShared forced cycle on PostgreSQL, {POSTGRES_SIZE:,} accounts:", flush=True)
         for line in workers.report(POSTGRES_SIZE, postgres):
+            print(line, flush=True)
+        print(f"\nImports on PostgreSQL, {POSTGRES_SIZE:,} accounts:", flush=True)
+        for line in imports.report(POSTGRES_SIZE, postgres):
             print(line, flush=True)
 
 

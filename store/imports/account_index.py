@@ -29,6 +29,8 @@ class AccountIndex:
 
     by: dict[str, dict[str, AccountRef]]
     matched: Counter[str] = field(default_factory=Counter)
+    # What each reference found and how, so a file naming the same account on many rows looks it up once.
+    _found: dict[str, tuple[AccountRef, str] | None] = field(default_factory=dict)
 
     @classmethod
     async def load(cls, session: AsyncSession) -> AccountIndex:
@@ -46,12 +48,16 @@ class AccountIndex:
 
     def find(self, reference: str) -> AccountRef | None:
         """The account `reference` names, trying external id, then domain, then exact name (any case)."""
-        for match, key in (("external_id", reference), ("domain", reference.lower()), ("name", reference.lower())):
-            ref = self.by[match].get(key)
-            if ref is not None:
-                self.matched[match] += 1
-                return ref
-        return None
+        if reference not in self._found:
+            lowered = reference.lower()
+            self._found[reference] = next(
+                ((ref, match) for match, key in (("external_id", reference), ("domain", lowered), ("name", lowered))
+                 if (ref := self.by[match].get(key)) is not None), None)
+        found = self._found[reference]
+        if found is None:
+            return None
+        self.matched[found[1]] += 1
+        return found[0]
 
     def summary(self) -> str:
         """How the rows' accounts were found, e.g. "by external id 950, by name 50"."""

@@ -120,6 +120,12 @@ class RowFields:
 
 def parse_moment(value: str) -> datetime | None:
     """A time as exports write it: ISO 8601, or "2026-11-01 09:15:00" with "+0000", "UTC" or no zone (UTC)."""
+    try:  # the common case first: ISO 8601 as Python reads it
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        pass
+    else:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     text = value.strip().removesuffix(" UTC").removesuffix("Z") + ("Z" if value.strip().endswith("Z") else "")
     text = re.sub(r"\s+([+-]\d{2}:?\d{2})$", r"\1", text)
     text = text.replace(" ", "T", 1) if "T" not in text and ":" in text else text

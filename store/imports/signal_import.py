@@ -1,20 +1,22 @@
 """Importing a file of signals (usage, tickets, surveys, touchpoints): every row checked first, then
 written as upserts, so re-importing a file changes nothing and a changed row updates the stored one.
 
-The file is read twice. The first pass checks every row — its columns, its account (by external id,
-domain or exact name), the importer's right to write it, duplicates within the file — and writes
-nothing: a file with any bad row imports nothing unless `skip_invalid`. The second pass writes in
-chunks of CHUNK rows, each one transaction with its audit event, so a long import never holds the
-database's write lock for long; an import cut short is finished by running it again, and the end state
-is that of one uninterrupted import (every write is an upsert on the row's key).
+Every row is checked first — its columns, its account (by external id, domain or exact name), the
+importer's right to write it, duplicates within the file — and nothing is written until all are: a
+file with any bad row imports nothing unless `skip_invalid`. Then the checked rows are written in chunks
+of CHUNK, each one transaction with its audit event, so a long import never holds the database's write
+lock for long; an import cut short is finished by running it again, and the end state is that of one
+uninterrupted import (every write is an upsert on the row's key).
 """
 
 from __future__ import annotations
 
+import pickle
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -57,13 +59,11 @@ class SignalReport:
 
 @dataclass
 class _Checked:
-    """What the first pass learnt: the lines to leave out and the accounts and people rows refer to."""
+    """What checking the rows needs: the accounts and people they refer to, and how to read the file."""
 
     index: AccountIndex
     users: dict[str, int]
     column_map: ColumnMap | None = None
-    rejected_lines: set[int] = field(default_factory=set)
-    rows: int = 0
 
 
 async def import_signals(sessions: async_sessionmaker[AsyncSession], write_sessions: async_sessionmaker[AsyncSession],
@@ -86,33 +86,52 @@ async def import_signals(sessions: async_sessionmaker[AsyncSession], write_sessi
         index = await AccountIndex.load(session)
         users = {email: user_id for user_id, email in await session.execute(select(User.id, User.email))}
     checked = _Checked(index=index, users=users, column_map=column_map)
-    checked.rows = 0
-    for row, problems, _ in _read(spec, source, checked, principal, now):
-        checked.rows += 1
-        if problems:
-            checked.rejected_lines.add(row.line)
-            report.rejected.append(f"line {row.line}: {'; '.join(problems)}")
-    report.matched = index.summary()
-    if report.rejected and not skip_invalid:
-        shown = "\n".join(report.rejected[:SHOWN_PROBLEMS])
-        more = f"\n...and {len(report.rejected) - SHOWN_PROBLEMS:,} more" if len(report.rejected) > SHOWN_PROBLEMS \
-            else ""
-        raise InvalidInput(f"{source.name}: {len(report.rejected):,} bad row(s); nothing was imported. Fix them or "
-                           f"pass --skip-invalid to import the rest:\n{shown}{more}")
-    done, total = 0, _good_rows(report, checked)
-    for chunk in _chunks(spec, source, checked, principal, now):
-        async with (sessions() if dry_run else write_sessions()) as session, session.begin():
-            await _write_chunk(session, spec, chunk, principal=principal, now=now, report=report, dry_run=dry_run,
-                               source=source, users=users)
-        done += len(chunk)
-        if on_progress is not None:
-            on_progress(done, max(total, done))
+    # The checked rows wait in a temporary file, CHUNK to a pickle, until every row has been checked: the
+    # file is read and checked once, and never held in memory whole.
+    with tempfile.TemporaryFile(prefix="csdesk-import-") as spool:
+        good = _check_all(spec, source, checked, principal, now, report, spool)
+        report.matched = index.summary()
+        if report.rejected and not skip_invalid:
+            shown = "\n".join(report.rejected[:SHOWN_PROBLEMS])
+            more = f"\n...and {len(report.rejected) - SHOWN_PROBLEMS:,} more" \
+                if len(report.rejected) > SHOWN_PROBLEMS else ""
+            raise InvalidInput(f"{source.name}: {len(report.rejected):,} bad row(s); nothing was imported. Fix them "
+                               f"or pass --skip-invalid to import the rest:\n{shown}{more}")
+        spool.seek(0)
+        done = 0
+        for chunk in _chunks(spool):
+            async with (sessions() if dry_run else write_sessions()) as session, session.begin():
+                await _write_chunk(session, spec, chunk, principal=principal, now=now, report=report,
+                                   dry_run=dry_run, source=source, users=users)
+            done += len(chunk)
+            if on_progress is not None:
+                on_progress(done, max(good, done))
     return report
 
 
-def _good_rows(report: SignalReport, checked: _Checked) -> int:
-    """Rows to write (a usage file's day rows count once each, before they are rolled up)."""
-    return checked.rows - len(report.rejected)
+def _check_all(spec: SignalKind, source: Source, checked: _Checked, principal: Principal, now: datetime,
+               report: SignalReport, spool: IO[bytes]) -> int:
+    """Check every row: the bad ones into the report, the good ones into the spool. Returns how many were good."""
+    pending: list[tuple[Any, ...]] = []
+    names: tuple[str, ...] = ()
+    good = 0
+    for row, problems, found in _read(spec, source, checked, principal, now):
+        if problems:
+            report.rejected.append(f"line {row.line}: {'; '.join(problems)}")
+            continue
+        assert found is not None
+        account, record = found
+        names = names or tuple(record.columns)
+        # Plain tuples: a pickled dataclass costs ten times as much to read back.
+        pending.append((account.id, record.key, tuple(record.columns.values()), record.contact_email,
+                        record.author_email, record.day))
+        good += 1
+        if len(pending) >= CHUNK:
+            pickle.dump((names, pending), spool, protocol=pickle.HIGHEST_PROTOCOL)
+            pending = []
+    if pending:
+        pickle.dump((names, pending), spool, protocol=pickle.HIGHEST_PROTOCOL)
+    return good
 
 
 def _check_columns(spec: SignalKind, header: list[str]) -> None:
@@ -170,36 +189,33 @@ def _shape_problems(row: Row) -> list[str]:
     return [f"{extra} more value(s) than the header has columns"] if extra else []
 
 
-def _chunks(spec: SignalKind, source: Source, checked: _Checked, principal: Principal,
-            now: datetime) -> Iterator[list[tuple[int, Record]]]:
-    """The good rows, CHUNK at a time; a usage file's day rows rolled up into their months at the end."""
-    chunk: list[tuple[int, Record]] = []
+def _chunks(spool: IO[bytes]) -> Iterator[list[tuple[int, Record]]]:
+    """The checked rows, CHUNK at a time; a usage file's day rows rolled up into their months at the end."""
     days: dict[tuple[int, date], dict[str, Any]] = {}
-    again = _Checked(index=checked.index, users=checked.users, column_map=checked.column_map)
-    for row, _, found in _read(spec, source, again, principal, now):
-        if found is None or row.line in checked.rejected_lines:
-            continue
-        account, record = found
-        if record.day is not None:
-            month = days.get((account.id, record.key))
+    while True:
+        try:
+            names, spooled = pickle.load(spool)
+        except EOFError:
+            break
+        chunk = []
+        for account_id, key, values, contact_email, author_email, day in spooled:
+            columns = dict(zip(names, values, strict=True))
+            if day is None:
+                chunk.append((account_id, Record(columns=columns, key=key, contact_email=contact_email,
+                                                 author_email=author_email)))
+                continue
+            month = days.get((account_id, key))
             if month is None:
-                days[(account.id, record.key)] = {**record.columns}
+                days[(account_id, key)] = columns
             else:
-                month["active_users"] = max(month["active_users"], record.columns["active_users"])
-                month["usage_count"] += record.columns["usage_count"]
-                month["features_adopted"] = max(month["features_adopted"], record.columns["features_adopted"])
-            continue
-        chunk.append((account.id, record))
-        if len(chunk) >= CHUNK:
+                month["active_users"] = max(month["active_users"], columns["active_users"])
+                month["usage_count"] += columns["usage_count"]
+                month["features_adopted"] = max(month["features_adopted"], columns["features_adopted"])
+        if chunk:
             yield chunk
-            chunk = []
-    for (account_id, month), columns in days.items():
-        chunk.append((account_id, Record(columns=columns, key=month)))
-        if len(chunk) >= CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+    rolled = [(account_id, Record(columns=columns, key=month)) for (account_id, month), columns in days.items()]
+    for start in range(0, len(rolled), CHUNK):
+        yield rolled[start:start + CHUNK]
 
 
 async def _write_chunk(session: AsyncSession, spec: SignalKind, chunk: list[tuple[int, Record]], *,
@@ -208,10 +224,13 @@ async def _write_chunk(session: AsyncSession, spec: SignalKind, chunk: list[tupl
     table = spec.table
     key_column = table.c[spec.key_column]
     contacts = await _contacts_of(session, chunk)
+    # The chunk's accounts' rows, all of them: a second IN list on the key would make SQLite probe the
+    # (account_id, key) index once for every pair of the two lists.
+    keys = {(account_id, record.key) for account_id, record in chunk}
     existing = {(row.account_id, row[2]): row for row in await session.execute(
         select(table.c.id, table.c.account_id, key_column, *(table.c[c] for c in spec.compared))
-        .where(table.c.account_id.in_({account_id for account_id, _ in chunk}),
-               key_column.in_({record.key for _, record in chunk})))}
+        .where(table.c.account_id.in_({account_id for account_id, _ in chunk})))
+        if (row.account_id, row[2]) in keys}
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     for account_id, record in chunk:
