@@ -149,7 +149,8 @@ def _check_columns(spec: SignalKind, header: list[str]) -> None:
 def _read(spec: SignalKind, source: Source, checked: _Checked, principal: Principal,
           now: datetime) -> Iterator[tuple[Row, list[str], tuple[AccountRef, Record] | None]]:
     """Every row with its problems, and, when it has none, its account and record."""
-    seen: set[tuple[int, Any]] = set()
+    # Keys seen so far, by hash: a million (account, month) tuples would hold 150 MB, their hashes a third of it.
+    seen: set[int] = set()
     months_with_days: dict[tuple[int, date], str] = {}
     for row in mapped(rows(source), checked.column_map):
         fields = RowFields(row.values, row.lists)
@@ -170,7 +171,7 @@ def _read(spec: SignalKind, source: Source, checked: _Checked, principal: Princi
         if record is not None and record.author_email and record.author_email not in checked.users:
             problems.append(f"author_email {record.author_email} is not a csdesk user")
         if record is not None and account is not None and not problems:
-            key = (account.id, record.day or record.key)
+            key = hash((account.id, record.day or record.key))
             if key in seen:
                 problems.append(f"a second row for {account.name} and {record.day or record.key} in this file")
             seen.add(key)

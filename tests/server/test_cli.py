@@ -161,3 +161,27 @@ def test_signals_import_from_a_file_or_standard_input_with_a_dry_run_first(tmp_p
     assert "2 inserted, 0 updated, 0 unchanged" in done.stdout and "0 inserted, 0 updated, 2 unchanged" in again.stdout
     assert bad.returncode == 2 and "missing columns: opened_at" in bad.stderr
     assert fetch_rows(tmp_path / "signals.db", "SELECT count(*) FROM usage_snapshots") == [(2,)]
+
+
+def test_exports_load_through_a_shipped_map_and_a_map_for_another_kind_is_refused(tmp_path: Path) -> None:
+    samples = Path(__file__).parent.parent / "samples"
+    env = csdesk_env(tmp_path / "maps.db", CSDESK_USER="morgan@example.com")
+    assert run_csdesk("users", "add", "morgan@example.com", "--name", "Morgan", "--role", "manager",
+                      env=env).returncode == 0
+    assert run_csdesk("users", "add", "ana@example.com", "--name", "Ana Garcia", "--role", "csm",
+                      env=env).returncode == 0
+    companies = run_csdesk("import", "accounts", str(samples / "hubspot-companies.csv"), "--map",
+                           "hubspot-companies", env=env)
+    tickets = run_csdesk("import", "tickets", str(samples / "zendesk-tickets.csv"), "--map", "zendesk-tickets",
+                         env=env)
+    wrong = run_csdesk("import", "usage", str(samples / "zendesk-tickets.csv"), "--map", "zendesk-tickets", env=env)
+    renamed = run_csdesk("import", "usage", "-", "--column", "account=Company", "--column", "period=Month", env=env,
+                         stdin="Company,Month,active_users,usage_count\nAcme Corp,2026-10,5,50\n")
+
+    assert companies.returncode == 0, companies.stderr
+    assert "accounts from hubspot-companies.csv: 2 inserted" in companies.stdout
+    assert "tickets from zendesk-tickets.csv: 3 inserted" in tickets.stdout
+    assert wrong.returncode == 2 and "the map zendesk-tickets is for tickets, not usage" in wrong.stderr
+    assert "usage from standard input: 1 inserted" in renamed.stdout, renamed.stderr
+    assert fetch_rows(tmp_path / "maps.db", "SELECT name, owner_id FROM accounts ORDER BY name") == [
+        ("Acme Corp", 2), ("Globex", 2)]
