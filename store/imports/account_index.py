@@ -15,7 +15,7 @@ from store.vocabulary import PORTFOLIO_WRITER_ROLES
 MATCHES = ("external_id", "domain", "name")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AccountRef:
     id: int
     name: str

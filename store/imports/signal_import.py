@@ -151,7 +151,9 @@ def _read(spec: SignalKind, source: Source, checked: _Checked, principal: Princi
     """Every row with its problems, and, when it has none, its account and record."""
     # Keys seen so far, by hash: a million (account, month) tuples would hold 150 MB, their hashes a third of it.
     seen: set[int] = set()
-    months_with_days: dict[tuple[int, date], str] = {}
+    # The months that day rows fall in (by hash): a month row for one of them, or a day row for a month that
+    # has a month row (its key is in `seen`), is a conflict.
+    months_with_days: set[int] = set()
     for row in mapped(rows(source), checked.column_map):
         fields = RowFields(row.values, row.lists)
         problems = _shape_problems(row)
@@ -176,10 +178,11 @@ def _read(spec: SignalKind, source: Source, checked: _Checked, principal: Princi
                 problems.append(f"a second row for {account.name} and {record.day or record.key} in this file")
             seen.add(key)
             if spec.name == "usage":
-                month = (account.id, record.key)
-                form = "day" if record.day else "month"
-                if months_with_days.setdefault(month, form) != form:
+                month = hash((account.id, record.key))
+                if (month in seen if record.day else month in months_with_days):
                     problems.append(f"{account.name} has both a month row and day rows for {record.key:%Y-%m}")
+                if record.day:
+                    months_with_days.add(month)
         yield row, problems, (account, record) if not problems and account and record else None
 
 

@@ -202,3 +202,13 @@ async def test_imported_signals_are_reassessed_once_and_an_unchanged_reimport_co
     await _import(db, path, "usage")
     after_reimport = await run_cycle(deps_for(db))
     assert (after_import.assessed, after_reimport.assessed, after_reimport.skipped_unchanged) == (1, 0, 1)
+
+
+async def test_a_month_given_both_as_a_month_row_and_as_day_rows_is_refused(db: Db, tmp_path: Path) -> None:
+    await make_account(db, name="Acme Corp")
+    path = _write(tmp_path, "usage.csv", "account,period,active_users,usage_count\nAcme Corp,2026-10-02,1,1\n"
+                  "Acme Corp,2026-10,5,50\nAcme Corp,2026-09,5,50\nAcme Corp,2026-09-03,1,1\n")
+    with pytest.raises(InvalidInput) as refused:
+        await _import(db, path, "usage")
+    assert "line 3: Acme Corp has both a month row and day rows for 2026-10" in str(refused.value)
+    assert "line 5: Acme Corp has both a month row and day rows for 2026-09" in str(refused.value)
