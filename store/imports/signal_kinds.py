@@ -20,6 +20,9 @@ from store.imports.fields import RowFields
 from store.vocabulary import SurveyKind, TicketPriority, TouchpointKind
 
 SCALES = {"nps": (0, 10), "csat": (1, 5)}
+PRIORITIES = get_args(TicketPriority)
+SURVEY_KINDS = get_args(SurveyKind)
+TOUCHPOINT_KINDS = get_args(TouchpointKind)
 MAX_SUBJECT = 300
 MAX_TEXT = 20_000
 
@@ -74,7 +77,7 @@ def _ticket(fields: RowFields, now: datetime) -> Record | None:
     opened = fields.moment("opened_at", now=now, required=True)
     due = fields.moment("due_at", now=now, future_ok=True)
     closed = fields.moment("closed_at", now=now)
-    priority = fields.choice("priority", get_args(TicketPriority)) or "normal"
+    priority = fields.choice("priority", PRIORITIES) or "normal"
     escalated = fields.boolean("escalated")
     csat = fields.integer("csat", minimum=1, maximum=5)
     if opened and closed and closed < opened:
@@ -87,7 +90,7 @@ def _ticket(fields: RowFields, now: datetime) -> Record | None:
 
 
 def _survey(fields: RowFields, now: datetime) -> Record | None:
-    kind = fields.choice("kind", get_args(SurveyKind), required=True)
+    kind = fields.choice("kind", SURVEY_KINDS, required=True)
     score = fields.integer("score", minimum=0, maximum=10, required=True)
     responded = fields.moment("responded_at", now=now, required=True)
     comment = fields.text("comment", max_length=MAX_TEXT)
@@ -106,7 +109,7 @@ def _survey(fields: RowFields, now: datetime) -> Record | None:
 
 
 def _touchpoint(fields: RowFields, now: datetime) -> Record | None:
-    kind = fields.choice("kind", get_args(TouchpointKind), required=True)
+    kind = fields.choice("kind", TOUCHPOINT_KINDS, required=True)
     occurred = fields.moment("occurred_at", now=now, required=True)
     summary = fields.text("summary", max_length=MAX_TEXT, required=True)
     external = fields.text("external_id", max_length=200)
