@@ -34,10 +34,13 @@ async def list_users(settings: Settings) -> list[UserOut]:
 
 async def import_file(settings: Settings, *, kind: str, path: str, format: str | None, skip_invalid: bool,
                       dry_run: bool, as_user: str | None, map_reference: str | None = None,
-                      columns: Sequence[str] = (),
+                      columns: Sequence[str] = (), create_missing: bool = False,
                       on_progress: Callable[[int, int], None] | None = None) -> SignalReport:
     """Import one file of `kind`: accounts or contacts (store.imports.entity_import), or usage, tickets,
     surveys or touchpoints (store.imports.signal_import), read through a column map when given."""
+    if create_missing and kind != "accounts":
+        raise InvalidInput("--create-missing creates accounts, from `csdesk import accounts`; the other kinds "
+                           "refer to accounts that exist")
     column_map = load_map(map_reference) if map_reference else None
     if column_map is not None and column_map.kind and column_map.kind != kind:
         raise InvalidInput(f"the map {column_map.name} is for {column_map.kind}, not {kind}")
@@ -50,7 +53,8 @@ async def import_file(settings: Settings, *, kind: str, path: str, format: str |
             if kind in ENTITY_KINDS:
                 report = await import_entities(app.write_sessions, kind=kind, source=source, principal=principal,
                                                now=app.clock.now(), skip_invalid=skip_invalid, dry_run=dry_run,
-                                               column_map=column_map, on_progress=on_progress)
+                                               column_map=column_map, create_missing=create_missing,
+                                               on_progress=on_progress)
             else:
                 report = await import_signals(app.read_sessions, app.write_sessions, kind=kind, source=source,
                                               principal=principal, now=app.clock.now(), skip_invalid=skip_invalid,

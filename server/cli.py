@@ -286,8 +286,13 @@ ColumnOption = Annotated[list[str] | None, typer.Option("--column", help="Rename
                                                                           "(repeatable), e.g. account=Company.")]
 
 
+CreateMissing = Annotated[bool, typer.Option("--create-missing", help="accounts: create the accounts that match "
+                                                                      "none (the row needs name, segment and arr).")]
+
+
 def _import_file(ctx: typer.Context, kind: str, path: str, format: str | None, skip_invalid: bool,
-                 dry_run: bool, as_user: str | None, map_reference: str | None, columns: list[str] | None) -> None:
+                 dry_run: bool, as_user: str | None, map_reference: str | None, columns: list[str] | None,
+                 create_missing: bool) -> None:
     from rich.progress import Progress, TaskID
 
     from server.admin import import_file
@@ -305,7 +310,8 @@ def _import_file(ctx: typer.Context, kind: str, path: str, format: str | None, s
 
         report = run(import_file(settings_of(ctx), kind=kind, path=path, format=format, skip_invalid=skip_invalid,
                                  dry_run=dry_run, as_user=as_user, map_reference=map_reference,
-                                 columns=columns or (), on_progress=on_progress))
+                                 columns=columns or (), create_missing=create_missing,
+                                 on_progress=on_progress))
     print(report.line() + (" (dry run: nothing was written)" if dry_run else ""))
     for line in report.rejected:
         print(f"  rejected {line}", file=sys.stderr)
@@ -314,8 +320,9 @@ def _import_file(ctx: typer.Context, kind: str, path: str, format: str | None, s
 def _import_command(kind: str, columns: str) -> None:
     def command(ctx: typer.Context, path: Annotated[str, typer.Argument(help="The file, or - for standard input.")],
                 format: Format = None, dry_run: DryRun = False, skip_invalid: SkipInvalid = False,
-                map_reference: MapOption = None, column: ColumnOption = None, as_user: AsUser = None) -> None:
-        _import_file(ctx, kind, path, format, skip_invalid, dry_run, as_user, map_reference, column)
+                map_reference: MapOption = None, column: ColumnOption = None, create_missing: CreateMissing = False,
+                as_user: AsUser = None) -> None:
+        _import_file(ctx, kind, path, format, skip_invalid, dry_run, as_user, map_reference, column, create_missing)
 
     command.__doc__ = f"Import {kind}: {columns}. Re-importing a file changes nothing; a changed row updates."
     import_app.command(kind)(command)

@@ -3,9 +3,9 @@ an update with its audit event (and a revenue event where ARR moved), a new one 
 unchanged one nothing at all. The file is one transaction: a bad row (without `skip_invalid`) or a
 dry run leaves the data as it was.
 
-An account row is matched by its external_id, then its domain, then its exact name (any case); a
-contact row by its external_id, then its email, on the account its `account` column names (external
-id, domain or name).
+An account row is matched by its external_id, then its domain, then its exact name (any case), and
+creates an account only when asked to (`create_missing`); a contact row by its external_id, then its
+email, on the account its `account` column names (external id, domain or name).
 """
 
 from __future__ import annotations
@@ -58,9 +58,11 @@ ACCOUNT_TEXT = {"name": 200, "external_id": 200}
 
 async def import_entities(write_sessions: async_sessionmaker[AsyncSession], *, kind: str, source: Source,
                           principal: Principal, now: datetime, skip_invalid: bool = False, dry_run: bool = False,
-                          column_map: ColumnMap | None = None,
+                          column_map: ColumnMap | None = None, create_missing: bool = False,
                           on_progress: Callable[[int, int], None] | None = None) -> SignalReport:
-    """Import a file of accounts or contacts as upserts (see the module's docstring).
+    """Import a file of accounts or contacts as upserts (see the module's docstring). An account row that
+    matches no account is refused, unless `create_missing`: then it creates one (it needs segment and arr),
+    so a typo in a weekly sync never adds an account.
 
     Raises:
         InvalidInput: unknown kind, missing or unknown columns, or bad rows without `skip_invalid`
@@ -81,7 +83,8 @@ async def import_entities(write_sessions: async_sessionmaker[AsyncSession], *, k
             handle = _account_row if kind == "accounts" else _contact_row
             try:
                 async with session.begin_nested():
-                    outcome = await handle(session, row, principal=principal, now=now, index=index, users=users)
+                    outcome = await handle(session, row, principal=principal, now=now, index=index, users=users,
+                                           create_missing=create_missing)
             except CsdeskError as exc:
                 report.rejected.append(f"line {row.line}: {exc}")
                 continue
@@ -124,7 +127,7 @@ def _problems_of(row: Row) -> list[str]:
 
 
 async def _account_row(session: AsyncSession, row: Row, *, principal: Principal, now: datetime,
-                       index: AccountIndex, users: dict[str, str]) -> str:
+                       index: AccountIndex, users: dict[str, str], create_missing: bool) -> str:
     fields = RowFields(row.values)
     problems = _problems_of(row)
     wanted: dict[str, Any] = {}
@@ -150,6 +153,10 @@ async def _account_row(session: AsyncSession, row: Row, *, principal: Principal,
     if problems:
         raise InvalidInput("; ".join(problems))
     existing = _match_account(index, wanted)
+    if existing is None and not create_missing:
+        tried = ", ".join(f"{key} {wanted[key]!r}" for key in ("external_id", "domain", "name") if wanted.get(key))
+        raise InvalidInput(f"no account matches {tried or 'this row'}; pass --create-missing to create it (a new "
+                           "account needs name, segment and arr)")
     if existing is None:
         return await _create_account(session, wanted, principal=principal, now=now, index=index)
     account = await session.get(Account, existing.id)
@@ -214,7 +221,7 @@ async def _create_account(session: AsyncSession, wanted: dict[str, Any], *, prin
 
 
 async def _contact_row(session: AsyncSession, row: Row, *, principal: Principal, now: datetime,
-                       index: AccountIndex, users: dict[str, str]) -> str:
+                       index: AccountIndex, users: dict[str, str], create_missing: bool = False) -> str:
     fields = RowFields(row.values)
     problems = _problems_of(row)
     reference = fields.text("account", max_length=253, required=True)

@@ -88,8 +88,8 @@ def test_import_reports_bad_rows_imports_nothing_and_skip_invalid_imports_the_re
     accounts.write_text("name,segment,arr,owner_email,renewal_date\n"
                         "Acme Corp,enterprise,250000,lee@example.com,2027-03-31\n"
                         "Initech,huge,10,lee@example.com,\n", encoding="utf-8")
-    refused = run_csdesk("import", "accounts", str(accounts), env=env)
-    skipped = run_csdesk("import", "accounts", str(accounts), "--skip-invalid", env=env)
+    refused = run_csdesk("import", "accounts", str(accounts), "--create-missing", env=env)
+    skipped = run_csdesk("import", "accounts", str(accounts), "--skip-invalid", "--create-missing", env=env)
     again = run_csdesk("import", "accounts", str(accounts), "--skip-invalid", env=env)
     missing = run_csdesk("import", "accounts", str(tmp_path / "nope.csv"), env=env)
 
@@ -148,7 +148,7 @@ def test_signals_import_from_a_file_or_standard_input_with_a_dry_run_first(tmp_p
     assert run_csdesk("users", "add", "lee@example.com", "--name", "Lee", "--role", "manager", env=env).returncode == 0
     accounts = tmp_path / "accounts.csv"
     accounts.write_text("name,segment,arr,domain\nAcme Corp,enterprise,250000,acme.com\n", encoding="utf-8")
-    assert run_csdesk("import", "accounts", str(accounts), env=env).returncode == 0
+    assert run_csdesk("import", "accounts", str(accounts), "--create-missing", env=env).returncode == 0
     usage = "account,period,active_users,usage_count\nacme.com,2026-10,40,900\nacme.com,2026-11,38,850\n"
     dry = run_csdesk("import", "usage", "-", "--dry-run", env=env, stdin=usage)
     done = run_csdesk("import", "usage", "-", env=env, stdin=usage)
@@ -171,7 +171,7 @@ def test_exports_load_through_a_shipped_map_and_a_map_for_another_kind_is_refuse
     assert run_csdesk("users", "add", "ana@example.com", "--name", "Ana Garcia", "--role", "csm",
                       env=env).returncode == 0
     companies = run_csdesk("import", "accounts", str(samples / "hubspot-companies.csv"), "--map",
-                           "hubspot-companies", env=env)
+                           "hubspot-companies", "--create-missing", env=env)
     tickets = run_csdesk("import", "tickets", str(samples / "zendesk-tickets.csv"), "--map", "zendesk-tickets",
                          env=env)
     wrong = run_csdesk("import", "usage", str(samples / "zendesk-tickets.csv"), "--map", "zendesk-tickets", env=env)

@@ -31,7 +31,7 @@ async def _import(db: Db, tmp_path: Path, text: str, kind: str = "accounts", **o
     path.write_text(text, encoding="utf-8")
     with sources.opened(str(path)) as source:
         return await import_entities(db.app.write_sessions, kind=kind, source=source, principal=db.principals["morgan"],
-                                     now=NOW, **options)
+                                     now=NOW, **{"create_missing": kind == "accounts", **options})
 
 
 async def _count(db: Db, model: type) -> int:
@@ -92,6 +92,14 @@ async def test_a_file_with_wrong_columns_is_refused_before_any_row(db: Db, tmp_p
 async def test_a_new_account_needs_its_segment_and_arr(db: Db, tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="line 2: no account matches this row, and a new one needs segment and arr"):
         await _import(db, tmp_path, "name\nNew Co\n")
+
+
+async def test_without_create_missing_an_unknown_account_is_refused_with_the_keys_tried(db: Db,
+                                                                                       tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="line 2: no account matches external_id 'HS-1', domain 'acme.com', name "
+                                           "'Acme Corp'; pass --create-missing to create it"):
+        await _import(db, tmp_path, GOOD_ACCOUNTS, create_missing=False)
+    assert await _count(db, Account) == 0
 
 
 async def test_contacts_match_accounts_by_any_key_and_update_by_external_id_or_email(db: Db, tmp_path: Path) -> None:

@@ -27,7 +27,8 @@ async def _import(db: Db, map_name: str) -> SignalReport:
     with sources.opened(str(SAMPLES / f"{map_name}.csv")) as source:
         if column_map.kind in ENTITY_KINDS:
             return await import_entities(db.app.write_sessions, kind=column_map.kind, source=source,
-                                         principal=db.principals["morgan"], now=NOW, column_map=column_map)
+                                         principal=db.principals["morgan"], now=NOW, column_map=column_map,
+                                         create_missing=column_map.kind == "accounts")
         return await import_signals(db.app.read_sessions, db.app.write_sessions, kind=column_map.kind,
                                     source=source, principal=db.principals["morgan"], now=NOW, column_map=column_map)
 
