@@ -13,7 +13,8 @@ from store.errors import InvalidInput
 from store.imports import sources
 from store.imports.column_maps import NO_MAP, load_map
 from store.imports.entity_import import ENTITY_KINDS, import_entities
-from store.imports.signal_import import SignalReport, import_signals
+from store.imports.report import ImportReport
+from store.imports.signal_import import import_signals
 from store.schemas import UserOut
 
 
@@ -35,7 +36,7 @@ async def list_users(settings: Settings) -> list[UserOut]:
 async def import_file(settings: Settings, *, kind: str, path: str, format: str | None, skip_invalid: bool,
                       dry_run: bool, as_user: str | None, map_reference: str | None = None,
                       columns: Sequence[str] = (), create_missing: bool = False,
-                      on_progress: Callable[[int, int], None] | None = None) -> SignalReport:
+                      on_progress: Callable[[int, int], None] | None = None) -> ImportReport:
     """Import one file of `kind`: accounts or contacts (store.imports.entity_import), or usage, tickets,
     surveys or touchpoints (store.imports.signal_import), read through a column map when given."""
     if create_missing and kind != "accounts":

@@ -27,8 +27,8 @@ from store.errors import CsdeskError, InvalidInput
 from store.imports.account_index import AccountIndex, AccountRef
 from store.imports.column_maps import ColumnMap, mapped
 from store.imports.fields import RowFields
-from store.imports.signal_import import SHOWN_PROBLEMS, SignalReport
-from store.imports.sources import Row, Source, header_of, rows
+from store.imports.report import ImportReport, check_columns
+from store.imports.sources import Row, Source, rows
 from store.vocabulary import CONTACT_ROLES, LIFECYCLE_STAGES, ONBOARDING_STATUSES, SEGMENTS
 
 
@@ -59,7 +59,7 @@ ACCOUNT_TEXT = {"name": 200, "external_id": 200}
 async def import_entities(write_sessions: async_sessionmaker[AsyncSession], *, kind: str, source: Source,
                           principal: Principal, now: datetime, skip_invalid: bool = False, dry_run: bool = False,
                           column_map: ColumnMap | None = None, create_missing: bool = False,
-                          on_progress: Callable[[int, int], None] | None = None) -> SignalReport:
+                          on_progress: Callable[[int, int], None] | None = None) -> ImportReport:
     """Import a file of accounts or contacts as upserts (see the module's docstring). An account row that
     matches no account is refused, unless `create_missing`: then it creates one (it needs segment and arr),
     so a typo in a weekly sync never adds an account.
@@ -71,9 +71,8 @@ async def import_entities(write_sessions: async_sessionmaker[AsyncSession], *, k
     spec = ENTITY_KINDS.get(kind)
     if spec is None:
         raise InvalidInput(f"kind must be one of {', '.join(ENTITY_KINDS)}; got {kind!r}")
-    header = header_of(source)
-    _check_columns(spec, column_map.header(header) if column_map else header)
-    report = SignalReport(kind=kind, file=source.name, dry_run=dry_run)
+    check_columns(kind, source, column_map, required=spec.required, optional=spec.optional, help=spec.help)
+    report = ImportReport(kind=kind, file=source.name, dry_run=dry_run)
     async with write_sessions() as session:
         await session.begin()
         index = await AccountIndex.load(session)
@@ -95,28 +94,12 @@ async def import_entities(write_sessions: async_sessionmaker[AsyncSession], *, k
         report.matched = index.summary()
         if report.rejected and not skip_invalid:
             await session.rollback()
-            shown = "\n".join(report.rejected[:SHOWN_PROBLEMS])
-            more = f"\n...and {len(report.rejected) - SHOWN_PROBLEMS:,} more" \
-                if len(report.rejected) > SHOWN_PROBLEMS else ""
-            raise InvalidInput(f"{source.name}: {len(report.rejected):,} bad row(s); nothing was imported. Fix them "
-                               f"or pass --skip-invalid to import the rest:\n{shown}{more}")
+            raise report.refusal()
         if dry_run:
             await session.rollback()
         else:
             await session.commit()
     return report
-
-
-def _check_columns(spec: EntityKind, header: list[str]) -> None:
-    columns = set(header)
-    missing = [column for column in spec.required if column not in columns]
-    unknown = sorted(columns - set(spec.required) - set(spec.optional))
-    if missing or unknown:
-        problems = [f"missing columns: {', '.join(missing)}"] if missing else []
-        problems += [f"unknown columns: {', '.join(unknown)}"] if unknown else []
-        raise InvalidInput(f"{'; '.join(problems)}. A {spec.name} file has the columns: "
-                           f"{', '.join(spec.required)} (required); {', '.join(spec.optional)} (optional) — "
-                           f"{spec.help}. Map other names with --column or --map.")
 
 
 def _problems_of(row: Row) -> list[str]:

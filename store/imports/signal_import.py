@@ -14,7 +14,7 @@ from __future__ import annotations
 import pickle
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import IO, Any
 
@@ -28,33 +28,11 @@ from store.errors import InvalidInput
 from store.imports.account_index import AccountIndex, AccountRef, may_write
 from store.imports.column_maps import ColumnMap, mapped
 from store.imports.fields import RowFields
+from store.imports.report import ImportReport, check_columns
 from store.imports.signal_kinds import KINDS, Record, SignalKind
-from store.imports.sources import Row, Source, header_of, rows
+from store.imports.sources import Row, Source, rows
 
 CHUNK = 5_000
-SHOWN_PROBLEMS = 50
-
-
-@dataclass
-class SignalReport:
-    kind: str
-    file: str
-    dry_run: bool
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    rejected: list[str] = field(default_factory=list)
-    matched: str = ""
-    contacts_not_found: int = 0
-
-    def line(self) -> str:
-        verb = "would be" if self.dry_run else ""
-        counts = (f"{self.inserted:,} {verb} inserted, {self.updated:,} {verb} updated, {self.unchanged:,} unchanged, "
-                  f"{len(self.rejected):,} rejected").replace("  ", " ")
-        found = f"; accounts found {self.matched}" if self.matched else ""
-        contacts = f"; {self.contacts_not_found:,} contact email(s) not on the account, kept without a contact" \
-            if self.contacts_not_found else ""
-        return f"{self.kind} from {self.file}: {counts}{found}{contacts}"
 
 
 @dataclass
@@ -69,7 +47,7 @@ class _Checked:
 async def import_signals(sessions: async_sessionmaker[AsyncSession], write_sessions: async_sessionmaker[AsyncSession],
                          *, kind: str, source: Source, principal: Principal, now: datetime,
                          skip_invalid: bool = False, dry_run: bool = False, column_map: ColumnMap | None = None,
-                         on_progress: Callable[[int, int], None] | None = None) -> SignalReport:
+                         on_progress: Callable[[int, int], None] | None = None) -> ImportReport:
     """Import one file of `kind` signals (see signal_kinds.KINDS).
 
     Raises:
@@ -79,9 +57,9 @@ async def import_signals(sessions: async_sessionmaker[AsyncSession], write_sessi
     spec = KINDS.get(kind)
     if spec is None:
         raise InvalidInput(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
-    header = header_of(source)
-    _check_columns(spec, column_map.header(header) if column_map else header)
-    report = SignalReport(kind=kind, file=source.name, dry_run=dry_run)
+    check_columns(kind, source, column_map, required=("account", *spec.required), optional=spec.optional,
+                  help=spec.help)
+    report = ImportReport(kind=kind, file=source.name, dry_run=dry_run)
     async with sessions() as session:
         index = await AccountIndex.load(session)
         users = {email: user_id for user_id, email in await session.execute(select(User.id, User.email))}
@@ -92,11 +70,7 @@ async def import_signals(sessions: async_sessionmaker[AsyncSession], write_sessi
         good = _check_all(spec, source, checked, principal, now, report, spool)
         report.matched = index.summary()
         if report.rejected and not skip_invalid:
-            shown = "\n".join(report.rejected[:SHOWN_PROBLEMS])
-            more = f"\n...and {len(report.rejected) - SHOWN_PROBLEMS:,} more" \
-                if len(report.rejected) > SHOWN_PROBLEMS else ""
-            raise InvalidInput(f"{source.name}: {len(report.rejected):,} bad row(s); nothing was imported. Fix them "
-                               f"or pass --skip-invalid to import the rest:\n{shown}{more}")
+            raise report.refusal()
         spool.seek(0)
         done = 0
         for chunk in _chunks(spool):
@@ -110,7 +84,7 @@ async def import_signals(sessions: async_sessionmaker[AsyncSession], write_sessi
 
 
 def _check_all(spec: SignalKind, source: Source, checked: _Checked, principal: Principal, now: datetime,
-               report: SignalReport, spool: IO[bytes]) -> int:
+               report: ImportReport, spool: IO[bytes]) -> int:
     """Check every row: the bad ones into the report, the good ones into the spool. Returns how many were good."""
     pending: list[tuple[Any, ...]] = []
     names: tuple[str, ...] = ()
@@ -132,18 +106,6 @@ def _check_all(spec: SignalKind, source: Source, checked: _Checked, principal: P
     if pending:
         pickle.dump((names, pending), spool, protocol=pickle.HIGHEST_PROTOCOL)
     return good
-
-
-def _check_columns(spec: SignalKind, header: list[str]) -> None:
-    columns = set(header)
-    missing = [column for column in ("account", *spec.required) if column not in columns]
-    unknown = sorted(columns - set(spec.columns))
-    if missing or unknown:
-        problems = [f"missing columns: {', '.join(missing)}"] if missing else []
-        problems += [f"unknown columns: {', '.join(unknown)}"] if unknown else []
-        raise InvalidInput(f"{'; '.join(problems)}. A {spec.name} file has the columns: account, "
-                           f"{', '.join(spec.required)} (required); {', '.join(spec.optional)} (optional) — "
-                           f"{spec.help}. Map other names with --column (e.g. --column account=Company) or --map.")
 
 
 def _read(spec: SignalKind, source: Source, checked: _Checked, principal: Principal,
@@ -223,7 +185,7 @@ def _chunks(spool: IO[bytes]) -> Iterator[list[tuple[int, Record]]]:
 
 
 async def _write_chunk(session: AsyncSession, spec: SignalKind, chunk: list[tuple[int, Record]], *,
-                       principal: Principal, now: datetime, report: SignalReport, dry_run: bool,
+                       principal: Principal, now: datetime, report: ImportReport, dry_run: bool,
                        source: Source, users: dict[str, int]) -> None:
     table = spec.table
     key_column = table.c[spec.key_column]

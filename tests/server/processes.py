@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -44,6 +45,17 @@ def run_csdesk(*args: str, env: dict[str, str], cwd: Path | None = None,
                stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([CSDESK, *args], env=env, cwd=cwd, input=stdin, capture_output=True, text=True,
                           timeout=120)
+
+
+def kill_when(args: list[str], env: dict[str, str], done: Callable[[], bool], *, what: str) -> None:
+    """Run `csdesk ARGS` and SIGKILL it as soon as `done()` holds (or it ends by itself)."""
+    process = subprocess.Popen([CSDESK, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while process.poll() is None and not done():
+        assert time.monotonic() < deadline, f"the {what} made no progress"
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
 
 
 def free_port() -> int:

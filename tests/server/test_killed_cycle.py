@@ -5,9 +5,6 @@ or draft."""
 from __future__ import annotations
 
 import random
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 from server.context import open_app
@@ -15,7 +12,7 @@ from store.clock import FixedClock
 from store.demo.portfolio import seed_demo_portfolio
 from tests.backends import fetch_rows, settings_for_file
 from tests.conftest import NOW, TODAY
-from tests.server.processes import CSDESK, csdesk_env, run_csdesk
+from tests.server.processes import csdesk_env, kill_when, run_csdesk
 
 ACCOUNTS = 600
 KILLS = 3
@@ -33,15 +30,9 @@ def _agent_assessments(path: Path) -> int:
 
 def _kill_after(path: Path, written_at_least: int) -> int:
     """Start a cycle and SIGKILL it once it has written `written_at_least` more assessments."""
-    env = csdesk_env(path)
     before = _agent_assessments(path)
-    process = subprocess.Popen([CSDESK, "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while process.poll() is None and _agent_assessments(path) - before < written_at_least:
-        assert time.monotonic() < deadline, "the cycle made no progress"
-        time.sleep(0.005)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
+    kill_when(["run"], csdesk_env(path), lambda: _agent_assessments(path) - before >= written_at_least,
+              what="cycle")
     return _agent_assessments(path) - before
 
 

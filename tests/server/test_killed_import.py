@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import random
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 from server.context import open_app
@@ -15,7 +12,7 @@ from store.clock import FixedClock
 from store.demo.portfolio import seed_demo_portfolio
 from tests.backends import fetch_rows, settings_for_file
 from tests.conftest import NOW, TODAY
-from tests.server.processes import CSDESK, csdesk_env, run_csdesk
+from tests.server.processes import csdesk_env, kill_when, run_csdesk
 
 ACCOUNTS = 300
 MONTHS = 100  # 2015-01 to 2023-04: 30,000 rows, six chunks of 5,000
@@ -46,14 +43,8 @@ def _chunks_written(path: Path) -> int:
 def _kill_after(path: Path, usage: Path, chunks: int) -> None:
     """Start the import and SIGKILL it once it has committed `chunks` more chunks."""
     before = _chunks_written(path)
-    process = subprocess.Popen([CSDESK, "import", "usage", str(usage), "--as", MANAGER], env=csdesk_env(path),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while process.poll() is None and _chunks_written(path) - before < chunks:
-        assert time.monotonic() < deadline, "the import made no progress"
-        time.sleep(0.005)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
+    kill_when(["import", "usage", str(usage), "--as", MANAGER], csdesk_env(path),
+              lambda: _chunks_written(path) - before >= chunks, what="import")
 
 
 def _usage(path: Path) -> list[tuple]:

@@ -12,7 +12,7 @@ from store.database.models import Account, AuditEvent, Contact, RevenueEvent
 from store.errors import InvalidInput
 from store.imports import sources
 from store.imports.entity_import import import_entities
-from store.imports.signal_import import SignalReport
+from store.imports.report import ImportReport
 from tests.conftest import NOW, Db
 
 GOOD_ACCOUNTS = """name,segment,arr,owner_email,renewal_date,domain,external_id
@@ -26,7 +26,7 @@ Hooli,smb,ten,nobody,31/03/2027
 """
 
 
-async def _import(db: Db, tmp_path: Path, text: str, kind: str = "accounts", **options: bool) -> SignalReport:
+async def _import(db: Db, tmp_path: Path, text: str, kind: str = "accounts", **options: bool) -> ImportReport:
     path = tmp_path / f"{kind}.csv"
     path.write_text(text, encoding="utf-8")
     with sources.opened(str(path)) as source:

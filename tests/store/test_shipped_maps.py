@@ -12,7 +12,8 @@ from store.database.models import Account, Assessment, Contact, SupportTicket
 from store.imports import sources
 from store.imports.column_maps import load_map, shipped_maps
 from store.imports.entity_import import ENTITY_KINDS, import_entities
-from store.imports.signal_import import SignalReport, import_signals
+from store.imports.report import ImportReport
+from store.imports.signal_import import import_signals
 from tests.agents.conftest import deps_for
 from tests.conftest import NOW, Db
 
@@ -21,7 +22,7 @@ SAMPLES = Path(__file__).parent.parent / "samples"
 ORDER = ("hubspot-companies", "salesforce-accounts", "hubspot-contacts", "zendesk-tickets", "delighted-nps")
 
 
-async def _import(db: Db, map_name: str) -> SignalReport:
+async def _import(db: Db, map_name: str) -> ImportReport:
     column_map = load_map(map_name)
     assert column_map.kind is not None
     with sources.opened(str(SAMPLES / f"{map_name}.csv")) as source:

@@ -14,13 +14,14 @@ from store.crm.contacts import upsert_contact
 from store.database.models import AuditEvent, SupportTicket, SurveyResponse, Touchpoint, UsageSnapshot
 from store.errors import InvalidInput
 from store.imports import sources
-from store.imports.signal_import import SignalReport, import_signals
+from store.imports.report import ImportReport
+from store.imports.signal_import import import_signals
 from tests.agents.conftest import deps_for
 from tests.conftest import NOW, Db
 from tests.factories import make_account
 
 
-async def _import(db: Db, path: Path, kind: str, *, who: str = "morgan", **options: bool) -> SignalReport:
+async def _import(db: Db, path: Path, kind: str, *, who: str = "morgan", **options: bool) -> ImportReport:
     with sources.opened(str(path)) as source:
         return await import_signals(db.app.read_sessions, db.app.write_sessions, kind=kind, source=source,
                                     principal=db.principals[who], now=NOW, **options)
