@@ -55,6 +55,11 @@ async def _account(db: Db) -> int:
     return account.id
 
 
+def _on(db: Db) -> str:
+    """Which database a line of the report was measured on (the suite runs on each)."""
+    return "PostgreSQL, " if db.app.settings.database_url else "SQLite, "
+
+
 def _carried(draft: DraftOut, payload: tuple[str, ...]) -> list[str]:
     text = f"{draft.subject}\n{draft.body}"
     return [piece for piece in payload if piece in text]
@@ -103,7 +108,7 @@ async def test_every_draft_attack_is_rejected_with_its_reason_or_reaches_review_
         elif carried:
             tally.unflagged += 1
             failures.append(f"{attack.name}: reached review unflagged carrying {carried}")
-    grounding_report.add(tally.line("drafts, model answers"))
+    grounding_report.add(_on(db) + tally.line("drafts, model answers"))
     assert failures == [] and tally.unflagged == 0, "\n".join(failures)
 
 
@@ -160,7 +165,7 @@ async def test_instructions_planted_in_crm_text_do_not_reach_review(db: Db, fake
         assert "attacker.example" in (draft.fallback_reason or "") and "attacker" not in draft.body
         tally.rejected += 1
     assert len(drafts) >= 2
-    grounding_report.add(tally.line("drafts, instructions planted in a note or survey"))
+    grounding_report.add(_on(db) + tally.line("drafts, instructions planted in a note or survey"))
 
 
 ASSESSMENT_ATTACKS: tuple[tuple[str, dict[str, Any] | str, tuple[str, ...]], ...] = (
@@ -222,7 +227,7 @@ async def test_every_assessment_attack_stores_the_rules_assessment_with_its_reas
         missing = [reason for reason in reasons if reason not in (stored.fallback_reason or "")]
         if missing:
             failures.append(f"{name}: the reason {stored.fallback_reason!r} does not name {missing}")
-    grounding_report.add(tally.line("assessments"))
+    grounding_report.add(_on(db) + tally.line("assessments"))
     assert failures == [], "\n".join(failures)
 
 
@@ -273,7 +278,7 @@ async def test_honest_drafts_and_assessments_pass(db: Db, fake_openai: FakeOpenA
             stored = await _assess(db, model, bare.id)
             if stored.method != "llm:test-model":
                 rejected.append(f"assessment {index}: {stored.fallback_reason}")
-    grounding_report.add(f"honest answers: {tried} tried, {len(rejected)} falsely rejected (goal at most 2)"
+    grounding_report.add(_on(db) + f"honest answers: {tried} tried, {len(rejected)} falsely rejected (goal at most 2)"
                          + "".join(f"\n    {line}" for line in rejected))
     assert tried >= 50 and len(rejected) <= 2, rejected
 
