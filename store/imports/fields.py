@@ -113,9 +113,15 @@ class RowFields:
         return parsed
 
     def count_of_list(self, column: str) -> int | None:
-        """How many items a JSON list holds (a `features` list), or None when the row has no such list."""
+        """How many different items a list holds — a JSON list, or in CSV a cell of items separated by `;` or
+        `|` ("reports; exports") — or None when the row has none."""
         items = self.lists.get(column)
-        return None if items is None else len({str(item) for item in items})
+        if items is None:
+            cell = self.values.get(column, "").strip()
+            if not cell:
+                return None
+            items = [item.strip() for item in cell.replace("|", ";").split(";") if item.strip()]
+        return len({str(item) for item in items})
 
 
 def parse_moment(value: str) -> datetime | None:

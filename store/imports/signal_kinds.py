@@ -128,7 +128,7 @@ KINDS: dict[str, SignalKind] = {kind.name: kind for kind in (
                optional=("features_adopted", "features"), key_column="period_start",
                compared=("active_users", "usage_count", "features_adopted"), read=_usage,
                help="a month (2026-11) or a day (rolled up to its month: most active users, summed usage, most "
-                    "features); features_adopted or a JSON `features` list"),
+                    "features); features_adopted, or `features` as a JSON list or a CSV cell of names split by ;"),
     SignalKind("tickets", SupportTicket.__table__, required=("ticket_id", "opened_at"),
                optional=("subject", "due_at", "closed_at", "priority", "escalated", "csat"), key_column="external_id",
                compared=("subject", "opened_at", "due_at", "closed_at", "priority", "escalated", "csat"), read=_ticket,

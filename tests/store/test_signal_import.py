@@ -213,3 +213,17 @@ async def test_a_month_given_both_as_a_month_row_and_as_day_rows_is_refused(db: 
         await _import(db, path, "usage")
     assert "line 3: Acme Corp has both a month row and day rows for 2026-10" in str(refused.value)
     assert "line 5: Acme Corp has both a month row and day rows for 2026-09" in str(refused.value)
+
+
+async def test_features_come_as_a_json_list_or_a_csv_cell_of_names(db: Db, tmp_path: Path) -> None:
+    account = await make_account(db, name="Acme Corp")
+    csv_file = _write(tmp_path, "usage.csv", "account,period,active_users,usage_count,features\n"
+                      'Acme Corp,2026-09,4,40,"reports; exports; reports"\n')
+    jsonl = _write(tmp_path, "usage.jsonl", '{"account": "Acme Corp", "period": "2026-10", "active_users": 5, '
+                   '"usage_count": 50, "features": ["reports", "alerts", "sso"]}\n')
+    await _import(db, csv_file, "usage")
+    await _import(db, jsonl, "usage")
+    async with db.read() as session:
+        features = list(await session.scalars(select(UsageSnapshot.features_adopted).where(
+            UsageSnapshot.account_id == account.id).order_by(UsageSnapshot.period_start)))
+    assert features == [2, 3]
