@@ -60,9 +60,6 @@ class ColumnMap:
         """The row with csdesk's column names and values."""
         values: dict[str, str] = {} if self.only_mapped else {
             k: v for k, v in row.values.items() if k not in set(self.columns.values()) or k in self.columns}
-        for key in ("\x00error", "\x00extra"):
-            if key in row.values:
-                values[key] = row.values[key]
         for dst, src in self.columns.items():
             if src in row.values:
                 values[dst] = row.values[src]
@@ -79,7 +76,7 @@ class ColumnMap:
             if not values.get(dst, "").strip():
                 values[dst] = default
         lists = {self._dst_of(src): items for src, items in row.lists.items()}
-        return Row(line=row.line, values=values, lists=lists)
+        return Row(line=row.line, values=values, lists=lists, problem=row.problem)
 
     def _dst_of(self, src: str) -> str:
         return next((dst for dst, source in self.columns.items() if source == src), src)

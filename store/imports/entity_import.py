@@ -102,17 +102,10 @@ async def import_entities(write_sessions: async_sessionmaker[AsyncSession], *, k
     return report
 
 
-def _problems_of(row: Row) -> list[str]:
-    if "\x00error" in row.values:
-        return [row.values["\x00error"]]
-    extra = row.values.get("\x00extra")
-    return [f"{extra} more value(s) than the header has columns"] if extra else []
-
-
 async def _account_row(session: AsyncSession, row: Row, *, principal: Principal, now: datetime,
                        index: AccountIndex, users: dict[str, str], create_missing: bool) -> str:
     fields = RowFields(row.values)
-    problems = _problems_of(row)
+    problems = row.problems()
     wanted: dict[str, Any] = {}
     for column, length in ACCOUNT_TEXT.items():
         if (value := fields.text(column, max_length=length)) is not None:
@@ -206,7 +199,7 @@ async def _create_account(session: AsyncSession, wanted: dict[str, Any], *, prin
 async def _contact_row(session: AsyncSession, row: Row, *, principal: Principal, now: datetime,
                        index: AccountIndex, users: dict[str, str], create_missing: bool = False) -> str:
     fields = RowFields(row.values)
-    problems = _problems_of(row)
+    problems = row.problems()
     reference = fields.text("account", max_length=253, required=True)
     account = index.find(reference) if reference else None
     if reference and account is None:

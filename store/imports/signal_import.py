@@ -118,7 +118,7 @@ def _read(spec: SignalKind, source: Source, checked: _Checked, principal: Princi
     months_with_days: set[int] = set()
     for row in mapped(rows(source), checked.column_map):
         fields = RowFields(row.values, row.lists)
-        problems = _shape_problems(row)
+        problems = row.problems()
         reference = row.values.get("account", "").strip()
         account = checked.index.find(reference) if reference else None
         if not reference:
@@ -146,13 +146,6 @@ def _read(spec: SignalKind, source: Source, checked: _Checked, principal: Princi
                 if record.day:
                     months_with_days.add(month)
         yield row, problems, (account, record) if not problems and account and record else None
-
-
-def _shape_problems(row: Row) -> list[str]:
-    if "\x00error" in row.values:
-        return [row.values["\x00error"]]
-    extra = row.values.get("\x00extra")
-    return [f"{extra} more value(s) than the header has columns"] if extra else []
 
 
 def _chunks(spool: IO[bytes]) -> Iterator[list[tuple[int, Record]]]:
@@ -210,7 +203,7 @@ async def _write_chunk(session: AsyncSession, spec: SignalKind, chunk: list[tupl
         stored = existing.get((account_id, record.key))
         if stored is None:
             inserts.append(values)
-        elif any(_differs(getattr(stored, column), values.get(column)) for column in spec.compared
+        elif any(getattr(stored, column) != values.get(column) for column in spec.compared
                  if column in values):
             updates.append({"_id": stored.id, **{c: values[c] for c in spec.compared if c in values}})
         else:
@@ -242,9 +235,3 @@ async def _contacts_of(session: AsyncSession, chunk: list[tuple[int, Record]]) -
         Contact.account_id.in_({account_id for account_id, _ in chunk}), Contact.email.in_(emails)))
     return {(account_id, email): contact_id for account_id, email, contact_id in found}
 
-
-def _differs(stored: Any, new: Any) -> bool:
-    if isinstance(stored, datetime) and isinstance(new, datetime):
-        return stored.replace(tzinfo=None) != new.replace(tzinfo=None) if stored.tzinfo is None or \
-            new.tzinfo is None else stored != new
-    return stored != new

@@ -47,6 +47,11 @@ class Row:
     values: dict[str, str]
     # Values that came as JSON lists (a `features` list); CSV rows have none.
     lists: dict[str, list[object]]
+    # What is wrong with the row as a whole (not a JSON object, more values than columns), if anything.
+    problem: str | None = None
+
+    def problems(self) -> list[str]:
+        return [self.problem] if self.problem else []
 
 
 @contextmanager
@@ -136,9 +141,9 @@ def _csv_rows(handle: io.TextIOBase, source: Source) -> Iterator[Row]:
             continue  # a blank line
         values = {column: (record[index].strip() if index < len(record) else "")
                   for index, column in enumerate(columns) if column}
-        if len(record) > len(columns):
-            values["\x00extra"] = str(len(record) - len(columns))
-        yield Row(line=start, values=values, lists={})
+        extra = len(record) - len(columns)
+        problem = f"{extra} more value(s) than the header has columns" if extra > 0 else None
+        yield Row(line=start, values=values, lists={}, problem=problem)
         start = reader.line_num + 1
 
 
@@ -149,10 +154,10 @@ def _json_rows(handle: io.TextIOBase, source: Source) -> Iterator[Row]:
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            yield Row(line=number, values={"\x00error": f"not a JSON object: {exc.msg}"}, lists={})
+            yield Row(line=number, values={}, lists={}, problem=f"not a JSON object: {exc.msg}")
             continue
         if not isinstance(value, dict):
-            yield Row(line=number, values={"\x00error": "not a JSON object"}, lists={})
+            yield Row(line=number, values={}, lists={}, problem="not a JSON object")
             continue
         values = {str(k): _text_of(v) for k, v in value.items() if not isinstance(v, list)}
         lists = {str(k): v for k, v in value.items() if isinstance(v, list)}
