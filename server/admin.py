@@ -65,10 +65,11 @@ async def import_file(settings: Settings, *, kind: str, path: str, format: str |
         return report
 
 
-async def create_token(settings: Settings, *, user: str, name: str, expires_in_days: int | None) -> tokens.NewToken:
+async def create_token(settings: Settings, *, user: str, name: str, expires_in_days: int | None,
+                       scope: str = "csdesk") -> tokens.NewToken:
     async with open_app(settings) as app, app.write_sessions() as session, session.begin():
         return await tokens.create_token(session, user_email=user, name=name, now=app.clock.now(), actor="cli",
-                                         expires_in_days=expires_in_days)
+                                         expires_in_days=expires_in_days, scope=scope)
 
 
 async def list_tokens(settings: Settings) -> list[tokens.TokenOut]:

@@ -15,9 +15,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.table import Table
 
 from agents.cycle import CycleSummary, run_cycle
+from agents.watch import WatchPass, watch
 from server.context import AppContext, open_app
 from server.settings import Settings
 from store.errors import InvalidInput
+from store.events.retention import prune
 from store.runs.agent_runs import WORKER_KIND, RunLine, recent_runs
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
@@ -129,15 +131,49 @@ async def run_once(settings: Settings, console: Console, *, force: bool, worker:
         return await cycle_with_progress(app, console, force=force, worker=worker)
 
 
-async def run_worker(settings: Settings, console: Console, *, every: timedelta) -> None:
-    """Run a cycle now and then every `every` until SIGINT or SIGTERM; a running cycle finishes first."""
+async def run_worker(settings: Settings, console: Console, *, every: timedelta, watch: bool = False) -> None:
+    """Run a cycle now and then every `every` until SIGINT or SIGTERM; a running cycle finishes first.
+    With `watch`, assess the accounts marked as changed (by events and imports) within seconds between
+    cycles, and prune product events older than CSDESK_EVENTS_KEEP_DAYS after each cycle."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(stop_signal, stop.set)
+    if watch:
+        await _watch_worker(settings, console, every=every, stop=stop)
+        return
     async with open_app(settings) as app:
         while not stop.is_set():
             await cycle_with_progress(app, console)
             console.print(f"Next cycle in {every}. Ctrl-C stops the worker.", highlight=False)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=every.total_seconds())
+
+
+async def _watch_worker(settings: Settings, console: Console, *, every: timedelta, stop: asyncio.Event) -> None:
+    async with open_app(settings) as app:
+        deps = app.agent_deps()
+        next_cycle = deps.wall_clock.now()
+
+        async def cycle_when_due() -> None:
+            nonlocal next_cycle
+            if deps.wall_clock.now() < next_cycle or stop.is_set():
+                return
+            await cycle_with_progress(app, console)
+            pruned = await prune_events(app, keep=timedelta(days=settings.events_keep_days))
+            if pruned:
+                console.print(f"Pruned {pruned:,} product events older than {settings.events_keep_days} days.")
+            next_cycle = deps.wall_clock.now() + every
+            console.print(f"Watching for changed accounts; next full cycle in {every}. Ctrl-C stops the worker.",
+                          highlight=False)
+
+        def report(done: WatchPass) -> None:
+            console.print(f"{deps.wall_clock.now():%H:%M:%S} assessed {done.assessed} of {done.claimed} changed "
+                          "account(s)", highlight=False)
+
+        await watch(deps, stop, poll_seconds=settings.watch_poll_seconds, on_pass=report, between=cycle_when_due)
+
+
+async def prune_events(app: AppContext, *, keep: timedelta) -> int:
+    async with app.write_sessions() as session, session.begin():
+        return await prune(session, before=app.clock.now() - keep)

@@ -180,9 +180,12 @@ def runs(
 def worker(
     ctx: typer.Context,
     every: Annotated[str, typer.Option(help="Time between cycles: 30m, 1h, 1d.")] = "1h",
+    watch: Annotated[bool, typer.Option("--watch", help="Between cycles, assess the accounts that product events "
+                                                        "and imports changed, within seconds.")] = False,
 ) -> None:
-    """Run agent cycles in-process, one now and one every interval (for machines without cron).
-    SIGINT (Ctrl-C) or SIGTERM stops it once the running cycle has finished."""
+    """Run agent cycles in-process, one now and one every interval (for machines without cron); with
+    --watch, also re-assess changed accounts as their data arrives. SIGINT (Ctrl-C) or SIGTERM stops it
+    once the running cycle has finished."""
     from server.agent_commands import parse_interval, run_worker
 
     try:
@@ -191,7 +194,7 @@ def worker(
         err.print("[bold red]error:[/] ", end="", highlight=False)
         err.print(str(exc), highlight=False, markup=False)
         raise typer.Exit(2) from None
-    run(run_worker(settings_of(ctx), Console(), every=interval))
+    run(run_worker(settings_of(ctx), Console(), every=interval, watch=watch))
     err.print("worker stopped")
 
 
@@ -230,18 +233,33 @@ def users_list(ctx: typer.Context, as_json: JsonOutput = False) -> None:
 
 @tokens_app.command("create")
 def tokens_create(
-    ctx: typer.Context, user: Annotated[str, typer.Option(help="The user's email.")],
-    name: Annotated[str, typer.Option(help="What it is for, e.g. laptop.")],
-    expires_in_days: Annotated[int, typer.Option(min=0, max=3650, help="Lifetime in days; 0 = until revoked.")]
-    = 90,
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option(help="What it is for, e.g. laptop or segment-prod.")],
+    user: Annotated[str | None, typer.Option(help="The user's email (a write key: who answers for it; default "
+                                                  "CSDESK_USER).")] = None,
+    ingest: Annotated[bool, typer.Option("--ingest", help="A write key for product events (/v1, Segment or "
+                                                          "RudderStack): it can send events and nothing else.")]
+    = False,
+    expires_in_days: Annotated[int | None, typer.Option(min=0, max=3650, help="Lifetime in days; 0 = until "
+                                                                             "revoked. Default 90 (a write key: 0).")]
+    = None,
 ) -> None:
-    """Create a token for a user; it is printed once and stored only as a hash."""
+    """Create a token for a user, or a write key for product events; it is printed once and stored only
+    as a hash."""
     from server.admin import create_token
 
-    created = run(create_token(settings_of(ctx), user=user, name=name, expires_in_days=expires_in_days or None))
+    settings = settings_of(ctx)
+    owner = user or (settings.user if ingest else None)
+    if owner is None:
+        err.print("[bold red]error:[/] name the token's user with --user" + (" or CSDESK_USER" if ingest else ""))
+        raise typer.Exit(2)
+    days = expires_in_days if expires_in_days is not None else (0 if ingest else 90)
+    created = run(create_token(settings, user=owner, name=name, expires_in_days=days or None,
+                               scope="ingest" if ingest else "csdesk"))
     print(created.token)
     until = f"expires {created.expires_at:%Y-%m-%d %H:%M} UTC" if created.expires_at else "does not expire"
-    err.print(f"token {created.id} for {created.user} ({created.name}), {until}; copy it now, it is not shown "
+    what = "write key for product events" if ingest else "token"
+    err.print(f"{what} {created.id} for {created.user} ({created.name}), {until}; copy it now, it is not shown "
               "again", highlight=False)
 
 
@@ -257,7 +275,7 @@ def _token_line(token: TokenOut) -> str:
     used = token.last_used_at.isoformat(timespec="minutes") if token.last_used_at else "never used"
     until = f"expires {token.expires_at:%Y-%m-%d}" if token.expires_at else "no expiry"
     state = "revoked" if token.revoked else ""
-    return f"{token.id:>4}  {token.user:35} {token.name:20} {used:20} {until:18} {state}"
+    return f"{token.id:>4}  {token.user:35} {token.name:20} {token.scope:7} {used:20} {until:18} {state}"
 
 
 @tokens_app.command("revoke")

@@ -18,6 +18,7 @@ from starlette.routing import Mount, Route
 from server.app import build_server
 from server.auth import ApiTokenVerifier
 from server.context import AppContext, open_app
+from server.ingest_web import ingest_routes
 from server.oauth import EitherVerifier, JwtVerifier
 from server.review_web import review_routes
 from server.settings import Settings
@@ -51,14 +52,16 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
 
 
 def build_http_app(settings: Settings, *, host: str, port: int = 8765) -> Starlette:
-    """MCP at /mcp (bearer tokens), the review page at /review, and /healthz."""
+    """MCP at /mcp (bearer tokens), the review page at /review, product events at /v1 (write keys), and
+    /healthz."""
     opened: dict[str, AppContext] = {}
     public_url = settings.public_url or f"http://{host if host not in {'0.0.0.0', '::'} else '127.0.0.1'}:{port}"
     mcp = build_server(settings, token_verifier=token_verifier(settings, lambda: opened["app"], public_url),
                        public_url=public_url)
+    security = transport_security(settings)
     # Stateless: each request stands alone (no Mcp-Session-Id), so any process behind the address can
     # answer it; everything a request needs is in the database.
-    mcp_app = mcp.streamable_http_app(host=host, transport_security=transport_security(settings),
+    mcp_app = mcp.streamable_http_app(host=host, transport_security=security,
                                       stateless_http=settings.stateless_http)
     secret = settings.session_secret.get_secret_value().encode() if settings.session_secret \
         else secrets.token_bytes(32)
@@ -73,6 +76,7 @@ def build_http_app(settings: Settings, *, host: str, port: int = 8765) -> Starle
         return JSONResponse({"status": "ok"})
 
     routes = [Route("/healthz", healthz, methods=["GET"]),
+              *ingest_routes(lambda request: request.app.state.csdesk, security),
               *review_routes(lambda request: request.app.state.csdesk, SessionSigner(secret),
                              secure_cookies=settings.secure_cookies),
               Mount("/", app=mcp_app)]

@@ -61,6 +61,12 @@ class Settings(BaseSettings):
                                                   "(see store.database.one_hop); false runs them in a session.")
     stateless_http: bool = Field(False, description="Serve MCP over HTTP without per-process sessions, for several "
                                                     "processes behind one load balancer.")
+    events_feature_property: str | None = Field(
+        None, description="The track-event property that names the feature used (default: the event's name).")
+    events_keep_days: int = Field(90, ge=1, le=3650, description="How long raw product events are kept, so usage "
+                                                                  "can be rebuilt from them (`csdesk events rebuild`).")
+    watch_poll_seconds: float = Field(1.0, gt=0, le=3600, description="How often `csdesk worker --watch` looks for "
+                                                                      "accounts whose signals changed.")
     oauth_issuer: str | None = Field(
         None, description="OAuth 2.1 authorization server whose JWT access tokens are accepted over HTTP (its exact "
                           "`iss`), and which OAuth clients are sent to.")

@@ -24,6 +24,9 @@ MAX_LIFETIME_DAYS = 3650
 # A token's last use is written at most this often: enough to tell a live token from a forgotten one,
 # without a write (and the write lock) on every request.
 USE_RECORDED_EVERY = timedelta(minutes=1)
+# What a token may do. "csdesk": call /mcp and sign in to the review page, as its user. "ingest": send
+# product events to /v1 (a write key) and nothing else: it reads no CRM data.
+SCOPES = ("csdesk", "ingest")
 
 
 class TokenOut(BaseModel):
@@ -34,6 +37,7 @@ class TokenOut(BaseModel):
     last_used_at: datetime | None
     revoked: bool
     expires_at: datetime | None = None
+    scope: str = "csdesk"
 
 
 class NewToken(TokenOut):
@@ -46,13 +50,16 @@ def hash_token(token: str) -> str:
 
 
 async def create_token(session: AsyncSession, *, user_email: str, name: str, now: datetime,
-                       actor: Principal | str, expires_in_days: int | None = None) -> NewToken:
-    """A new token for the user, valid for `expires_in_days` (None: until revoked); the plain token is
-    in the result and nowhere else.
+                       actor: Principal | str, expires_in_days: int | None = None,
+                       scope: str = "csdesk") -> NewToken:
+    """A new token for the user, valid for `expires_in_days` (None: until revoked), with one of SCOPES;
+    the plain token is in the result and nowhere else.
 
     Raises:
-        NotFound: no such user. InvalidInput: the name is empty or too long, or a bad lifetime.
+        NotFound: no such user. InvalidInput: the name is empty or too long, a bad lifetime or scope.
     """
+    if scope not in SCOPES:
+        raise InvalidInput(f"a token's scope is one of {', '.join(SCOPES)}; got {scope!r}")
     if expires_in_days is not None and not 1 <= expires_in_days <= MAX_LIFETIME_DAYS:
         raise InvalidInput(f"a token lives 1 to {MAX_LIFETIME_DAYS} days (or without expiry); "
                            f"got {expires_in_days}")
@@ -64,21 +71,26 @@ async def create_token(session: AsyncSession, *, user_email: str, name: str, now
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     expires_at = now + timedelta(days=expires_in_days) if expires_in_days is not None else None
     row = ApiToken(user_id=user.id, name=validation.text(name, "name", max_length=100), token_hash=hash_token(token),
-                   scopes=["csdesk"], created_at=now, expires_at=expires_at)
+                   scopes=[scope], created_at=now, expires_at=expires_at)
     session.add(row)
     await session.flush()
     audit.record(session, principal=actor, action="token.create", entity="api_token", entity_id=row.id, at=now,
-                 after={"user": user.email, "name": row.name,
+                 after={"user": user.email, "name": row.name, "scope": scope,
                         "expires_at": expires_at.isoformat() if expires_at else None})
     return NewToken(id=row.id, user=user.email, name=row.name, created_at=now, last_used_at=None, revoked=False,
-                    expires_at=expires_at, token=token)
+                    expires_at=expires_at, scope=scope, token=token)
 
 
 async def list_tokens(session: AsyncSession) -> list[TokenOut]:
     rows = await session.execute(select(ApiToken, User.email).join(User, User.id == ApiToken.user_id)
                                  .order_by(ApiToken.id))
     return [TokenOut(id=row.id, user=email, name=row.name, created_at=row.created_at, last_used_at=row.last_used_at,
-                     revoked=row.revoked_at is not None, expires_at=row.expires_at) for row, email in rows]
+                     revoked=row.revoked_at is not None, expires_at=row.expires_at, scope=scope_of(row))
+            for row, email in rows]
+
+
+def scope_of(row: ApiToken) -> str:
+    return row.scopes[0] if row.scopes else "csdesk"
 
 
 async def revoke_token(session: AsyncSession, *, token_id: int, now: datetime, actor: Principal | str) -> None:
@@ -100,12 +112,12 @@ class TokenCheck:
     use_due: bool
 
 
-async def check_token(session: AsyncSession, *, token: str, now: datetime) -> TokenCheck:
-    """The active user a token belongs to, read without writing anything: every HTTP request checks its
-    token, and a write per request would queue every call behind the write lock.
+async def check_token(session: AsyncSession, *, token: str, now: datetime, scope: str = "csdesk") -> TokenCheck:
+    """The active user a token with `scope` belongs to, read without writing anything: every HTTP request
+    checks its token, and a write per request would queue every call behind the write lock.
 
     Raises:
-        Forbidden: the token is unknown, revoked or expired, or its user is deactivated.
+        Forbidden: the token is unknown, revoked or expired, has another scope, or its user is deactivated.
     """
     if not token.startswith(TOKEN_PREFIX):
         raise Forbidden("that is not a csdesk token")
@@ -116,6 +128,9 @@ async def check_token(session: AsyncSession, *, token: str, now: datetime) -> To
         raise Forbidden("the token is unknown or revoked")
     if row.expires_at is not None and row.expires_at <= now:
         raise Forbidden(f"the token expired at {row.expires_at.isoformat(timespec='minutes')}")
+    if scope_of(row) != scope:
+        raise Forbidden(f"that is {'a write key for product events' if scope_of(row) == 'ingest' else 'an API token'}"
+                        f"; it cannot be used {'for this' if scope == 'csdesk' else 'as a write key'}")
     user = await session.get(User, row.user_id)
     if user is None or not user.active:
         raise Forbidden("the token's user is deactivated")

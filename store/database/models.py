@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -186,6 +187,8 @@ class UsageSnapshot(Base):
     active_users: Mapped[int] = mapped_column(Integer)
     usage_count: Mapped[int] = mapped_column(Integer)
     features_adopted: Mapped[int] = mapped_column(Integer)
+    # The month is still being counted from live events: the signals read it as a month in progress.
+    running: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class SupportTicket(Base):
@@ -439,3 +442,111 @@ class RevenueEvent(Base):
     # Which write recorded it: account.create, account.update, renewal.close, import, demo, migration.
     source: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ProductEvent(Base):
+    """One event as a Segment-compatible source sent it, kept for a window (CSDESK_EVENTS_KEEP_DAYS) so
+    the usage it rolled up to can be rebuilt after a user's account changes."""
+
+    __tablename__ = "product_events"
+    __table_args__ = (Index("ix_product_events_user_occurred", "user_key", "occurred_at"),
+                      Index("ix_product_events_received", "received_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The sender's id for the event: a resent event carries the same one and is stored once.
+    message_id: Mapped[str] = mapped_column(String(200), unique=True)
+    type: Mapped[str] = mapped_column(String(10))
+    # The product user: their userId, else "anon:" and their anonymousId.
+    user_key: Mapped[str] = mapped_column(String(210))
+    # A track call's event name, a page or screen call's name.
+    name: Mapped[str | None] = mapped_column(String(200))
+    # What the event adopts, when it counts as a feature: the event name or the configured property.
+    feature: Mapped[str | None] = mapped_column(String(200))
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # The account the event was counted for; null while its user belongs to no known account.
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id", ondelete="SET NULL"))
+    # The event's JSON as received (at most 32 KB).
+    body: Mapped[str] = mapped_column(Text)
+
+
+class ProductUser(Base):
+    """A user of the customer's product, as identify and group calls describe them."""
+
+    __tablename__ = "product_users"
+
+    user_key: Mapped[str] = mapped_column(String(210), primary_key=True)
+    # The groupId of the latest group call, and the account it names (null: no account has that id).
+    group_id: Mapped[str | None] = mapped_column(String(200))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"), index=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class EventUsage(Base):
+    """Events counted for an account in a month: the usage_count of the month's snapshot."""
+
+    __tablename__ = "event_usage"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    period_start: Mapped[date] = mapped_column(Date, primary_key=True)
+    events: Mapped[int] = mapped_column(Integer)
+
+
+class EventUsageUser(Base):
+    """A product user active for an account in a month (their count is the month's active_users)."""
+
+    __tablename__ = "event_usage_users"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    period_start: Mapped[date] = mapped_column(Date, primary_key=True)
+    user_key: Mapped[str] = mapped_column(String(210), primary_key=True)
+
+
+class EventUsageFeature(Base):
+    """A feature used for an account in a month (their count is the month's features_adopted)."""
+
+    __tablename__ = "event_usage_features"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    period_start: Mapped[date] = mapped_column(Date, primary_key=True)
+    feature: Mapped[str] = mapped_column(String(200), primary_key=True)
+
+
+class AccountMark(Base):
+    """An account whose signals changed since it was last assessed: `csdesk worker --watch` assesses it.
+
+    `pending_since` is the first change not yet assessed (null: none is pending); a change that arrives
+    while a worker holds the account moves `marked_at` past `claimed_at`, so the account stays pending.
+    """
+
+    __tablename__ = "account_marks"
+    __table_args__ = (Index("ix_account_marks_pending", "pending_since"),)
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    marked_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    pending_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Why it was marked last: events, import.usage, import.tickets, ...
+    reason: Mapped[str] = mapped_column(String(40))
+    claimed_by: Mapped[int | None] = mapped_column(Integer)
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    assessed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Seconds from the first pending change to the assessment that took it in.
+    lag_seconds: Mapped[float | None] = mapped_column(Numeric(10, 3, asdecimal=False))
+
+
+class IngestRejection(Base):
+    """A request with a valid write key that was refused (nothing of it stored), for `csdesk events status`."""
+
+    __tablename__ = "ingest_rejections"
+    __table_args__ = (Index("ix_ingest_rejections_received", "received_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id", ondelete="SET NULL"))
+    status: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(500))

@@ -39,6 +39,8 @@ class Usage:
     active_users: int
     usage_count: int
     features_adopted: int
+    # Still being counted from live events (see store.events.ingest).
+    running: bool = False
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,7 @@ ACCOUNTS = select(Account.id, Account.name, Account.owner_id, Account.segment, A
 TOUCHPOINTS = select(Touchpoint.account_id, _LAST_OUTBOUND, _LAST_MEETING) \
     .where(Touchpoint.account_id.in_(_IDS), Touchpoint.occurred_at <= _AS_OF).group_by(Touchpoint.account_id)
 USAGE = select(UsageSnapshot.account_id, UsageSnapshot.period_start, UsageSnapshot.active_users,
-               UsageSnapshot.usage_count, UsageSnapshot.features_adopted) \
+               UsageSnapshot.usage_count, UsageSnapshot.features_adopted, UsageSnapshot.running) \
     .where(UsageSnapshot.account_id.in_(_IDS), UsageSnapshot.period_start <= bindparam("usage_to", type_=Date()),
            UsageSnapshot.period_start >= bindparam("usage_from", type_=Date())) \
     .order_by(UsageSnapshot.period_start)

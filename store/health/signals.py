@@ -6,6 +6,8 @@ and computes their signals as of one moment.
 
 from __future__ import annotations
 
+import calendar
+import dataclasses
 import hashlib
 import json
 from collections.abc import Sequence
@@ -15,7 +17,7 @@ from typing import Literal
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.health.signal_facts import AccountFacts, load_facts
+from store.health.signal_facts import AccountFacts, Usage, load_facts
 from store.health.thresholds import HealthThresholds
 
 Grade = Literal["good", "fair", "poor", "unknown"]
@@ -61,7 +63,7 @@ def compute_signals(facts: AccountFacts, *, as_of: datetime, thresholds: HealthT
     """The account's signal set as of a moment; deterministic for the same facts."""
     signals = [
         *_relationship(facts, as_of, thresholds),
-        *_usage(facts, thresholds),
+        *_usage(facts, as_of, thresholds),
         *_experience(facts, as_of, thresholds),
         *_commercial(facts, as_of, thresholds),
     ]
@@ -117,11 +119,11 @@ def _relationship(facts: AccountFacts, as_of: datetime, t: HealthThresholds) -> 
     return signals
 
 
-def _usage(facts: AccountFacts, t: HealthThresholds) -> list[Signal]:
-    usage = facts.usage
-    if not usage:
+def _usage(facts: AccountFacts, as_of: datetime, t: HealthThresholds) -> list[Signal]:
+    if not facts.usage:
         return [Signal(id="usage.trend_vs_90d", dimension="usage", value=None, grade="unknown",
                        evidence="No usage data recorded.")]
+    usage, pace = _months_to_judge(facts.usage, as_of)
     latest = usage[-1]
     period = f"usage:{latest.period_start}"
     signals = []
@@ -133,7 +135,7 @@ def _usage(facts: AccountFacts, t: HealthThresholds) -> list[Signal]:
                         else "good")
         signals.append(Signal(id="usage.trend_vs_90d", dimension="usage", value=round(change, 3), grade=grade,
                               ref=period,
-                              evidence=f"Usage {latest.usage_count:,} in the month of {latest.period_start} "
+                              evidence=f"Usage {latest.usage_count:,} in the month of {latest.period_start}{pace} "
                               f"vs {average:,.0f} average of the prior {len(trailing)} months ({change:+.0%})."))
         previous = usage[-2]
         month_change = (latest.usage_count / previous.usage_count - 1) if previous.usage_count else 0.0
@@ -158,6 +160,25 @@ def _usage(facts: AccountFacts, t: HealthThresholds) -> list[Signal]:
                           ref=period, evidence=f"{latest.features_adopted} features in active use{trend}; "
                           f"the {facts.segment} norm is {norm}."))
     return signals
+
+
+# A month still counted from live events is judged by its pace: on day 10 of 30, a third of last month's
+# usage is on track, not a two-thirds drop. Before this many days it says too little, and the month
+# before it is judged instead (when there is one).
+RUNNING_MONTH_MIN_DAYS = 7
+
+
+def _months_to_judge(usage: list[Usage], as_of: datetime) -> tuple[list[Usage], str]:
+    """The months to grade, the running one paced to a whole month, and how its figure was reached."""
+    latest = usage[-1]
+    if not latest.running or latest.period_start != as_of.date().replace(day=1):
+        return usage, ""
+    elapsed = as_of.day
+    if elapsed < RUNNING_MONTH_MIN_DAYS and len(usage) > 1:
+        return usage[:-1], ""
+    days = calendar.monthrange(latest.period_start.year, latest.period_start.month)[1]
+    paced = dataclasses.replace(latest, usage_count=round(latest.usage_count * days / elapsed))
+    return [*usage[:-1], paced], f" (on pace from {latest.usage_count:,} in its first {elapsed} days)"
 
 
 def _experience(facts: AccountFacts, as_of: datetime, t: HealthThresholds) -> list[Signal]:

@@ -1,0 +1,159 @@
+"""The Segment-compatible ingestion API at /v1: batch, track, identify, group, page, screen and alias.
+
+Any Segment or RudderStack source (or their libraries) posts here with a csdesk write key as the Basic
+auth user name (`csdesk tokens create --ingest`). The answer is 200 only once the request's events are
+committed; a refused request stores nothing and gets Segment's status with a JSON
+`{"code", "message"}` that names every problem: 400 for bad events, 401 for a bad key, 413 for a body
+over 500 KB.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import zlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
+from sqlalchemy.exc import IntegrityError
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from server.context import AppContext
+from store.auth.tokens import check_token, record_token_use
+from store.database.engine import transaction
+from store.database.models import IngestRejection
+from store.errors import Forbidden
+from store.events.ingest import ingest
+from store.events.messages import MAX_REQUEST_BYTES, RequestRefused, check_request, read_body
+
+logger = logging.getLogger(__name__)
+ENDPOINTS = ("batch", "track", "identify", "group", "page", "screen", "alias")
+
+
+class _Unauthorized(Exception):
+    pass
+
+
+def ingest_routes(app_of: Callable[[Request], AppContext], security: TransportSecuritySettings) -> list[Route]:
+    guard = TransportSecurityMiddleware(security)
+
+    async def receive(request: Request) -> JSONResponse:
+        endpoint = request.path_params["endpoint"]
+        if endpoint not in ENDPOINTS:
+            return _error(404, "not_found", f"no /v1/{endpoint}; the endpoints are "
+                                            + ", ".join(f"/v1/{name}" for name in ENDPOINTS))
+        refused = await guard.validate_request(request, is_post=True)
+        if refused is not None:
+            return _error(refused.status_code, "bad_request", bytes(refused.body).decode())
+        app = app_of(request)
+        received_at = datetime.now(UTC)
+        try:
+            raw = await _body(request)
+        except RequestRefused as exc:
+            return _error(exc.status, "bad_request", str(exc))
+        except ClientDisconnect:
+            return _error(400, "bad_request", "the request ended before its body")
+        token_id = None
+        try:
+            payload = read_body(raw)
+            token_id = await _authorised(app, request, payload, now=received_at)
+            messages = check_request(payload, endpoint=endpoint, received_at=received_at,
+                                     feature_property=app.settings.events_feature_property)
+            await _store(app, messages, token_id=token_id, received_at=received_at)
+        except _Unauthorized as exc:
+            return _error(401, "unauthorized", str(exc))
+        except RequestRefused as exc:
+            if token_id is not None:
+                await _record_rejection(app, token_id, exc, received_at)
+            return _error(exc.status, "bad_request", str(exc))
+        return JSONResponse({"success": True})
+
+    return [Route("/v1/{endpoint}", receive, methods=["POST"])]
+
+
+async def _body(request: Request) -> bytes:
+    """The request body, decompressed when gzip, refused past 500 KB either way (a small gzip body may
+    expand to far more: it is inflated only up to the limit)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
+        raise RequestRefused(413, [f"a request is at most 500 KB; this one is {int(declared) / 1024:.0f} KB"])
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw.extend(chunk)
+        if len(raw) > MAX_REQUEST_BYTES:
+            raise RequestRefused(413, ["a request is at most 500 KB"])
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        return bytes(raw)
+    if encoding != "gzip":
+        raise RequestRefused(400, [f"Content-Encoding {encoding!r} is not taken; send gzip or none"])
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        body = inflater.decompress(bytes(raw), MAX_REQUEST_BYTES + 1)
+    except zlib.error as exc:
+        raise RequestRefused(400, [f"the body is not valid gzip: {exc}"]) from None
+    if len(body) > MAX_REQUEST_BYTES or inflater.unconsumed_tail:
+        raise RequestRefused(413, ["a request is at most 500 KB once decompressed"])
+    return body
+
+
+def _write_key(request: Request, payload: Any) -> str | None:
+    """The write key: the Basic auth user name, else the body's writeKey (the Segment spec allows both)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "basic" and value:
+        try:
+            user, _, _password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return user or None
+    if isinstance(payload, dict) and isinstance(payload.get("writeKey"), str):
+        return payload["writeKey"]
+    return None
+
+
+async def _authorised(app: AppContext, request: Request, payload: Any, *, now: datetime) -> int:
+    key = _write_key(request, payload)
+    if not key:
+        raise _Unauthorized("send the write key as the Basic auth user name; create one with "
+                            "`csdesk tokens create --ingest --name NAME`")
+    try:
+        async with transaction(app.read_sessions) as session:
+            checked = await check_token(session, token=key, now=now, scope="ingest")
+    except Forbidden as exc:
+        raise _Unauthorized(f"the write key is not accepted: {exc}") from None
+    if checked.use_due:
+        async with transaction(app.write_sessions) as session:
+            await record_token_use(session, token_id=checked.token_id, now=now)
+    return checked.token_id
+
+
+async def _store(app: AppContext, messages: list[Any], *, token_id: int, received_at: datetime) -> None:
+    """Commit the events; a request racing an identical one (a sender's retry) on PostgreSQL loses the
+    unique messageId check once, and its second try finds the events stored."""
+    for attempt in (1, 2):
+        try:
+            async with transaction(app.write_sessions) as session:
+                await ingest(session, messages, token_id=token_id, received_at=received_at)
+            return
+        except IntegrityError:
+            if attempt == 2:
+                raise
+
+
+async def _record_rejection(app: AppContext, token_id: int, refused: RequestRefused, at: datetime) -> None:
+    try:
+        async with transaction(app.write_sessions) as session:
+            session.add(IngestRejection(received_at=at, token_id=token_id, status=refused.status,
+                                        reason=str(refused)[:500]))
+    except Exception:  # the refusal is answered either way; its record is for the status report only
+        logger.exception("could not record a refused ingestion request")
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"code": code, "message": message}, status_code=status)

@@ -1,0 +1,1 @@
+"""Live product events: a Segment-compatible feed checked, stored once, and rolled up into usage."""

@@ -1,0 +1,116 @@
+"""Raw product events over time: pruned after the keep window, and replayed to rebuild the usage they
+rolled up to (after a user moved account, or an account got the external id its group calls name)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.database.models import (
+    EventUsage,
+    EventUsageFeature,
+    EventUsageUser,
+    IngestRejection,
+    ProductEvent,
+    ProductUser,
+)
+from store.errors import InvalidInput
+from store.events.ingest import Activity, accounts_for_groups, month_of, roll_up, write_snapshots
+from store.events.messages import ACTIVITY
+from store.runs.account_marks import mark_accounts
+
+# Events replayed per step of a rebuild, so a rebuild of months of events holds little in memory.
+REPLAY_CHUNK = 20_000
+
+
+async def prune(session: AsyncSession, *, before: datetime) -> int:
+    """Delete the events (and refusal records) received before `before`; the usage they rolled up to
+    stays. Returns how many events went."""
+    gone = (await session.execute(delete(ProductEvent).where(ProductEvent.received_at < before)
+                                  .execution_options(synchronize_session=False))).rowcount or 0
+    await session.execute(delete(IngestRejection).where(IngestRejection.received_at < before)
+                          .execution_options(synchronize_session=False))
+    return gone
+
+
+@dataclass
+class Rebuilt:
+    since: date
+    users_remapped: int = 0
+    events: int = 0
+    months: int = 0
+    accounts: set[int] = field(default_factory=set)
+
+
+async def rebuild(session: AsyncSession, *, since: date, now: datetime, kept_from: datetime) -> Rebuilt:
+    """Recount usage from the kept events for every month from `since`'s month on, with each user's
+    account read again from their latest group call; in the caller's transaction.
+
+    Raises InvalidInput when `since` is in the future, or its month begins before `kept_from` (events
+    are kept from then on; a recount of a month whose first days were pruned would lose them).
+    """
+    start = since.replace(day=1)
+    if start > now.date():
+        raise InvalidInput(f"--since {since} is in the future")
+    first_whole = kept_from.date() if kept_from.date().day == 1 else _next_month(kept_from.date())
+    if start < first_whole:
+        raise InvalidInput(f"events are kept from {kept_from:%Y-%m-%d} (CSDESK_EVENTS_KEEP_DAYS), so months from "
+                           f"{first_whole} on can be rebuilt; got --since {since}")
+    result = Rebuilt(since=start)
+    result.users_remapped = await _remap_users(session)
+    counted_before = {(row.account_id, row.period_start) for row in await session.execute(
+        select(EventUsage.account_id, EventUsage.period_start).where(EventUsage.period_start >= start))}
+    for table in (EventUsage, EventUsageUser, EventUsageFeature):
+        await session.execute(delete(table).where(table.period_start >= start)
+                              .execution_options(synchronize_session=False))
+    from_moment = datetime.combine(start, time(), tzinfo=UTC)
+    await session.execute(
+        update(ProductEvent).where(ProductEvent.occurred_at >= from_moment, ProductEvent.type.in_(ACTIVITY))
+        .values(account_id=select(ProductUser.account_id).where(ProductUser.user_key == ProductEvent.user_key)
+                .scalar_subquery())
+        .execution_options(synchronize_session=False))
+    counted_after: set[tuple[int, date]] = set()
+    last_id = 0
+    while True:
+        rows = (await session.execute(
+            select(ProductEvent.id, ProductEvent.account_id, ProductEvent.occurred_at, ProductEvent.user_key,
+                   ProductEvent.feature)
+            .where(ProductEvent.occurred_at >= from_moment, ProductEvent.type.in_(ACTIVITY),
+                   ProductEvent.account_id.is_not(None), ProductEvent.id > last_id)
+            .order_by(ProductEvent.id).limit(REPLAY_CHUNK))).all()
+        if not rows:
+            break
+        last_id = rows[-1].id
+        activity = [Activity(row.account_id, month_of(row.occurred_at), row.user_key, row.feature) for row in rows]
+        counted_after.update((item.account_id, item.period_start) for item in activity)
+        result.events += len(activity)
+        await roll_up(session, activity, now=now)
+    # Months that lost all their events (their users moved) are rewritten to zero.
+    emptied = sorted(counted_before - counted_after)
+    await write_snapshots(session, emptied, now=now)
+    months = counted_before | counted_after
+    result.months = len(months)
+    result.accounts = {account_id for account_id, _ in months}
+    await mark_accounts(session, result.accounts, now=now, reason="events.rebuild")
+    return result
+
+
+async def _remap_users(session: AsyncSession) -> int:
+    """Point each user at the account their latest groupId names now; returns how many moved."""
+    users = (await session.execute(select(ProductUser.user_key, ProductUser.group_id, ProductUser.account_id)
+                                   .where(ProductUser.group_id.is_not(None)))).all()
+    accounts = await accounts_for_groups(session, {user.group_id for user in users})
+    moved = [(user.user_key, accounts[user.group_id]) for user in users
+             if user.group_id in accounts and accounts[user.group_id] != user.account_id]
+    for user_key, account_id in moved:
+        await session.execute(update(ProductUser).where(ProductUser.user_key == user_key)
+                              .values(account_id=account_id, contact_id=None)
+                              .execution_options(synchronize_session=False))
+    return len(moved)
+
+
+def _next_month(day: date) -> date:
+    return date(day.year + (day.month == 12), day.month % 12 + 1, 1)

@@ -1,0 +1,77 @@
+"""Accounts marked for re-assessment: ingestion and imports mark the accounts whose signals they changed;
+`csdesk worker --watch` claims marked accounts, assesses them and clears the marks it took in.
+
+Several workers share the marks as they share a cycle: a claim holds an account for a lease (on
+PostgreSQL rows are claimed with SKIP LOCKED, so two workers never claim the same account at once), and
+a change that arrives while an account is held keeps it pending for the next claim rather than being
+cleared with the one that was assessed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, bindparam, case, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.database.models import AccountMark
+from store.database.upsert import excluded_of, insert_or_update
+
+MARKS = AccountMark.__table__
+
+
+async def mark_accounts(session: AsyncSession, account_ids: Iterable[int], *, now: datetime, reason: str) -> int:
+    """Mark the accounts as changed at `now`, in the caller's transaction; returns how many."""
+    ids = sorted(set(account_ids))
+    if not ids:
+        return 0
+    excluded = excluded_of(session, MARKS)
+    await insert_or_update(session, MARKS, [{"account_id": account_id, "marked_at": now, "pending_since": now,
+                                             "reason": reason} for account_id in ids], keys=["account_id"],
+                           update={"marked_at": excluded.marked_at, "reason": excluded.reason,
+                                   "pending_since": func.coalesce(MARKS.c.pending_since, excluded.pending_since)})
+    return len(ids)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    account_id: int
+    pending_since: datetime
+
+
+async def claim_marked(session: AsyncSession, *, claimer: int, now: datetime, lease: timedelta,
+                       limit: int) -> list[Claimed]:
+    """Hold up to `limit` pending accounts, the longest waiting first, for `lease`; an account another
+    claimer holds is skipped until its lease runs out (a claimer that died gives its accounts back)."""
+    free = or_(MARKS.c.claimed_until.is_(None), MARKS.c.claimed_until < now)
+    rows = (await session.execute(
+        select(MARKS.c.account_id, MARKS.c.pending_since)
+        .where(MARKS.c.pending_since.is_not(None), free)
+        .order_by(MARKS.c.pending_since).limit(limit)
+        .with_for_update(skip_locked=True))).all()
+    if not rows:
+        return []
+    await session.execute(update(MARKS).where(MARKS.c.account_id.in_([row.account_id for row in rows]))
+                          .values(claimed_by=claimer, claimed_at=now, claimed_until=now + lease))
+    return [Claimed(row.account_id, row.pending_since) for row in rows]
+
+
+async def finish_marked(session: AsyncSession, claimed: list[Claimed], *, claimer: int, now: datetime) -> None:
+    """Clear the marks the claimer assessed; a change made after the claim stays pending (from then)."""
+    if not claimed:
+        return
+    changed_since_claim = MARKS.c.marked_at > MARKS.c.claimed_at
+    await session.execute(
+        update(MARKS).where(and_(MARKS.c.account_id == bindparam("id"), MARKS.c.claimed_by == claimer))
+        .values(assessed_at=now, lag_seconds=bindparam("lag"),
+                pending_since=case((changed_since_claim, MARKS.c.marked_at), else_=None),
+                claimed_by=None, claimed_at=None, claimed_until=None)
+        .execution_options(synchronize_session=False),
+        [{"id": item.account_id, "lag": round((now - item.pending_since).total_seconds(), 3)} for item in claimed])
+
+
+async def pending_count(session: AsyncSession) -> int:
+    return await session.scalar(select(func.count()).select_from(MARKS).where(MARKS.c.pending_since.is_not(None)))
+
