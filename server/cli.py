@@ -35,7 +35,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(import_app, name="import")
 app.add_typer(drafts_app, name="drafts")
+events_app = typer.Typer(help="The live product-event feed (Segment / RudderStack at /v1).", no_args_is_help=True)
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(events_app, name="events")
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -445,6 +447,49 @@ def send(
               "`csdesk send --resend-unfinished` to send them.", file=sys.stderr)
     if report.failed or report.unfinished:
         raise typer.Exit(1)
+
+
+@events_app.command("status")
+def events_status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+                  ) -> None:
+    """Events received per hour, refused requests and why, users and groups in no known account, and the
+    lag from a change to its assessment."""
+    from server.event_commands import print_status, read_status
+
+    status = run(read_status(settings_of(ctx)))
+    if as_json:
+        print(status.model_dump_json(indent=2))
+    else:
+        print_status(status, Console())
+
+
+@events_app.command("rebuild")
+def events_rebuild(ctx: typer.Context, since: Annotated[str, typer.Option(help="First month to recount, as a "
+                                                                               "date: 2026-11-01.")]) -> None:
+    """Recount usage from the kept events, from SINCE's month on, with each user's account read again
+    (after a user moved account, or an account got the external id its product's groupId names)."""
+    from datetime import date
+
+    from server.event_commands import rebuild_usage
+
+    try:
+        day = date.fromisoformat(since)
+    except ValueError:
+        err.print(f"[bold red]error:[/] --since must be a date like 2026-11-01; got {since!r}", highlight=False)
+        raise typer.Exit(2) from None
+    rebuilt = run(rebuild_usage(settings_of(ctx), since=day))
+    print(f"recounted {rebuilt.events:,} events into {rebuilt.months:,} account-month(s) from {rebuilt.since}; "
+          f"{rebuilt.users_remapped:,} user(s) moved account; {len(rebuilt.accounts):,} account(s) marked for "
+          "re-assessment")
+
+
+@events_app.command("prune")
+def events_prune(ctx: typer.Context) -> None:
+    """Delete events older than CSDESK_EVENTS_KEEP_DAYS (the worker does this after each cycle); the usage
+    they counted stays."""
+    from server.event_commands import prune_now
+
+    print(f"pruned {run(prune_now(settings_of(ctx))):,} events")
 
 
 def main() -> None:

@@ -52,21 +52,21 @@ def ingest_routes(app_of: Callable[[Request], AppContext], security: TransportSe
             return _error(refused.status_code, "bad_request", bytes(refused.body).decode())
         app = app_of(request)
         received_at = datetime.now(UTC)
-        try:
-            raw = await _body(request)
-        except RequestRefused as exc:
-            return _error(exc.status, "bad_request", str(exc))
-        except ClientDisconnect:
-            return _error(400, "bad_request", "the request ended before its body")
         token_id = None
         try:
-            payload = read_body(raw)
-            token_id = await _authorised(app, request, payload, now=received_at)
+            # A key in the header is checked before the body is read; one in the body, after.
+            if (header_key := _basic_key(request)) is not None:
+                token_id = await _authorised(app, header_key, now=received_at)
+            payload = read_body(await _body(request))
+            if token_id is None:
+                token_id = await _authorised(app, _body_key(payload), now=received_at)
             messages = check_request(payload, endpoint=endpoint, received_at=received_at,
                                      feature_property=app.settings.events_feature_property)
             await _store(app, messages, token_id=token_id, received_at=received_at)
         except _Unauthorized as exc:
             return _error(401, "unauthorized", str(exc))
+        except ClientDisconnect:
+            return _error(400, "bad_request", "the request ended before its body")
         except RequestRefused as exc:
             if token_id is not None:
                 await _record_rejection(app, token_id, exc, received_at)
@@ -102,23 +102,25 @@ async def _body(request: Request) -> bytes:
     return body
 
 
-def _write_key(request: Request, payload: Any) -> str | None:
-    """The write key: the Basic auth user name, else the body's writeKey (the Segment spec allows both)."""
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "basic" and value:
-        try:
-            user, _, _password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        return user or None
-    if isinstance(payload, dict) and isinstance(payload.get("writeKey"), str):
-        return payload["writeKey"]
-    return None
+def _basic_key(request: Request) -> str | None:
+    """The write key sent as the Basic auth user name (what Segment's and RudderStack's libraries do)."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        user, _, _password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
+    return user
 
 
-async def _authorised(app: AppContext, request: Request, payload: Any, *, now: datetime) -> int:
-    key = _write_key(request, payload)
+def _body_key(payload: Any) -> str | None:
+    """The body's writeKey, which the Segment spec allows in place of the header."""
+    key = payload.get("writeKey") if isinstance(payload, dict) else None
+    return key if isinstance(key, str) else None
+
+
+async def _authorised(app: AppContext, key: str | None, *, now: datetime) -> int:
     if not key:
         raise _Unauthorized("send the write key as the Basic auth user name; create one with "
                             "`csdesk tokens create --ingest --name NAME`")

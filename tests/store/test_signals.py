@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from store.crm.activity import add_health_note, log_touchpoint
@@ -128,3 +129,35 @@ async def test_onboarding_late_against_the_segments_allowance(db: Db) -> None:
                                    "within 30 days).")
     patient = HealthThresholds(onboarding_first_value_days={"smb": 90})
     assert (await _signals(db, account.id, patient)).get("onboarding.first_value").grade == "fair"
+
+
+async def _usage_signal(db: Db, account_id: int, as_of_day: int) -> tuple[float | None, str]:
+    as_of = NOW.replace(day=as_of_day)
+    async with db.read() as session:
+        sets = await load_signal_sets(session, [account_id], as_of=as_of, thresholds=HealthThresholds())
+    signal = next(s for s in sets[account_id][1].signals if s.id == "usage.trend_vs_90d")
+    return signal.value, signal.evidence
+
+
+async def test_a_month_still_counted_from_live_events_is_judged_by_its_pace(db: Db) -> None:
+    account = await make_account(db, seats=10)
+    async with db.write() as session:
+        for month in (8, 9, 10):
+            session.add(UsageSnapshot(account_id=account.id, period_start=date(2026, month, 1), usage_count=3000,
+                                      active_users=8, features_adopted=4))
+        # November so far: 1,000 events by the 10th is on pace for 3,000 in the month.
+        session.add(UsageSnapshot(account_id=account.id, period_start=date(2026, 11, 1), usage_count=1000,
+                                  active_users=8, features_adopted=4, running=True))
+    change, evidence = await _usage_signal(db, account.id, as_of_day=10)
+    assert change == 0.0
+    assert "on pace from 1,000 in its first 10 days" in evidence
+    # In its first days a running month says too little: October is judged instead.
+    change, evidence = await _usage_signal(db, account.id, as_of_day=3)
+    assert change == 0.0 and "month of 2026-10-01" in evidence
+    # A month from a file (not running) is read as whole: a third of the usage is a drop.
+    async with db.write() as session:
+        snapshot = await session.scalar(select(UsageSnapshot).where(UsageSnapshot.account_id == account.id,
+                                                                    UsageSnapshot.period_start == date(2026, 11, 1)))
+        snapshot.running = False
+    change, _ = await _usage_signal(db, account.id, as_of_day=10)
+    assert change == pytest.approx(-0.667, abs=0.001)
