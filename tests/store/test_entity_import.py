@@ -118,3 +118,18 @@ async def test_contacts_match_accounts_by_any_key_and_update_by_external_id_or_e
     assert await _count(db, Contact) == 2
     with pytest.raises(InvalidInput, match="no account matches 'Nope' by external id, domain or name"):
         await _import(db, tmp_path, "account,name\nNope,Someone\n", "contacts")
+
+
+async def test_an_import_marks_the_accounts_it_changed_and_a_dry_run_marks_none(db: Db, tmp_path: Path) -> None:
+    from store.database.models import AccountMark
+
+    await _import(db, tmp_path, GOOD_ACCOUNTS)
+    async with db.write() as session:
+        await session.execute(AccountMark.__table__.delete())
+    await _import(db, tmp_path, "name,arr,external_id\nAcme Corp,300000,HS-1\n", dry_run=True)
+    assert await _count(db, AccountMark) == 0
+    await _import(db, tmp_path, "name,arr,external_id\nAcme Corp,300000,HS-1\nGlobex,12000.50,\n")
+    async with db.read() as session:
+        acme = await session.scalar(select(Account.id).where(Account.external_id == "HS-1"))
+        marks = [(mark.account_id, mark.reason) for (mark,) in await session.execute(select(AccountMark))]
+    assert marks == [(acme, "import.accounts")], "the unchanged Globex is not marked"

@@ -227,3 +227,21 @@ async def test_features_come_as_a_json_list_or_a_csv_cell_of_names(db: Db, tmp_p
         features = list(await session.scalars(select(UsageSnapshot.features_adopted).where(
             UsageSnapshot.account_id == account.id).order_by(UsageSnapshot.period_start)))
     assert features == [2, 3]
+
+
+async def test_an_import_marks_the_accounts_it_changed_for_the_watch(db: Db, tmp_path: Path) -> None:
+    from store.database.models import AccountMark
+
+    acme = await make_account(db, name="Acme", domain="acme.example")
+    await make_account(db, name="Globex", domain="globex.example")
+    path = _write(tmp_path, "usage.csv", "account,period,active_users,usage_count,features_adopted\n"
+                                         "acme.example,2026-10,10,500,3\n")
+    await _import(db, path, "usage")
+    async with db.read() as session:
+        marks = [(mark.account_id, mark.reason, mark.pending_since is not None)
+                 for (mark,) in await session.execute(select(AccountMark))]
+    assert marks == [(acme.id, "import.usage", True)], "only the account whose usage changed"
+    async with db.write() as session:
+        await session.execute(AccountMark.__table__.delete())
+    await _import(db, path, "usage")
+    assert await _count(db, AccountMark) == 0, "an unchanged re-import marks nothing"
