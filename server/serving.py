@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import anyio
@@ -24,8 +25,11 @@ from server.review_web import review_routes
 from server.settings import Settings
 from server.web_session import SessionSigner
 from store.auth.principals import Principal
-from store.auth.tokens import TOKEN_PREFIX, list_tokens
+from store.auth.tokens import TOKEN_PREFIX, check_token, list_tokens
 from store.auth.users import principal_for
+from store.errors import Forbidden
+from store.events.status import events_status
+from store.vocabulary import PORTFOLIO_WRITER_ROLES
 
 
 async def check_ready(settings: Settings) -> Principal:
@@ -72,8 +76,21 @@ def build_http_app(settings: Settings, *, host: str, port: int = 8765) -> Starle
             app.state.csdesk = opened["app"] = context
             yield
 
-    async def healthz(_request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
+    async def healthz(request: Request) -> JSONResponse:
+        """Up or not, for load balancers; with an admin's or manager's API token, the event feed's status."""
+        answer: dict[str, object] = {"status": "ok"}
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and token:
+            context: AppContext = request.app.state.csdesk
+            try:
+                async with context.read_sessions() as session:
+                    checked = await check_token(session, token=token.strip(), now=context.clock.now())
+                    if checked.principal.role not in PORTFOLIO_WRITER_ROLES:
+                        raise Forbidden("the feed's status is for admins and managers")
+                    answer["events"] = (await events_status(session, now=datetime.now(UTC))).model_dump(mode="json")
+            except Forbidden as exc:
+                return JSONResponse({"status": "ok", "error": str(exc)}, status_code=403)
+        return JSONResponse(answer)
 
     routes = [Route("/healthz", healthz, methods=["GET"]),
               *ingest_routes(lambda request: request.app.state.csdesk, security),

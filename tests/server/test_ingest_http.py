@@ -160,3 +160,16 @@ def test_a_request_from_another_host_or_a_browser_origin_is_refused(seeded: tupl
     assert _post(server, body, key=key, headers={"Host": "evil.example"}).status_code == 421
     assert _post(server, body, key=key, headers={"Origin": "https://evil.example"}).status_code == 403
     assert _events(seeded[0]) == 0
+
+
+def test_healthz_shows_the_feeds_status_to_a_manager_only(seeded: tuple[Path, dict[str, str]], server: str) -> None:
+    env = seeded[1]
+    key = _key(env, "--ingest")
+    assert _post(server, _batch({"type": "track", "userId": "u1", "event": "Login"}), key=key).status_code == 200
+    assert httpx.get(f"{server}/healthz").json() == {"status": "ok"}
+    manager = run_csdesk("tokens", "create", "--user", MANAGER, "--name", "ops", env=env).stdout.strip()
+    csm = run_csdesk("tokens", "create", "--user", DEMO_CSM, "--name", "laptop", env=env).stdout.strip()
+    details = httpx.get(f"{server}/healthz", headers={"Authorization": f"Bearer {manager}"}).json()
+    assert details["events"]["received"] == 1 and details["events"]["unmapped_users"] == 1
+    for other in (csm, key):
+        assert httpx.get(f"{server}/healthz", headers={"Authorization": f"Bearer {other}"}).status_code == 403
