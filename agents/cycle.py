@@ -15,6 +15,8 @@ from agents.assessment import AccountOutcome, agent_principal, assess_each
 from agents.deps import AgentDeps
 from store.crm.drafts import sweep_stale
 from store.database.engine import refresh_statistics
+from store.events.rollup import roll_up_all
+from store.runs.account_marks import clear_marked_before
 from store.runs.agent_runs import (
     active_account_ids,
     beat,
@@ -123,6 +125,8 @@ def _long_lived_objects_frozen() -> Iterator[None]:
 async def _run_cycle(deps: AgentDeps, *, force: bool, on_start: Callable[[int], None] | None,
                      on_done: Callable[[AccountOutcome], None] | None, worker: bool) -> CycleSummary:
     started = time.perf_counter()
+    # Product events stored but not yet counted are counted first: the cycle reads usage as it stands.
+    await roll_up_all(deps.write_sessions, now=deps.wall_clock.now())
     agent = await agent_principal(deps)
     async with deps.write_sessions() as session, session.begin():
         if worker:
@@ -151,7 +155,11 @@ async def _run_cycle(deps: AgentDeps, *, force: bool, on_start: Callable[[int], 
                 account_ids = await active_account_ids(session)
             if on_start is not None:
                 on_start(len(account_ids))
+            began = deps.wall_clock.now()
             await assess_each(deps, account_ids, run_id=run_id, force=force, on_done=collect, agent=agent)
+            # The accounts marked before the cycle began have been assessed: the watch need not again.
+            async with deps.write_sessions() as session, session.begin():
+                await clear_marked_before(session, before=began, now=deps.wall_clock.now())
         else:
             # A worker the others took for dead (it stalled past its lease) claims no more: its batch
             # has gone back to them.

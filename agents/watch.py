@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from agents.assessment import AccountOutcome, agent_principal, assess_each
 from agents.cycle import CycleTally
 from agents.deps import AgentDeps
+from store.events.rollup import roll_up_all
 from store.runs.account_marks import claim_marked, finish_marked
 from store.runs.agent_runs import beat, close_run, open_run
 
@@ -65,7 +66,9 @@ async def watch(deps: AgentDeps, stop: asyncio.Event, *, poll_seconds: float,
 
 async def assess_marked(deps: AgentDeps, *, claimer: int, limit: int = CLAIM_BATCH,
                         on_done: Callable[[AccountOutcome], None] | None = None) -> WatchPass:
-    """Claim up to `limit` marked accounts, assess those whose signals changed, clear their marks."""
+    """Count stored product events into usage (marking the accounts they changed), then claim up to
+    `limit` marked accounts, assess those whose signals changed, and clear their marks."""
+    await roll_up_all(deps.write_sessions, now=deps.wall_clock.now())
     async with deps.write_sessions() as session, session.begin():
         claimed = await claim_marked(session, claimer=claimer, now=deps.wall_clock.now(), lease=deps.run_lease,
                                      limit=limit)

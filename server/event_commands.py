@@ -40,7 +40,8 @@ def print_status(status: EventsStatus, console: Console) -> None:
     for item in status.rejected_reasons:
         console.print(f"  refused {item.requests:,}×: {item.reason}", highlight=False, markup=False)
     console.print(f"Product users: {status.users:,}, of them in no known account: {status.unmapped_users:,}; "
-                  f"activity waiting for its account: {status.activity_awaiting_account:,} event(s).",
+                  f"activity waiting for its account: {status.activity_awaiting_account:,} event(s); not yet "
+                  f"counted: {status.not_yet_rolled_up:,}.",
                   highlight=False)
     for item in status.unmapped_groups:
         console.print(f"  groupId {item.group_id!r} ({item.users} user(s)) names no account: set it as an account's "

@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
-from sqlalchemy.exc import IntegrityError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -28,7 +27,7 @@ from store.auth.tokens import check_token, record_token_use
 from store.database.engine import transaction
 from store.database.models import IngestRejection
 from store.errors import Forbidden
-from store.events.ingest import ingest
+from store.events.ingest import store_events
 from store.events.messages import MAX_REQUEST_BYTES, RequestRefused, check_request, read_body
 
 logger = logging.getLogger(__name__)
@@ -136,16 +135,10 @@ async def _authorised(app: AppContext, key: str | None, *, now: datetime) -> int
 
 
 async def _store(app: AppContext, messages: list[Any], *, token_id: int, received_at: datetime) -> None:
-    """Commit the events; a request racing an identical one (a sender's retry) on PostgreSQL loses the
-    unique messageId check once, and its second try finds the events stored."""
-    for attempt in (1, 2):
-        try:
-            async with transaction(app.write_sessions) as session:
-                await ingest(session, messages, token_id=token_id, received_at=received_at)
-            return
-        except IntegrityError:
-            if attempt == 2:
-                raise
+    """Commit the events (ON CONFLICT DO NOTHING on the messageId: a retry racing its original stores
+    each event once)."""
+    async with transaction(app.write_sessions) as session:
+        await store_events(session, messages, token_id=token_id, received_at=received_at)
 
 
 async def _record_rejection(app: AppContext, token_id: int, refused: RequestRefused, at: datetime) -> None:

@@ -19,6 +19,7 @@ from starlette.routing import Mount, Route
 from server.app import build_server
 from server.auth import ApiTokenVerifier
 from server.context import AppContext, open_app
+from server.event_rollup import rolling_up
 from server.ingest_web import ingest_routes
 from server.oauth import EitherVerifier, JwtVerifier
 from server.review_web import review_routes
@@ -72,7 +73,7 @@ def build_http_app(settings: Settings, *, host: str, port: int = 8765) -> Starle
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with open_app(settings) as context, mcp.session_manager.run():
+        async with open_app(settings) as context, mcp.session_manager.run(), rolling_up(context):
             app.state.csdesk = opened["app"] = context
             yield
 

@@ -16,11 +16,13 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Numeric,
+    SmallInteger,
     String,
     Text,
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -446,11 +448,21 @@ class RevenueEvent(Base):
 
 class ProductEvent(Base):
     """One event as a Segment-compatible source sent it, kept for a window (CSDESK_EVENTS_KEEP_DAYS) so
-    the usage it rolled up to can be rebuilt after a user's account changes."""
+    the usage it rolled up to can be rebuilt after a user's account changes.
+
+    Ingestion only stores events (state NEW); the roll-up (store.events.rollup) reads them in order,
+    applies identify and group calls, counts activity into usage and moves each event on: COUNTED
+    (activity counted for an account), WAITING (activity of a user in no known account yet, counted
+    when their group call names one) or APPLIED (an identify, group or alias call).
+    """
 
     __tablename__ = "product_events"
     __table_args__ = (Index("ix_product_events_user_occurred", "user_key", "occurred_at"),
-                      Index("ix_product_events_received", "received_at"))
+                      Index("ix_product_events_received", "received_at"),
+                      Index("ix_product_events_new", "id", sqlite_where=text("state = 0"),
+                            postgresql_where=text("state = 0")),
+                      Index("ix_product_events_waiting", "user_key", sqlite_where=text("state = 2"),
+                            postgresql_where=text("state = 2")))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # The sender's id for the event: a resent event carries the same one and is stored once.
@@ -462,10 +474,12 @@ class ProductEvent(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     # What the event adopts, when it counts as a feature: the event name or the configured property.
     feature: Mapped[str | None] = mapped_column(String(200))
+    # A group call's groupId; an identify call's email trait.
+    group_id: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
     received_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    # The account the event was counted for; null while its user belongs to no known account.
-    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    state: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     token_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id", ondelete="SET NULL"))
     # The event's JSON as received (at most 32 KB).
     body: Mapped[str] = mapped_column(Text)

@@ -40,3 +40,16 @@ async def insert_or_update(session: AsyncSession, table: Table, rows: Sequence[d
 def excluded_of(session: AsyncSession, table: Table) -> Any:
     """The `excluded` pseudo-row of an upsert into `table`, for expressions in insert_or_update's `update`."""
     return _insert(session, table).excluded
+
+
+async def insert_missing_returning(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], *,
+                                   keys: Sequence[str], returning: Any) -> list[Any]:
+    """insert_missing, returning `returning` of the rows it inserted (as multi-row statements, in chunks that
+    stay inside both databases' limit of about 32,000 bound values)."""
+    inserted: list[Any] = []
+    per_statement = max(1, 30_000 // max(1, len(rows[0]))) if rows else 1
+    for start in range(0, len(rows), per_statement):
+        statement = _insert(session, table).values(list(rows[start:start + per_statement])) \
+            .on_conflict_do_nothing(index_elements=list(keys))
+        inserted += (await session.execute(statement.returning(returning))).scalars()
+    return inserted

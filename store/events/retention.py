@@ -18,8 +18,17 @@ from store.database.models import (
     ProductUser,
 )
 from store.errors import InvalidInput
-from store.events.ingest import Activity, accounts_for_groups, month_of, roll_up, write_snapshots
 from store.events.messages import ACTIVITY
+from store.events.rollup import (
+    COUNTED,
+    WAITING,
+    Activity,
+    accounts_for_groups,
+    count_activity,
+    month_of,
+    set_state,
+    write_snapshots,
+)
 from store.runs.account_marks import mark_accounts
 
 # Events replayed per step of a rebuild, so a rebuild of months of events holds little in memory.
@@ -67,30 +76,30 @@ async def rebuild(session: AsyncSession, *, since: date, now: datetime, kept_fro
         await session.execute(delete(table).where(table.period_start >= start)
                               .execution_options(synchronize_session=False))
     from_moment = datetime.combine(start, time(), tzinfo=UTC)
-    await session.execute(
-        update(ProductEvent).where(ProductEvent.occurred_at >= from_moment, ProductEvent.type.in_(ACTIVITY))
-        .values(account_id=select(ProductUser.account_id).where(ProductUser.user_key == ProductEvent.user_key)
-                .scalar_subquery())
-        .execution_options(synchronize_session=False))
     counted_after: set[tuple[int, date]] = set()
     last_id = 0
     while True:
+        # Activity the roll-up has read (NEW events it will count when it gets to them).
         rows = (await session.execute(
-            select(ProductEvent.id, ProductEvent.account_id, ProductEvent.occurred_at, ProductEvent.user_key,
-                   ProductEvent.feature)
+            select(ProductEvent.id, ProductEvent.occurred_at, ProductEvent.user_key, ProductEvent.feature,
+                   ProductUser.account_id)
+            .outerjoin(ProductUser, ProductUser.user_key == ProductEvent.user_key)
             .where(ProductEvent.occurred_at >= from_moment, ProductEvent.type.in_(ACTIVITY),
-                   ProductEvent.account_id.is_not(None), ProductEvent.id > last_id)
+                   ProductEvent.state.in_((COUNTED, WAITING)), ProductEvent.id > last_id)
             .order_by(ProductEvent.id).limit(REPLAY_CHUNK))).all()
         if not rows:
             break
         last_id = rows[-1].id
-        activity = [Activity(row.account_id, month_of(row.occurred_at), row.user_key, row.feature) for row in rows]
+        activity = [Activity(row.account_id, month_of(row.occurred_at), row.user_key, row.feature)
+                    for row in rows if row.account_id is not None]
         counted_after.update((item.account_id, item.period_start) for item in activity)
         result.events += len(activity)
-        await roll_up(session, activity, now=now)
+        await count_activity(session, activity, now=now)
+        for state, ids in ((COUNTED, [row.id for row in rows if row.account_id is not None]),
+                           (WAITING, [row.id for row in rows if row.account_id is None])):
+            await set_state(session, ids, state)
     # Months that lost all their events (their users moved) are rewritten to zero.
-    emptied = sorted(counted_before - counted_after)
-    await write_snapshots(session, emptied, now=now)
+    await write_snapshots(session, sorted(counted_before - counted_after), now=now)
     months = counted_before | counted_after
     result.months = len(months)
     result.accounts = {account_id for account_id, _ in months}

@@ -10,7 +10,7 @@ from sqlalchemy import func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.database.models import AccountMark, IngestRejection, ProductEvent, ProductUser
-from store.events.messages import ACTIVITY
+from store.events.rollup import NEW, WAITING
 
 WINDOW = timedelta(hours=24)
 LISTED = 10
@@ -43,6 +43,8 @@ class EventsStatus(BaseModel):
     unmapped_groups: list[GroupCount]
     # Activity kept for users in no known account: counted once their group call names one.
     activity_awaiting_account: int
+    # Stored but not yet counted: the roll-up runs beside the server every second.
+    not_yet_rolled_up: int
     accounts_pending: int
     oldest_pending_seconds: float | None
     lag_p50_seconds: float | None
@@ -69,7 +71,8 @@ async def events_status(session: AsyncSession, *, now: datetime) -> EventsStatus
                                                          ProductUser.group_id.is_not(None))
         .group_by(ProductUser.group_id).order_by(func.count().desc()).limit(LISTED))]
     awaiting = await session.scalar(select(func.count()).select_from(ProductEvent)
-                                    .where(ProductEvent.account_id.is_(None), ProductEvent.type.in_(ACTIVITY)))
+                                    .where(ProductEvent.state == WAITING))
+    queued = await session.scalar(select(func.count()).select_from(ProductEvent).where(ProductEvent.state == NEW))
     pending = (await session.execute(select(func.count(), func.min(AccountMark.pending_since))
                                      .where(AccountMark.pending_since.is_not(None)))).one()
     lags = sorted(lag for lag, in await session.execute(
@@ -78,7 +81,7 @@ async def events_status(session: AsyncSession, *, now: datetime) -> EventsStatus
     return EventsStatus(
         received_per_hour=per_hour, received=sum(item.events for item in per_hour), rejected_requests=rejected or 0,
         rejected_reasons=reasons, users=users or 0, unmapped_users=unmapped or 0, unmapped_groups=groups,
-        activity_awaiting_account=awaiting or 0, accounts_pending=pending[0] or 0,
+        activity_awaiting_account=awaiting or 0, not_yet_rolled_up=queued or 0, accounts_pending=pending[0] or 0,
         oldest_pending_seconds=round((now - oldest).total_seconds(), 1) if oldest else None,
         lag_p50_seconds=_quantile(lags, 0.50), lag_p99_seconds=_quantile(lags, 0.99),
         lag_max_seconds=lags[-1] if lags else None, assessed_after_change=len(lags))

@@ -126,6 +126,9 @@ def _usage(facts: AccountFacts, as_of: datetime, t: HealthThresholds) -> list[Si
     usage, pace = _months_to_judge(facts.usage, as_of)
     latest = usage[-1]
     period = f"usage:{latest.period_start}"
+    # A month still being counted changes with every event: only a change of grade is a change of input
+    # (else each batch of events would re-assess the account).
+    live = latest.running and latest.period_start == as_of.date().replace(day=1)
     signals = []
     trailing = usage[-4:-1]
     if trailing:
@@ -134,21 +137,22 @@ def _usage(facts: AccountFacts, as_of: datetime, t: HealthThresholds) -> list[Si
         grade: Grade = ("poor" if change <= -t.usage_critical_drop else "fair" if change <= -t.usage_warn_drop
                         else "good")
         signals.append(Signal(id="usage.trend_vs_90d", dimension="usage", value=round(change, 3), grade=grade,
-                              ref=period,
+                              ref=period, digest_value=grade if live else None,
                               evidence=f"Usage {latest.usage_count:,} in the month of {latest.period_start}{pace} "
                               f"vs {average:,.0f} average of the prior {len(trailing)} months ({change:+.0%})."))
         previous = usage[-2]
         month_change = (latest.usage_count / previous.usage_count - 1) if previous.usage_count else 0.0
         grade = "poor" if month_change <= -t.usage_month_drop else "fair" if month_change < -0.10 else "good"
         signals.append(Signal(id="usage.month_over_month", dimension="usage", value=round(month_change, 3),
-                              grade=grade, ref=period,
+                              grade=grade, ref=period, digest_value=grade if live else None,
                               evidence=f"Usage {month_change:+.0%} month over month "
                                        f"({previous.usage_count:,} → {latest.usage_count:,})."))
     if facts.seats > 0:
         utilisation = latest.active_users / facts.seats
         grade = "poor" if utilisation < t.seat_poor_below else "good" if utilisation >= t.seat_good_from else "fair"
         signals.append(Signal(id="usage.seat_utilisation", dimension="usage", value=round(utilisation, 3),
-                              grade=grade, ref=period, evidence=f"{latest.active_users} active users on "
+                              grade=grade, ref=period, digest_value=grade if live else None,
+                              evidence=f"{latest.active_users} active users on "
                               f"{facts.seats} seats ({utilisation:.0%})."))
     norm = t.adoption_norm.get(facts.segment, 3)
     earlier = usage[-4] if len(usage) >= 4 else usage[0]
@@ -157,7 +161,8 @@ def _usage(facts: AccountFacts, as_of: datetime, t: HealthThresholds) -> list[Si
     grade = "poor" if falling and below else "fair" if falling or below else "good"
     trend = f", down from {earlier.features_adopted}" if falling else ""
     signals.append(Signal(id="usage.adoption_breadth", dimension="usage", value=latest.features_adopted, grade=grade,
-                          ref=period, evidence=f"{latest.features_adopted} features in active use{trend}; "
+                          ref=period, digest_value=grade if live else None,
+                          evidence=f"{latest.features_adopted} features in active use{trend}; "
                           f"the {facts.segment} norm is {norm}."))
     return signals
 

@@ -75,3 +75,18 @@ async def finish_marked(session: AsyncSession, claimed: list[Claimed], *, claime
 async def pending_count(session: AsyncSession) -> int:
     return await session.scalar(select(func.count()).select_from(MARKS).where(MARKS.c.pending_since.is_not(None)))
 
+
+
+async def clear_marked_before(session: AsyncSession, *, before: datetime, now: datetime) -> int:
+    """Clear the marks of changes made before `before` (a whole-portfolio cycle that began then has
+    assessed those accounts), except marks a watcher holds; returns how many."""
+    free = or_(MARKS.c.claimed_until.is_(None), MARKS.c.claimed_until < now)
+    rows = (await session.execute(select(MARKS.c.account_id, MARKS.c.pending_since).where(
+        MARKS.c.pending_since.is_not(None), MARKS.c.marked_at < before, free))).all()
+    if rows:
+        await session.execute(
+            update(MARKS).where(MARKS.c.account_id == bindparam("id"), MARKS.c.marked_at < before)
+            .values(pending_since=None, assessed_at=now, lag_seconds=bindparam("lag"))
+            .execution_options(synchronize_session=False),
+            [{"id": row.account_id, "lag": round((now - row.pending_since).total_seconds(), 3)} for row in rows])
+    return len(rows)

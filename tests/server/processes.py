@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 from server.settings import Settings
-from tests.backends import database_env
+from tests.backends import database_env, fetch_rows
 
 CSDESK = str(Path(sys.executable).parent / "csdesk")
 DEMO_CSM = "ana.garcia@example.com"
@@ -91,3 +91,11 @@ def http_server(env: dict[str, str]) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def wait_for_rollup(db_path: Path) -> None:
+    """Until the server's roll-up has counted every stored product event (it runs every half second)."""
+    deadline = time.monotonic() + 30
+    while fetch_rows(db_path, "SELECT count(*) FROM product_events WHERE state = 0")[0][0]:
+        assert time.monotonic() < deadline, "the roll-up did not count the stored events"
+        time.sleep(0.05)

@@ -17,7 +17,7 @@ from rudderstack.analytics.client import Client as RudderClient
 from segment.analytics.client import Client as SegmentClient
 
 from tests.backends import fetch_rows
-from tests.server.processes import DEMO_CSM, csdesk_env, http_server, run_csdesk
+from tests.server.processes import DEMO_CSM, csdesk_env, http_server, run_csdesk, wait_for_rollup
 
 MANAGER = "morgan.lee@example.com"
 
@@ -72,6 +72,7 @@ def test_the_libraries_deliver_identify_group_and_track_calls(seeded: tuple[Path
     client.flush()
     client.join()
     assert errors == []
+    wait_for_rollup(db_path)
     assert _count(db_path, f"SELECT count(*) FROM product_events WHERE user_key = '{user}'") == 33
     (usage,) = fetch_rows(db_path, "SELECT active_users, usage_count, features_adopted FROM usage_snapshots "
                                    f"WHERE account_id = {account_id} AND running")
@@ -166,6 +167,7 @@ def test_healthz_shows_the_feeds_status_to_a_manager_only(seeded: tuple[Path, di
     env = seeded[1]
     key = _key(env, "--ingest")
     assert _post(server, _batch({"type": "track", "userId": "u1", "event": "Login"}), key=key).status_code == 200
+    wait_for_rollup(seeded[0])
     assert httpx.get(f"{server}/healthz").json() == {"status": "ok"}
     manager = run_csdesk("tokens", "create", "--user", MANAGER, "--name", "ops", env=env).stdout.strip()
     csm = run_csdesk("tokens", "create", "--user", DEMO_CSM, "--name", "laptop", env=env).stdout.strip()

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from tests.backends import fetch_rows
-from tests.server.processes import CSDESK, csdesk_env, free_port, run_csdesk, wait_until_healthy
+from tests.server.processes import CSDESK, csdesk_env, free_port, run_csdesk, wait_for_rollup, wait_until_healthy
 
 SENDERS = 4
 BATCHES = 30
@@ -86,6 +86,7 @@ def test_a_killed_server_loses_no_acknowledged_batch_and_doubles_none(tmp_path: 
         for thread in threads:
             thread.join(timeout=120)
         assert len(acked) == SENDERS * (BATCHES + 1)
+        wait_for_rollup(db_path)
     finally:
         server.terminate()
         server.wait(timeout=10)

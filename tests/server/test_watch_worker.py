@@ -52,7 +52,8 @@ def test_a_watch_worker_reassesses_the_account_whose_events_arrived(tmp_path: Pa
         {k: v for k, v in assessed_before.items() if k != account_id}, "no other account was re-assessed"
     (signals,), = fetch_rows(db_path, f"SELECT signals FROM assessments WHERE account_id = {account_id} "
                                       "ORDER BY id DESC LIMIT 1")
-    evidence = " ".join(signal["evidence"] for signal in json.loads(signals) if signal["dimension"] == "usage")
+    signals = json.loads(signals) if isinstance(signals, str) else signals  # PostgreSQL's JSON arrives parsed
+    evidence = " ".join(signal["evidence"] for signal in signals if signal["dimension"] == "usage")
     assert "(12 → " in evidence, "the month over month signal reads last month from the events"
     (lag,), = fetch_rows(db_path, f"SELECT lag_seconds FROM account_marks WHERE account_id = {account_id}")
     assert lag is not None and lag >= 0

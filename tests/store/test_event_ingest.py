@@ -3,6 +3,7 @@ group call comes after their activity, rebuilt after a mapping changes, and acco
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -12,9 +13,10 @@ from sqlalchemy import func, select
 from store.crm.contacts import upsert_contact
 from store.database.models import AccountMark, ProductEvent, ProductUser, UsageSnapshot
 from store.errors import InvalidInput
-from store.events.ingest import Ingested, ingest
+from store.events.ingest import store_events
 from store.events.messages import check_request
 from store.events.retention import prune, rebuild
+from store.events.rollup import RolledUp, roll_up_pending
 from store.runs.account_marks import claim_marked, finish_marked, mark_accounts
 from tests.conftest import NOW, Db
 from tests.factories import make_account
@@ -22,10 +24,21 @@ from tests.factories import make_account
 NOVEMBER = date(2026, 11, 1)
 
 
-async def _send(db: Db, *events: dict[str, Any], at: datetime = NOW) -> Ingested:
+@dataclass
+class Sent:
+    stored: int
+    duplicates: int
+    rolled: RolledUp
+
+
+async def _send(db: Db, *events: dict[str, Any], at: datetime = NOW) -> Sent:
+    """Store a batch as the server does, then run a roll-up pass."""
     messages = check_request({"batch": list(events)}, endpoint="batch", received_at=at)
     async with db.write() as session:
-        return await ingest(session, messages, token_id=None, received_at=at)
+        stored = await store_events(session, messages, token_id=None, received_at=at)
+    async with db.write() as session:
+        rolled = await roll_up_pending(session, now=at)
+    return Sent(stored=stored.stored, duplicates=stored.duplicates, rolled=rolled)
 
 
 def _track(user: str, event: str, message_id: str, **extra: Any) -> dict[str, Any]:
@@ -51,10 +64,10 @@ async def test_activity_rolls_up_into_the_accounts_month(db: Db) -> None:
                        _track("u1", "Report Exported", "t1"), _track("u1", "Report Exported", "t2"),
                        _track("u2", "Dashboard Viewed", "t3"),
                        {"type": "page", "userId": "u3", "name": "Home", "messageId": "p1"})
-    assert (done.stored, done.counted, done.unmapped, done.duplicates) == (7, 4, 0, 0)
+    assert (done.stored, done.rolled.counted, done.rolled.waiting, done.duplicates) == (7, 4, 0, 0)
     assert await _usage(db, acme.id) == {NOVEMBER: (2, 3, 2, True)}
     assert await _usage(db, other.id) == {NOVEMBER: (1, 1, 0, True)}, "a page view is activity, not a feature"
-    assert done.accounts == {acme.id, other.id}
+    assert done.rolled.accounts == {acme.id, other.id}
 
 
 async def test_a_resent_batch_counts_once(db: Db) -> None:
@@ -63,7 +76,7 @@ async def test_a_resent_batch_counts_once(db: Db) -> None:
     first = await _send(db, *batch)
     again = await _send(db, *batch, at=NOW + timedelta(seconds=30))
     assert (first.stored, first.duplicates) == (2, 1), "a messageId twice in one batch is one event"
-    assert (again.stored, again.duplicates, again.counted) == (0, 3, 0)
+    assert (again.stored, again.duplicates, again.rolled.counted) == (0, 3, 0)
     assert await _usage(db, acme.id) == {NOVEMBER: (1, 1, 1, True)}
     async with db.read() as session:
         assert await session.scalar(select(func.count()).select_from(ProductEvent)) == 2
@@ -73,13 +86,13 @@ async def test_activity_before_the_group_call_is_counted_when_it_arrives(db: Db)
     acme = await make_account(db, name="Acme", external_id="crm-1")
     early = await _send(db, _track("u1", "Login", "t1", timestamp="2026-10-20T09:00:00Z"),
                         _track("u1", "Export", "t2"))
-    assert (early.counted, early.unmapped, early.accounts) == (0, 2, set())
+    assert (early.rolled.counted, early.rolled.waiting, early.rolled.accounts) == (0, 2, set())
     assert await _usage(db, acme.id) == {}
     late = await _send(db, _group("u1", "crm-1", "g1"), at=NOW + timedelta(minutes=5))
-    assert late.counted == 2 and late.accounts == {acme.id}
+    assert late.rolled.counted == 2 and late.rolled.accounts == {acme.id}
     assert await _usage(db, acme.id) == {date(2026, 10, 1): (1, 1, 1, False), NOVEMBER: (1, 1, 1, True)}
     again = await _send(db, _group("u1", "crm-1", "g2"), at=NOW + timedelta(minutes=6))
-    assert again.counted == 0, "a second group call counts nothing again"
+    assert again.rolled.counted == 0, "a second group call counts nothing again"
 
 
 async def test_identify_attaches_the_user_to_the_accounts_contact(db: Db) -> None:
@@ -140,6 +153,24 @@ async def test_pruning_deletes_old_events_and_keeps_their_usage(db: Db) -> None:
     async with db.read() as session:
         assert await session.scalar(select(func.count()).select_from(ProductEvent)) == 1
     assert len(await _usage(db, acme.id)) == 2
+
+
+async def test_a_pass_takes_the_oldest_events_and_the_next_pass_the_rest(db: Db) -> None:
+    acme = await make_account(db, name="Acme", external_id="crm-1")
+    messages = check_request({"batch": [_group("u1", "crm-1", "g1")] + [_track("u1", "Login", f"t{n}")
+                                                                       for n in range(5)]},
+                             endpoint="batch", received_at=NOW)
+    async with db.write() as session:
+        await store_events(session, messages, token_id=None, received_at=NOW)
+    async with db.write() as session:
+        first = await roll_up_pending(session, now=NOW, limit=4)
+    assert (first.events, first.counted) == (4, 3)
+    async with db.write() as session:
+        second = await roll_up_pending(session, now=NOW, limit=4)
+    async with db.write() as session:
+        third = await roll_up_pending(session, now=NOW, limit=4)
+    assert (second.events, second.counted, third.events) == (2, 2, 0)
+    assert await _usage(db, acme.id) == {NOVEMBER: (1, 5, 1, True)}
 
 
 async def test_marks_are_claimed_once_and_a_change_during_a_claim_stays_pending(db: Db) -> None:

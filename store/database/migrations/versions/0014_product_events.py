@@ -31,15 +31,22 @@ def upgrade() -> None:
         sa.Column('user_key', sa.String(length=210), nullable=False),
         sa.Column('name', sa.String(length=200), nullable=True),
         sa.Column('feature', sa.String(length=200), nullable=True),
+        sa.Column('group_id', sa.String(length=200), nullable=True),
+        sa.Column('email', sa.String(length=320), nullable=True),
         sa.Column('occurred_at', sa.DateTime(timezone=True), nullable=False),
         sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
-        sa.Column('account_id', sa.Integer(), sa.ForeignKey('accounts.id', ondelete='SET NULL'), nullable=True),
+        sa.Column('state', sa.SmallInteger(), nullable=False, server_default='0'),
         sa.Column('token_id', sa.Integer(), sa.ForeignKey('api_tokens.id', ondelete='SET NULL'), nullable=True),
         sa.Column('body', sa.Text(), nullable=False),
         sa.UniqueConstraint('message_id', name='uq_product_events_message_id'),
     )
     op.create_index('ix_product_events_user_occurred', 'product_events', ['user_key', 'occurred_at'])
     op.create_index('ix_product_events_received', 'product_events', ['received_at'])
+    # The roll-up's queue, and the activity waiting for its user's account: partial, so each stays small.
+    op.create_index('ix_product_events_new', 'product_events', ['id'], sqlite_where=sa.text('state = 0'),
+                    postgresql_where=sa.text('state = 0'))
+    op.create_index('ix_product_events_waiting', 'product_events', ['user_key'], sqlite_where=sa.text('state = 2'),
+                    postgresql_where=sa.text('state = 2'))
     op.create_table(
         'product_users',
         sa.Column('user_key', sa.String(length=210), primary_key=True),

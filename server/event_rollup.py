@@ -1,0 +1,38 @@
+"""The roll-up beside the HTTP server: stored product events are counted into usage within a second,
+whether or not a watch worker runs (store.events.rollup; one pass at a time across processes)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+from server.context import AppContext
+from store.events.rollup import roll_up_all
+
+logger = logging.getLogger(__name__)
+ROLLUP_EVERY_SECONDS = 0.5
+
+
+@contextlib.asynccontextmanager
+async def rolling_up(app: AppContext, *, every: float = ROLLUP_EVERY_SECONDS) -> AsyncIterator[None]:
+    """Run the roll-up every `every` seconds while the block runs; the pass under way finishes first."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(_keep_rolling_up(app, stop, every))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
+async def _keep_rolling_up(app: AppContext, stop: asyncio.Event, every: float) -> None:
+    while not stop.is_set():
+        try:
+            await roll_up_all(app.write_sessions, now=datetime.now(UTC))
+        except Exception:  # a failed pass leaves its events NEW; the next pass takes them again
+            logger.exception("the product-event roll-up failed; it runs again in %s s", every)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every)
