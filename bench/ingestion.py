@@ -58,6 +58,9 @@ SECONDS = 60
 RESEND_SHARE = 0.10
 LAG_SECONDS = 30
 LAG_BATCHES_PER_SECOND = 4
+# Each batch of the lag phase is the activity of this many accounts: a change that re-assesses an
+# account (here, to a month the signals grade) comes for some accounts at a time, not all of them.
+LAG_ACCOUNTS_PER_BATCH = 25
 TARGET_EVENTS_PER_SECOND = 20_000
 TARGET_P99_MS = 250
 TARGET_LAG_P50 = 5.0
@@ -81,13 +84,14 @@ def _env(settings: Settings, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def servers(env: dict[str, str], count: int) -> Iterator[list[str]]:
+def servers(env: dict[str, str], count: int, logs: Path) -> Iterator[list[str]]:
     with ExitStack() as stack:
         urls = []
-        for _ in range(count):
+        for number in range(count):
             port = _free_port()
+            log = stack.enter_context((logs / f"server-{number}.log").open("w"))
             process = subprocess.Popen([CSDESK, "serve", "--http", "--port", str(port)], env=env,
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                       stdout=log, stderr=log, text=True)
             stack.callback(_stop, process)
             _wait_healthy(f"http://127.0.0.1:{port}/healthz", process)
             urls.append(f"http://127.0.0.1:{port}")
@@ -110,7 +114,7 @@ def _wait_healthy(url: str, process: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"the server exited: {process.stderr.read() if process.stderr else ''}")
+            raise SystemExit("the server exited; see its log")
         try:
             if httpx.get(url, timeout=1).status_code == 200:
                 return
@@ -127,16 +131,19 @@ async def _accounts(settings: Settings) -> list[tuple[int, str]]:
             .order_by(Account.id))]
 
 
-def _stamp() -> str:
+def _last_month() -> str:
     """A moment in the month before this one."""
     return (datetime.now(UTC).replace(day=1, hour=12, minute=0, second=0, microsecond=0)
             - timedelta(days=12)).isoformat()
 
 
-def _track_batch(prefix: str, accounts: list[tuple[int, str]], rng: random.Random, stamp: str) -> str:
+def _track_batch(prefix: str, accounts: list[tuple[int, str]], rng: random.Random, stamp: str,
+                 spread: int | None = None) -> str:
+    """BATCH track events for users of random accounts (of `spread` random accounts, when given)."""
+    chosen = accounts if spread is None else rng.sample(accounts, spread)
     events = []
     for number in range(BATCH):
-        account_id, _ = accounts[rng.randrange(len(accounts))]
+        account_id, _ = chosen[rng.randrange(len(chosen))]
         events.append(f'{{"type":"track","userId":"u{account_id}-{rng.randrange(USERS_PER_ACCOUNT)}",'
                       f'"event":"{FEATURES[number % len(FEATURES)]}","messageId":"{prefix}-{number}",'
                       f'"timestamp":"{stamp}","properties":{{"plan":"pro","n":{number}}}}}')
@@ -160,10 +167,11 @@ def map_users(urls: list[str], key: str, accounts: list[tuple[int, str]]) -> flo
 
 
 def send_for(urls: list[str], key: str, accounts: list[tuple[int, str]], *, seconds: float, senders: int,
-             resend_share: float, per_second: float | None = None, prefix: str = "s") -> tuple[Sent, float, list[str]]:
-    """`senders` threads posting track batches for `seconds`; returns what was sent, the wall time and the
-    bodies of the batches that got 200 (for the floor)."""
-    stamp = _stamp()
+             resend_share: float, per_second: float | None = None, prefix: str = "s",
+             spread: int | None = None, last_month: bool = False) -> tuple[Sent, float, list[str]]:
+    """`senders` threads posting track batches for `seconds` (stamped now, or in the month before this
+    one); returns what was sent, the wall time and the bodies of the batches that got 200 (for the floor)."""
+    stamp = _last_month() if last_month else datetime.now(UTC).isoformat()
     sent = Sent()
     bodies: list[str] = []
     lock = threading.Lock()
@@ -177,7 +185,7 @@ def send_for(urls: list[str], key: str, accounts: list[tuple[int, str]], *, seco
             for batch in itertools.count():
                 if time.perf_counter() >= stop_at:
                     return
-                body = _track_batch(f"{prefix}{number}-{batch}", accounts, rng, stamp)
+                body = _track_batch(f"{prefix}{number}-{batch}", accounts, rng, stamp, spread)
                 for attempt in range(2 if rng.random() < resend_share else 1):
                     started = time.perf_counter()
                     answer = client.post(f"{next(cycle)}/v1/batch", content=body)
@@ -206,8 +214,13 @@ def send_for(urls: list[str], key: str, accounts: list[tuple[int, str]], *, seco
 
 
 async def stored_counts(settings: Settings) -> tuple[int, int]:
-    """Track events stored, and events rolled up into usage counters."""
+    """Track events stored, and events rolled up into usage counters, once the roll-up has caught up."""
     async with open_app(settings, clock=FixedClock(NOW)) as app, app.read_sessions() as session:
+        deadline = time.monotonic() + 120
+        while await session.scalar(text("SELECT count(*) FROM product_events WHERE state = 0")) and \
+                time.monotonic() < deadline:
+            await session.rollback()
+            await asyncio.sleep(0.1)
         stored = await session.scalar(text("SELECT count(*) FROM product_events WHERE type = 'track'"))
         rolled = await session.scalar(text("SELECT coalesce(sum(events), 0) FROM event_usage"))
         return stored or 0, rolled or 0
@@ -258,24 +271,30 @@ def _floor_rows(bodies: list[str]) -> list[tuple[str, str, str, str, str, str]]:
     return rows
 
 
-def measure_lag(settings: Settings, env: dict[str, str], urls: list[str], key: str,
-                accounts: list[tuple[int, str]]) -> list[str]:
+@contextmanager
+def watch_worker(env: dict[str, str]) -> Iterator[None]:
+    """`csdesk worker --watch`, past its first full cycle; stopped with SIGINT afterwards."""
     worker = subprocess.Popen([CSDESK, "worker", "--watch"], env={**env, "CSDESK_WATCH_POLL_SECONDS": "0.5"},
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert worker.stdout is not None
-        for line in worker.stdout:  # its first full cycle runs before the watch starts
+        for line in worker.stdout:
             if line.startswith("Watching"):
                 break
         threading.Thread(target=lambda: [None for _ in worker.stdout], daemon=True).start()
-        since = datetime.now(UTC)
-        sent, seconds, _ = send_for(urls, key, accounts, seconds=LAG_SECONDS, senders=2, resend_share=0.0,
-                                    per_second=LAG_BATCHES_PER_SECOND, prefix="lag")
-        time.sleep(20)  # the last batches' accounts are assessed
-        lags = asyncio.run(_lags(settings, since))
+        yield
     finally:
         worker.send_signal(signal.SIGINT)
         worker.wait(timeout=120)
+
+
+def measure_lag(settings: Settings, urls: list[str], key: str, accounts: list[tuple[int, str]]) -> list[str]:
+    since = datetime.now(UTC)
+    sent, seconds, _ = send_for(urls, key, accounts, seconds=LAG_SECONDS, senders=2, resend_share=0.0,
+                                per_second=LAG_BATCHES_PER_SECOND, prefix="lag", spread=LAG_ACCOUNTS_PER_BATCH,
+                                last_month=True)
+    time.sleep(20)  # the last batches' accounts are assessed
+    lags = asyncio.run(_lags(settings, since))
     if not lags:
         return ["  event to assessment: no account was assessed after a change"]
     p50, p99 = _quantile(lags, 0.5), _quantile(lags, 0.99)
@@ -296,7 +315,9 @@ def _quantile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def report(accounts: int, database_url: str | None, server_count: int = 1) -> list[str]:
+def report(accounts: int, database_url: str | None, server_count: int = 1, watch: bool = True) -> list[str]:
+    """With `watch`, a watch worker runs beside the servers (and does the roll-up); without, the servers
+    roll up themselves and the lag is not measured."""
     built = asyncio.run(ensure_portfolio(settings_for(accounts, database_url), accounts))
     lines = [f"  {built}"]
     with scratch_copy(settings_for(accounts, database_url)) as settings:
@@ -304,33 +325,43 @@ def report(accounts: int, database_url: str | None, server_count: int = 1) -> li
         key = subprocess.run([CSDESK, "tokens", "create", "--ingest", "--name", "bench", "--user", MANAGER], env=env,
                              capture_output=True, text=True, check=True).stdout.strip()
         owned = asyncio.run(_accounts(settings))
-        with servers(env, server_count) as urls:
+        logs = Path(tempfile.mkdtemp(prefix="csdesk-bench-events-logs-"))
+        with ExitStack() as stack:
+            urls = stack.enter_context(servers(env, server_count, logs))
             mapping = map_users(urls, key, owned)
             lines.append(f"  {len(owned) * USERS_PER_ACCOUNT:,} product users grouped into {len(owned):,} accounts "
                          f"in {mapping:.1f} s")
+            asyncio.run(stored_counts(settings))
+            if watch:
+                stack.enter_context(watch_worker(env))
             before, rolled_before = asyncio.run(stored_counts(settings))
             sent, seconds, bodies = send_for(urls, key, owned, seconds=SECONDS, senders=SENDERS,
                                              resend_share=RESEND_SHARE)
+            caught_up = time.perf_counter()
             stored, rolled = asyncio.run(stored_counts(settings))
+            caught_up = time.perf_counter() - caught_up
             latencies = sorted(sent.latencies)
             rate = sent.events / seconds
             p50, p99 = statistics.median(latencies) * 1000, _quantile(latencies, 0.99) * 1000
             lost = sent.events - (stored - before)
             counted = rolled - rolled_before
             lines += [
-                f"  {SENDERS} senders, {BATCH}-event batches, {seconds:.0f} s, {server_count} server process(es): "
+                f"  {SENDERS} senders, {BATCH}-event batches, {seconds:.0f} s, {server_count} server process(es)"
+                f"{', a watch worker' if watch else ', no worker (the server rolls up)'}: "
                 f"{sent.events:,} events accepted = {rate:,.0f} events/s (target {TARGET_EVENTS_PER_SECOND:,}: "
                 f"{'met' if rate >= TARGET_EVENTS_PER_SECOND else 'MISSED'}); batch latency p50 {p50:.0f} ms, "
                 f"p99 {p99:.0f} ms (target {TARGET_P99_MS}: {'met' if p99 < TARGET_P99_MS else 'MISSED'})",
                 f"    {sent.batches:,} batches, {sent.resent:,} resent; stored {stored - before:,} new events "
-                f"(lost {lost:,}, doubled {max(0, -lost):,}); rolled up {counted:,}; refused or failed "
-                f"{len(sent.failures)}" + (f": {sent.failures[0]}" if sent.failures else "")]
+                f"(lost {lost:,}, doubled {max(0, -lost):,}); rolled up {counted:,} (the roll-up caught up "
+                f"{caught_up:.1f} s after the last batch); refused or failed "
+                f"{len(sent.failures)}" + (f": {sent.failures[0]} (server logs in {logs})" if sent.failures else "")]
             floor = sqlite_floor(Path(settings.db_path), bodies) if database_url is None else \
                 asyncio.run(postgres_floor(settings.resolved_database_url, bodies))
             lines.append(f"    floor: the same {sent.events:,} events by a bare "
                          f"{'executemany' if database_url is None else 'COPY'} in {floor:.1f} s "
                          f"({sent.events / floor:,.0f} events/s); ingestion is {seconds / floor:.1f}x it")
-            lines += measure_lag(settings, env, urls, key, owned)
+            if watch:
+                lines += measure_lag(settings, urls, key, owned)
     return lines
 
 
@@ -370,10 +401,11 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--servers", type=int, default=1)
+    parser.add_argument("--no-watch", action="store_true", help="no watch worker: the server rolls up")
     args = parser.parse_args()
     where = "PostgreSQL" if args.database_url else "SQLite"
     print(f"Product events on {where}, {args.accounts:,} accounts, {os.cpu_count()} CPUs:")
-    for line in report(args.accounts, args.database_url, args.servers):
+    for line in report(args.accounts, args.database_url, args.servers, watch=not args.no_watch):
         print(line, flush=True)
 
 

@@ -1,4 +1,5 @@
-"""The Segment-compatible ingestion API at /v1: batch, track, identify, group, page, screen and alias.
+"""The Segment-compatible ingestion API at /v1: batch, track, identify, group, page, screen and alias, and
+event (one event of any type, for webhook destinations).
 
 Any Segment or RudderStack source (or their libraries) posts here with a csdesk write key as the Basic
 auth user name (`csdesk tokens create --ingest`). The answer is 200 only once the request's events are
@@ -31,7 +32,8 @@ from store.events.ingest import store_events
 from store.events.messages import MAX_REQUEST_BYTES, RequestRefused, check_request, read_body
 
 logger = logging.getLogger(__name__)
-ENDPOINTS = ("batch", "track", "identify", "group", "page", "screen", "alias")
+# "event": one event of any type, as Segment's and RudderStack's webhook destinations post each one.
+ENDPOINTS = ("batch", "event", "track", "identify", "group", "page", "screen", "alias")
 
 
 class _Unauthorized(Exception):

@@ -501,13 +501,16 @@ class ProductUser(Base):
 
 
 class EventUsage(Base):
-    """Events counted for an account in a month: the usage_count of the month's snapshot."""
+    """An account's month as counted from events: what its usage snapshot says (usage_count, active_users,
+    features_adopted). Its rows mark the months that events, not files, are the source of."""
 
     __tablename__ = "event_usage"
 
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
     period_start: Mapped[date] = mapped_column(Date, primary_key=True)
     events: Mapped[int] = mapped_column(Integer)
+    users: Mapped[int] = mapped_column(Integer)
+    features: Mapped[int] = mapped_column(Integer)
 
 
 class EventUsageUser(Base):

@@ -43,13 +43,22 @@ def excluded_of(session: AsyncSession, table: Table) -> Any:
 
 
 async def insert_missing_returning(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], *,
-                                   keys: Sequence[str], returning: Any) -> list[Any]:
-    """insert_missing, returning `returning` of the rows it inserted (as multi-row statements, in chunks that
-    stay inside both databases' limit of about 32,000 bound values)."""
-    inserted: list[Any] = []
-    per_statement = max(1, 30_000 // max(1, len(rows[0]))) if rows else 1
-    for start in range(0, len(rows), per_statement):
-        statement = _insert(session, table).values(list(rows[start:start + per_statement])) \
-            .on_conflict_do_nothing(index_elements=list(keys))
-        inserted += (await session.execute(statement.returning(returning))).scalars()
-    return inserted
+                                   keys: Sequence[str], returning: Sequence[Any]) -> list[Any]:
+    """insert_missing, returning the `returning` columns of the rows it inserted. One cached statement
+    run for many rows: SQLAlchemy sends them as multi-row INSERTs ("insertmanyvalues") and gathers what
+    they return."""
+    if not rows:
+        return []
+    statement = _insert(session, table).on_conflict_do_nothing(index_elements=list(keys)).returning(*returning)
+    return list((await session.execute(statement, list(rows))).all())
+
+
+async def insert_or_update_returning(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], *,
+                                     keys: Sequence[str], update: dict[str, Any],
+                                     returning: Sequence[Any]) -> list[Any]:
+    """insert_or_update with expressions, returning the `returning` columns of every row as written."""
+    if not rows:
+        return []
+    statement = _insert(session, table).on_conflict_do_update(index_elements=list(keys), set_=update) \
+        .returning(*returning)
+    return list((await session.execute(statement, list(rows))).all())

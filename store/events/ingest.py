@@ -42,5 +42,5 @@ async def store_events(session: AsyncSession, messages: list[Message], *, token_
     rows = [{"message_id": m.message_id, "type": m.type, "user_key": m.user_key, "name": m.name, "feature": m.feature,
              "group_id": m.group_id, "email": m.email, "occurred_at": m.occurred_at, "received_at": received_at,
              "state": NEW, "token_id": token_id, "body": m.body} for m in unique.values()]
-    inserted = await insert_missing_returning(session, EVENTS, rows, keys=["message_id"], returning=EVENTS.c.id)
+    inserted = await insert_missing_returning(session, EVENTS, rows, keys=["message_id"], returning=[EVENTS.c.id])
     return Stored(received=len(messages), stored=len(inserted))

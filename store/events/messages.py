@@ -67,8 +67,8 @@ def read_body(raw: bytes) -> Any:
 
 def check_request(payload: Any, *, endpoint: str, received_at: datetime,
                   feature_property: str | None = None) -> list[Message]:
-    """The events of a request to /v1/<endpoint> (batch, or one type), checked; RequestRefused lists
-    every problem with where it is."""
+    """The events of a request to /v1/<endpoint> (batch; one event of any type, as webhook destinations
+    post them; or one event of that type), checked; RequestRefused lists every problem with where it is."""
     if not isinstance(payload, dict):
         raise RequestRefused(400, ["the body must be a JSON object"])
     if endpoint == "batch":
@@ -84,7 +84,7 @@ def check_request(payload: Any, *, endpoint: str, received_at: datetime,
     messages: list[Message] = []
     problems: list[str] = []
     for place, event in zip(places, events, strict=True):
-        if endpoint != "batch" and isinstance(event, dict):
+        if endpoint not in ("batch", "event") and isinstance(event, dict):
             event = {**event, "type": event.get("type", endpoint)}
             if event["type"] != endpoint:
                 problems.append(f'{place}: /v1/{endpoint} takes "{endpoint}" events; got type "{event["type"]}"')

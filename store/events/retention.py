@@ -99,7 +99,7 @@ async def rebuild(session: AsyncSession, *, since: date, now: datetime, kept_fro
                            (WAITING, [row.id for row in rows if row.account_id is None])):
             await set_state(session, ids, state)
     # Months that lost all their events (their users moved) are rewritten to zero.
-    await write_snapshots(session, sorted(counted_before - counted_after), now=now)
+    await write_snapshots(session, dict.fromkeys(counted_before - counted_after, (0, 0, 0)), now=now)
     months = counted_before | counted_after
     result.months = len(months)
     result.accounts = {account_id for account_id, _ in months}

@@ -17,12 +17,13 @@ counted from events replaces what a file import or the demo had for that month.
 
 from __future__ import annotations
 
-from collections import defaultdict
+import asyncio
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import bindparam, func, select, text, tuple_, update
+from sqlalchemy import select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store.database.engine import transaction
@@ -36,7 +37,7 @@ from store.database.models import (
     ProductUser,
     UsageSnapshot,
 )
-from store.database.upsert import excluded_of, insert_missing, insert_or_update
+from store.database.upsert import excluded_of, insert_missing_returning, insert_or_update, insert_or_update_returning
 from store.events.messages import ACTIVITY
 from store.runs.account_marks import mark_accounts
 
@@ -45,8 +46,11 @@ USERS = ProductUser.__table__
 COUNTS = EventUsage.__table__
 NEW, COUNTED, WAITING, APPLIED = 0, 1, 2, 3
 # Events one pass takes: enough that a busy feed's accounts are written once a pass rather than once a
-# request, few enough that a pass holds the write lock briefly.
-PASS_EVENTS = 20_000
+# request, few enough that a pass holds the write lock briefly (about a quarter of a second here).
+PASS_EVENTS = 5_000
+# Between passes the write lock is left free this long, so the requests waiting for it get their turn
+# (SQLite's lock is not fair: a pass that began again at once could keep them waiting).
+PAUSE_BETWEEN_PASSES_SECONDS = 0.02
 # A user's last-seen time is written when it moves by this much, not on every event.
 SEEN_EVERY = timedelta(hours=1)
 # Arbitrary, fixed: the PostgreSQL advisory lock one roll-up pass holds.
@@ -86,7 +90,7 @@ class _User:
 
 
 def month_of(moment: datetime) -> date:
-    return moment.date().replace(day=1)
+    return date(moment.year, moment.month, 1)
 
 
 async def roll_up_pending(session: AsyncSession, *, now: datetime, limit: int = PASS_EVENTS) -> RolledUp:
@@ -133,6 +137,7 @@ async def roll_up_all(write_sessions: async_sessionmaker[AsyncSession], *, now: 
         total.accounts |= done.accounts
         if done.events < PASS_EVENTS:
             return total
+        await asyncio.sleep(PAUSE_BETWEEN_PASSES_SECONDS)
 
 
 async def _users(session: AsyncSession, keys: set[str]) -> dict[str, _User]:
@@ -216,14 +221,17 @@ async def _save_users(session: AsyncSession, users: dict[str, _User]) -> None:
 
 
 async def set_state(session: AsyncSession, ids: list[int], state: int) -> None:
-    if ids:
-        await session.execute(update(EVENTS).where(EVENTS.c.id == bindparam("event_id")).values(state=state)
-                              .execution_options(synchronize_session=False), [{"event_id": i} for i in ids])
+    for start in range(0, len(ids), 1_000):
+        await session.execute(update(EVENTS).where(EVENTS.c.id.in_(ids[start:start + 1_000])).values(state=state)
+                              .execution_options(synchronize_session=False))
 
 
 async def count_activity(session: AsyncSession, activity: Iterable[Activity], *, now: datetime) -> set[int]:
-    """Add the activity to its account-months' counters and rewrite those months' usage snapshots;
-    returns the accounts whose usage changed."""
+    """Add the activity to its account-months' counts and set those months' usage snapshots to them;
+    returns the accounts whose usage changed.
+
+    A month's active users and features grow by the (account, month, user) and (account, month, feature)
+    rows this activity adds that were not there yet, so no count is read back from those tables."""
     events: dict[tuple[int, date], int] = defaultdict(int)
     active: set[tuple[int, date, str]] = set()
     features: set[tuple[int, date, str]] = set()
@@ -234,41 +242,33 @@ async def count_activity(session: AsyncSession, activity: Iterable[Activity], *,
             features.add((item.account_id, item.period_start, item.feature))
     if not events:
         return set()
+    users_table, features_table = EventUsageUser.__table__, EventUsageFeature.__table__
+    new_users = Counter((row[0], row[1]) for row in await insert_missing_returning(
+        session, users_table, [{"account_id": a, "period_start": p, "user_key": u} for a, p, u in sorted(active)],
+        keys=["account_id", "period_start", "user_key"],
+        returning=[users_table.c.account_id, users_table.c.period_start]))
+    new_features = Counter((row[0], row[1]) for row in await insert_missing_returning(
+        session, features_table, [{"account_id": a, "period_start": p, "feature": f} for a, p, f in sorted(features)],
+        keys=["account_id", "period_start", "feature"],
+        returning=[features_table.c.account_id, features_table.c.period_start]))
     excluded = excluded_of(session, COUNTS)
-    await insert_or_update(session, COUNTS, [{"account_id": a, "period_start": p, "events": n}
-                                             for (a, p), n in sorted(events.items())],
-                           keys=["account_id", "period_start"], update={"events": COUNTS.c.events + excluded.events})
-    await insert_missing(session, EventUsageUser.__table__, [{"account_id": a, "period_start": p, "user_key": u}
-                                                            for a, p, u in sorted(active)],
-                         keys=["account_id", "period_start", "user_key"])
-    await insert_missing(session, EventUsageFeature.__table__, [{"account_id": a, "period_start": p, "feature": f}
-                                                               for a, p, f in sorted(features)],
-                         keys=["account_id", "period_start", "feature"])
-    await write_snapshots(session, sorted(events), now=now)
+    totals = await insert_or_update_returning(
+        session, COUNTS, [{"account_id": a, "period_start": p, "events": n, "users": new_users[(a, p)],
+                           "features": new_features[(a, p)]} for (a, p), n in sorted(events.items())],
+        keys=["account_id", "period_start"],
+        update={"events": COUNTS.c.events + excluded.events, "users": COUNTS.c.users + excluded.users,
+                "features": COUNTS.c.features + excluded.features},
+        returning=[COUNTS.c.account_id, COUNTS.c.period_start, COUNTS.c.events, COUNTS.c.users, COUNTS.c.features])
+    await write_snapshots(session, {(row[0], row[1]): (row[2], row[3], row[4]) for row in totals}, now=now)
     return {account_id for account_id, _ in events}
 
 
-async def write_snapshots(session: AsyncSession, months: list[tuple[int, date]], *, now: datetime) -> None:
-    """Set the usage snapshots of these account-months to what their counters say."""
-    for start in range(0, len(months), 5_000):
-        part = months[start:start + 5_000]
-        counts = {(row.account_id, row.period_start): row.events for row in await session.execute(
-            select(COUNTS.c.account_id, COUNTS.c.period_start, COUNTS.c.events)
-            .where(tuple_(COUNTS.c.account_id, COUNTS.c.period_start).in_(part)))}
-        active = await _distinct_counts(session, EventUsageUser, part)
-        adopted = await _distinct_counts(session, EventUsageFeature, part)
-        current = month_of(now)
-        rows = [{"account_id": a, "period_start": p, "usage_count": counts.get((a, p), 0),
-                 "active_users": active.get((a, p), 0), "features_adopted": adopted.get((a, p), 0),
-                 "running": p >= current} for a, p in part]
-        await insert_or_update(session, UsageSnapshot.__table__, rows, keys=["account_id", "period_start"],
-                               update=["usage_count", "active_users", "features_adopted", "running"])
-
-
-async def _distinct_counts(session: AsyncSession, table: type[EventUsageUser] | type[EventUsageFeature],
-                           months: list[tuple[int, date]]) -> dict[tuple[int, date], int]:
-    rows = await session.execute(
-        select(table.account_id, table.period_start, func.count())
-        .where(tuple_(table.account_id, table.period_start).in_(months))
-        .group_by(table.account_id, table.period_start))
-    return {(row[0], row[1]): row[2] for row in rows}
+async def write_snapshots(session: AsyncSession, months: dict[tuple[int, date], tuple[int, int, int]], *,
+                          now: datetime) -> None:
+    """Set the usage snapshots of these account-months to (usage count, active users, features adopted)."""
+    current = month_of(now)
+    rows = [{"account_id": a, "period_start": p, "usage_count": events, "active_users": users,
+             "features_adopted": adopted, "running": p >= current}
+            for (a, p), (events, users, adopted) in sorted(months.items())]
+    await insert_or_update(session, UsageSnapshot.__table__, rows, keys=["account_id", "period_start"],
+                           update=["usage_count", "active_users", "features_adopted", "running"])

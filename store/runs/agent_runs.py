@@ -191,3 +191,11 @@ async def still_held(session: AsyncSession, *, run_id: int, account_ids: list[in
     return set(await session.scalars(
         select(accounts.c.id).where(accounts.c.id.in_(account_ids), accounts.c.cycle_run_id == run_id,
                                     accounts.c.cycle_done_at.is_(None)).with_for_update()))
+
+
+async def watch_running(session: AsyncSession, *, wall_now: datetime, lease: timedelta = DEFAULT_LEASE) -> bool:
+    """Whether a `csdesk worker --watch` is alive: a running watch run that renewed its heartbeat within
+    the lease."""
+    alive = await session.scalar(select(func.count()).select_from(AgentRun).where(
+        AgentRun.kind == "watch", AgentRun.status == "running", AgentRun.heartbeat_at >= wall_now - lease))
+    return bool(alive)

@@ -106,3 +106,10 @@ def test_a_long_list_of_problems_says_how_many_were_left_out() -> None:
     refused = _refusal({"batch": [{"type": "track", "event": "x"}] * 50})
     assert len(refused.problems) == 50
     assert str(refused).endswith("and 30 more problem(s)")
+
+
+def test_a_webhook_posts_one_event_of_any_type() -> None:
+    (message,) = check_request({"type": "group", "userId": "u1", "groupId": "acct-9"}, endpoint="event",
+                               received_at=RECEIVED)
+    assert (message.type, message.group_id) == ("group", "acct-9")
+    assert "type None is not one of" in str(_refusal({"userId": "u1"}, endpoint="event"))

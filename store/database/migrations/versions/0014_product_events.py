@@ -63,6 +63,8 @@ def upgrade() -> None:
         account_key(),
         sa.Column('period_start', sa.Date(), primary_key=True),
         sa.Column('events', sa.Integer(), nullable=False),
+        sa.Column('users', sa.Integer(), nullable=False),
+        sa.Column('features', sa.Integer(), nullable=False),
     )
     op.create_table(
         'event_usage_users',
