@@ -51,6 +51,7 @@ from server.settings import Settings
 from store.clock import FixedClock
 from store.database.models import Account
 
+SIZE = 10_000
 USERS_PER_ACCOUNT = 20
 BATCH = 500
 SENDERS = 4
@@ -216,7 +217,7 @@ def send_for(urls: list[str], key: str, accounts: list[tuple[int, str]], *, seco
 async def stored_counts(settings: Settings) -> tuple[int, int]:
     """Track events stored, and events rolled up into usage counters, once the roll-up has caught up."""
     async with open_app(settings, clock=FixedClock(NOW)) as app, app.read_sessions() as session:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 900
         while await session.scalar(text("SELECT count(*) FROM product_events WHERE state = 0")) and \
                 time.monotonic() < deadline:
             await session.rollback()
@@ -398,7 +399,7 @@ async def _admin(database_url: str, *statements: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--accounts", type=int, default=SIZE)
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--servers", type=int, default=1)
     parser.add_argument("--no-watch", action="store_true", help="no watch worker: the server rolls up")
