@@ -44,7 +44,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select, text
 
-from bench.latency import CSDESK, server_env
+from bench.latency import CSDESK, free_port, server_env
 from bench.portfolio import MANAGER, NOW, ensure_portfolio, settings_for
 from server.context import open_app
 from server.settings import Settings
@@ -89,7 +89,7 @@ def servers(env: dict[str, str], count: int, logs: Path) -> Iterator[list[str]]:
     with ExitStack() as stack:
         urls = []
         for number in range(count):
-            port = _free_port()
+            port = free_port()
             log = stack.enter_context((logs / f"server-{number}.log").open("w"))
             process = subprocess.Popen([CSDESK, "serve", "--http", "--port", str(port)], env=env,
                                        stdout=log, stderr=log, text=True)
@@ -102,13 +102,6 @@ def servers(env: dict[str, str], count: int, logs: Path) -> Iterator[list[str]]:
 def _stop(process: subprocess.Popen[str]) -> None:
     process.terminate()
     process.wait(timeout=30)
-
-
-def _free_port() -> int:
-    import socket
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[str]) -> None:

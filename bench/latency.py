@@ -238,7 +238,7 @@ async def http_server(settings: Settings) -> AsyncIterator[tuple[str, str, int]]
     env = server_env(settings)
     token = subprocess.run([CSDESK, "tokens", "create", "--user", CSM, "--name", "bench", "--expires-in-days", "1"],
                            env=env, capture_output=True, text=True, check=True).stdout.strip()
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([CSDESK, "serve", "--http", "--port", str(port)], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -259,7 +259,7 @@ async def http_server(settings: Settings) -> AsyncIterator[tuple[str, str, int]]
         process.wait(timeout=30)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     import socket
 
     with socket.socket() as probe:

@@ -175,3 +175,39 @@ def test_healthz_shows_the_feeds_status_to_a_manager_only(seeded: tuple[Path, di
     assert details["events"]["received"] == 1 and details["events"]["unmapped_users"] == 1
     for other in (csm, key):
         assert httpx.get(f"{server}/healthz", headers={"Authorization": f"Bearer {other}"}).status_code == 403
+
+
+def test_the_events_commands_say_what_they_did_and_refuse_what_they_cannot(seeded: tuple[Path, dict[str, str]],
+                                                                         server: str) -> None:
+    db_path, env = seeded
+    key = _key(env, "--ingest")
+    events = [{"type": "group", "userId": "u1", "groupId": "crm-77"},
+              {"type": "track", "userId": "u1", "event": "Login"}]
+    assert _post(server, _batch(*events), key=key).status_code == 200
+    wait_for_rollup(db_path)
+    status = json.loads(run_csdesk("events", "status", "--json", env=env).stdout)
+    assert status["unmapped_groups"] == [{"group_id": "crm-77", "users": 1}]
+    assert status["activity_awaiting_account"] == 1
+    assert "names no account" in run_csdesk("events", "status", env=env).stdout
+    account_id, _ = _account(db_path)
+    (name,), = fetch_rows(db_path, f"SELECT name FROM accounts WHERE id = {account_id}")
+    imported = run_csdesk("import", "accounts", "-", "--as", MANAGER, env=env,
+                          stdin=f"name,external_id\n{name},crm-77\n")
+    assert imported.returncode == 0, imported.stderr
+    since = str(fetch_rows(db_path, "SELECT min(occurred_at) FROM product_events")[0][0])[:7] + "-01"
+    rebuilt = run_csdesk("events", "rebuild", "--since", since, env=env)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "1 user(s) moved account" in rebuilt.stdout
+    assert fetch_rows(db_path, f"SELECT usage_count FROM usage_snapshots WHERE account_id = {account_id} "
+                               "AND running") == [(1,)]
+    too_old = run_csdesk("events", "rebuild", "--since", "2020-01-01", env=env)
+    assert too_old.returncode == 2 and "can be rebuilt" in too_old.stderr
+    not_a_date = run_csdesk("events", "rebuild", "--since", "last week", env=env)
+    assert not_a_date.returncode == 2 and "must be a date like 2026-11-01" in not_a_date.stderr
+    assert run_csdesk("events", "prune", env=env).stdout.strip() == "pruned 0 events"
+
+
+def test_a_write_key_needs_a_user_to_answer_for_it(seeded: tuple[Path, dict[str, str]]) -> None:
+    env = {k: v for k, v in seeded[1].items() if k != "CSDESK_USER"}
+    refused = run_csdesk("tokens", "create", "--ingest", "--name", "segment", env=env)
+    assert refused.returncode == 2 and "--user or CSDESK_USER" in refused.stderr
