@@ -5,7 +5,7 @@ Any Segment or RudderStack source (or their libraries) posts here with a csdesk 
 auth user name (`csdesk tokens create --ingest`). The answer is 200 only once the request's events are
 committed; a refused request stores nothing and gets Segment's status with a JSON
 `{"code", "message"}` that names every problem: 400 for bad events, 401 for a bad key, 413 for a body
-over 500 KB.
+over 500 KB; 503 (retry) when the database could not take them just then.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
+from sqlalchemy.exc import OperationalError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -64,6 +65,14 @@ def ingest_routes(app_of: Callable[[Request], AppContext], security: TransportSe
             messages = check_request(payload, endpoint=endpoint, received_at=received_at,
                                      feature_property=app.settings.events_feature_property)
             await _store(app, messages, token_id=token_id, received_at=received_at)
+        except OperationalError:
+            # The database was busy past its timeout (or gone): nothing was stored, and Segment's and
+            # RudderStack's libraries retry a 503 after Retry-After.
+            logger.warning("could not store a batch of product events", exc_info=True)
+            response = _error(503, "unavailable", "the events could not be stored just now; nothing was stored, "
+                                                  "send them again")
+            response.headers["Retry-After"] = "1"
+            return response
         except _Unauthorized as exc:
             return _error(401, "unauthorized", str(exc))
         except ClientDisconnect:
