@@ -211,3 +211,15 @@ def test_a_write_key_needs_a_user_to_answer_for_it(seeded: tuple[Path, dict[str,
     env = {k: v for k, v in seeded[1].items() if k != "CSDESK_USER"}
     refused = run_csdesk("tokens", "create", "--ingest", "--name", "segment", env=env)
     assert refused.returncode == 2 and "--user or CSDESK_USER" in refused.stderr
+
+
+def test_a_webhook_destination_posts_single_events_to_v1_event(seeded: tuple[Path, dict[str, str]],
+                                                              server: str) -> None:
+    db_path, env = seeded
+    key = _key(env, "--ingest")
+    for event in ({"type": "identify", "userId": "u9", "traits": {"email": "x@example.com"}},
+                  {"type": "track", "userId": "u9", "event": "Login"}):
+        assert _post(server, json.dumps(event), key=key, endpoint="event").status_code == 200
+    assert _post(server, json.dumps({"userId": "u9"}), key=key, endpoint="event").status_code == 400
+    assert _post(server, "{}", key=key, endpoint="nope").status_code == 404
+    assert _events(db_path) == 2
