@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.database.models import (
@@ -21,6 +21,7 @@ from store.errors import InvalidInput
 from store.events.messages import ACTIVITY
 from store.events.rollup import (
     COUNTED,
+    ROLLUP_LOCK_KEY,
     WAITING,
     Activity,
     accounts_for_groups,
@@ -68,6 +69,9 @@ async def rebuild(session: AsyncSession, *, since: date, now: datetime, kept_fro
     if start < first_whole:
         raise InvalidInput(f"events are kept from {kept_from:%Y-%m-%d} (CSDESK_EVENTS_KEEP_DAYS), so months from "
                            f"{first_whole} on can be rebuilt; got --since {since}")
+    if session.get_bind().dialect.name == "postgresql":
+        # No roll-up pass runs meanwhile (on SQLite the write lock already sees to it).
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ROLLUP_LOCK_KEY})
     result = Rebuilt(since=start)
     result.users_remapped = await _remap_users(session)
     counted_before = {(row.account_id, row.period_start) for row in await session.execute(
