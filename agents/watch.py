@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from agents.assessment import AccountOutcome, agent_principal, assess_each
@@ -30,7 +30,7 @@ class WatchPass:
 
 async def watch(deps: AgentDeps, stop: asyncio.Event, *, poll_seconds: float,
                 on_pass: Callable[[WatchPass], None] | None = None,
-                between: Callable[[], object] | None = None) -> CycleTally:
+                between: Callable[[], Awaitable[None]] | None = None) -> CycleTally:
     """Assess marked accounts until `stop` is set, looking every `poll_seconds` when none are marked.
     `between`, when given, is awaited between passes (the worker runs its scheduled full cycle there)."""
     async with deps.write_sessions() as session, session.begin():
@@ -45,7 +45,7 @@ async def watch(deps: AgentDeps, stop: asyncio.Event, *, poll_seconds: float,
             if on_pass is not None and done.claimed:
                 on_pass(done)
             if between is not None:
-                await between()  # type: ignore[misc]
+                await between()
             if deps.wall_clock.now() - last_beat >= deps.run_lease / 4:
                 async with deps.write_sessions() as session, session.begin():
                     await beat(session, run_id=run_id, wall_now=deps.wall_clock.now())

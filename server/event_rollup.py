@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from server.context import AppContext
 from store.events.rollup import roll_up_all
@@ -38,7 +38,7 @@ async def _keep_rolling_up(app: AppContext, stop: asyncio.Event, every: float) -
             now = datetime.now(UTC)
             async with app.read_sessions() as session:
                 watched = await watch_running(session, wall_now=now,
-                                              lease=app.agent_deps().run_lease)
+                                              lease=timedelta(seconds=app.settings.run_lease_seconds))
             if not watched:
                 await roll_up_all(app.write_sessions, now=now)
         except Exception:  # a failed pass leaves its events NEW; the next pass takes them again

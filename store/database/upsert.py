@@ -16,19 +16,11 @@ def _insert(session: AsyncSession, table: Table) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
-async def insert_missing(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], *,
-                         keys: Sequence[str]) -> None:
-    """Insert the rows whose `keys` are not in the table yet; leave the others as they are."""
-    if rows:
-        await session.execute(_insert(session, table).on_conflict_do_nothing(index_elements=list(keys)), rows)
-
-
 async def insert_or_update(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], *,
                            keys: Sequence[str], update: Sequence[str] | dict[str, Any]) -> None:
     """Insert the rows; where a row's `keys` exist, set the `update` columns to the row's values instead
-    (or, given a dict, to those expressions, which may read the row's values as `excluded`).
-
-    `update` as a dict is built by `on_conflict`'s caller from `excluded_of(session, table)`."""
+    (or, given a dict, to those expressions, which may read the row's values through
+    `excluded_of(session, table)`)."""
     if not rows:
         return
     statement = _insert(session, table)
@@ -44,7 +36,8 @@ def excluded_of(session: AsyncSession, table: Table) -> Any:
 
 async def insert_missing_returning(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], *,
                                    keys: Sequence[str], returning: Sequence[Any]) -> list[Any]:
-    """insert_missing, returning the `returning` columns of the rows it inserted. One cached statement
+    """Insert the rows whose `keys` are not in the table yet (leaving the others as they are), returning
+    the `returning` columns of the rows it inserted. One cached statement
     run for many rows: SQLAlchemy sends them as multi-row INSERTs ("insertmanyvalues") and gathers what
     they return."""
     if not rows:

@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from store.database.models import ProductEvent
 from store.database.upsert import insert_missing_returning
 from store.events.messages import Message
+from store.events.rollup import NEW
 
 EVENTS = ProductEvent.__table__
-NEW = 0
 
 
 @dataclass(frozen=True)

@@ -105,8 +105,9 @@ def _check_event(event: Any, *, place: str, batch_sent_at: Any, received_at: dat
         return None, [f"{place}: an event is a JSON object"]
     problems: list[str] = []
     body = json.dumps(event, separators=(",", ":"), ensure_ascii=False, default=str)
-    if len(body.encode()) > MAX_EVENT_BYTES:
-        problems.append(f"{place}: an event is at most 32 KB; this one is {len(body.encode()) / 1024:.1f} KB")
+    size = len(body.encode())
+    if size > MAX_EVENT_BYTES:
+        problems.append(f"{place}: an event is at most 32 KB; this one is {size / 1024:.1f} KB")
     kind = event.get("type")
     if kind not in TYPES:
         problems.append(f"{place}: type {kind!r} is not one of {', '.join(TYPES)}")

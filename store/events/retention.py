@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import bindparam, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.database.models import (
@@ -118,10 +118,11 @@ async def _remap_users(session: AsyncSession) -> int:
     accounts = await accounts_for_groups(session, {user.group_id for user in users})
     moved = [(user.user_key, accounts[user.group_id]) for user in users
              if user.group_id in accounts and accounts[user.group_id] != user.account_id]
-    for user_key, account_id in moved:
-        await session.execute(update(ProductUser).where(ProductUser.user_key == user_key)
-                              .values(account_id=account_id, contact_id=None)
-                              .execution_options(synchronize_session=False))
+    if moved:
+        users = ProductUser.__table__
+        await session.execute(update(users).where(users.c.user_key == bindparam("key"))
+                              .values(account_id=bindparam("account"), contact_id=None),
+                              [{"key": user_key, "account": account_id} for user_key, account_id in moved])
     return len(moved)
 
 
