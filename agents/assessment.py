@@ -47,6 +47,7 @@ from store.health.assessments import (
     prior_assessments,
     save_assessments,
 )
+from store.health.model_source import record_model_in_force
 from store.health.signal_facts import AccountFacts
 from store.health.signals import SignalSet, load_signal_sets
 from store.runs.agent_runs import still_held
@@ -73,7 +74,7 @@ class AccountOutcome(BaseModel):
     name: str
     assessed: bool
     status: str | None = None
-    score: int | None = None
+    score: float | None = None
     previous_status: str | None = None
     method: str | None = None
     fallback_reason: str | None = None
@@ -87,7 +88,8 @@ class AccountOutcome(BaseModel):
 
 
 async def agent_principal(deps: AgentDeps) -> Principal:
-    """The agent's own user, created on first use (by whichever of several starting workers gets there first)."""
+    """The agent's own user, created on first use (by whichever of several starting workers gets there first);
+    and, before it assesses anything, an audit event for the health model it uses when that model is new."""
     try:
         async with deps.write_sessions() as session, session.begin():
             if await session.scalar(select(User.id).where(User.email == AGENT_EMAIL)) is None:
@@ -95,6 +97,8 @@ async def agent_principal(deps: AgentDeps) -> Principal:
                                now=deps.clock.now())
     except (IntegrityError, Conflict):
         pass  # another worker created it at the same moment; it exists now either way
+    async with deps.write_sessions() as session, session.begin():
+        await record_model_in_force(session, deps.health_model, at=deps.clock.now(), principal=AGENT_EMAIL)
     async with deps.read_sessions() as session:
         return await principal_for(session, email=AGENT_EMAIL)
 
@@ -175,9 +179,9 @@ class _Pending:
 async def _load_inputs(deps: AgentDeps, ids: list[int], *, force: bool) -> _ChunkInputs:
     now = deps.clock.now()
     async with deps.read_sessions() as session, session.begin():
-        sets = await load_signal_sets(session, ids, as_of=now, thresholds=deps.thresholds)
+        sets = await load_signal_sets(session, ids, as_of=now, model=deps.health_model)
         priors = await prior_assessments(session, ids, window_start=now - timedelta(
-            days=deps.thresholds.health_drop_window_days))
+            days=deps.health_model.base.thresholds.health_drop_window_days))
         digests = {account_id: input_digest(signal_set, deps.method) for account_id, (_, signal_set) in sets.items()}
         changed = {account_id for account_id, digest in digests.items()
                    if force or (prior := priors.get(account_id)) is None or prior.input_digest != digest}
@@ -252,7 +256,7 @@ def input_digest(signal_set: SignalSet, method: str) -> str:
     return hashlib.sha256(f"{signal_set.digest}|{method}".encode()).hexdigest()
 
 
-def trend(score: int, prior: PriorAssessment | None) -> str:
+def trend(score: float, prior: PriorAssessment | None) -> str:
     if prior is None:
         return "new"
     delta = score - prior.score
@@ -265,9 +269,10 @@ async def _decide(deps: AgentDeps, *, facts: AccountFacts, signal_set: SignalSet
     """The assessment and playbook actions for one account, whose inputs hash to `digest`."""
     outcome = AccountOutcome(account_id=facts.account_id, name=facts.name, assessed=False,
                              previous_status=prior.status if prior else facts.health_status)
-    ruled = rules.assess(signal_set)
+    segment_model = deps.health_model.for_segment(facts.segment)
+    ruled = rules.assess(signal_set, segment_model)
     status, summary, drivers, actions = ruled.status, ruled.summary, ruled.drivers, ruled.next_actions
-    method, fallback, prompt_tokens, completion_tokens = "rules", None, 0, 0
+    method, fallback, prompt_tokens, completion_tokens = deps.rules_method, None, 0, 0
     if deps.model is not None:
         try:
             answer = await model_assessment(deps.model, facts=facts, signal_set=signal_set, rules=ruled, notes=notes,
@@ -283,9 +288,13 @@ async def _decide(deps: AgentDeps, *, facts: AccountFacts, signal_set: SignalSet
                      dimensions={k: v.model_dump() for k, v in ruled.dimensions.items()},
                      summary=summary, drivers=[d.model_dump() for d in drivers], next_actions=actions,
                      signals=[s.model_dump(mode="json", exclude={"digest_value"}) for s in signal_set.signals],
+                     confidence=ruled.coverage.confidence,
+                     coverage={**ruled.coverage.model_dump(), "model": ruled.model_id,
+                               "dimensions": {k: v.coverage for k, v in ruled.dimensions.items()}},
                      input_digest=digest, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
     planned = plan_playbooks(PlaybookInputs(facts=facts, signals=signal_set, status=status, score=ruled.score,
-                                            prior=prior, manager_ids=managers, thresholds=deps.thresholds, now=now,
+                                            prior=prior, manager_ids=managers,
+                                            thresholds=segment_model.thresholds, now=now,
                                             existing_keys=existing_keys))
     warnings = sum(1 for a in planned if isinstance(a, NewNotification) and a.playbook in WARNING_PLAYBOOKS
                    and a.user_id == facts.owner_id)

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agents.llm import StructuredModel
 from store.clock import Clock, SystemClock
-from store.health.thresholds import HealthThresholds
+from store.health.model import HealthModel, default_model
 from store.runs.agent_runs import DEFAULT_LEASE
 
 
@@ -19,7 +19,7 @@ class AgentDeps:
     write_sessions: async_sessionmaker[AsyncSession]
     clock: Clock
     model: StructuredModel | None = None
-    thresholds: HealthThresholds = field(default_factory=HealthThresholds)
+    health_model: HealthModel = field(default_factory=default_model)
     segment_instructions: dict[str, str] = field(default_factory=dict)
     concurrency: int = 8
     # A run that renews no heartbeat for this long is taken for dead (see store.runs.agent_runs).
@@ -31,4 +31,9 @@ class AgentDeps:
 
     @property
     def method(self) -> str:
-        return f"llm:{self.model.name}" if self.model else "rules"
+        """How assessments are made, naming the health model: a new model re-assesses every account once."""
+        return f"llm:{self.model.name}/{self.health_model.id}" if self.model else self.rules_method
+
+    @property
+    def rules_method(self) -> str:
+        return f"rules/{self.health_model.id}"

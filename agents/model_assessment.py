@@ -64,7 +64,9 @@ class Note(BaseModel):
 def build_prompt(*, facts: AccountFacts, signal_set: SignalSet, rules: RulesAssessment, notes: list[Note],
                  segment_instructions: str | None) -> tuple[str, str]:
     """The system and user messages for one account."""
-    system = render("assessment_system.j2", rules_score=rules.score, rules_status=rules.status)
+    system = render("assessment_system.j2", rules_score=f"{rules.score:.0f}", rules_status=rules.status,
+                    coverage_percent=round(rules.coverage.share * 100), confidence=rules.coverage.confidence,
+                    ceiling=rules.ceiling)
     user = render("assessment_user.j2", account_name=facts.name, segment=facts.segment, arr=f"{facts.arr:,.0f}",
                   currency=facts.currency, as_of=signal_set.as_of.date().isoformat(), signals=signal_set.signals,
                   segment_instructions=segment_instructions or "", notes=notes[:MAX_NOTES_IN_PROMPT])
@@ -107,7 +109,8 @@ def grounding_problems(answer: ModelAssessment, *, facts: AccountFacts, signal_s
     by_id = {signal.id: signal for signal in signal_set.signals}
     every_signal = {f"signal {s.id}": _signal_text(s) for s in signal_set.signals}
     account = {"account facts": f"ARR {facts.arr} {facts.arr:,.0f}, as of {signal_set.as_of.date().isoformat()}",
-               "rules score": f"{rules.score}/100"}
+               "rules score": f"{rules.score}/100 {rules.score:.0f}/100",
+               "coverage": f"{round(rules.coverage.share * 100)} % {rules.coverage.share}"}
     for driver in answer.drivers:
         signal = by_id[driver.signal]
         where = f"driver {driver.signal}"
@@ -158,6 +161,10 @@ def band_problem(answer: ModelAssessment, rules: RulesAssessment) -> str | None:
     if distance > 1 and healthier:
         return (f"the model rated the account {answer.status}, {distance} bands healthier than the rules "
                 f"engine's {rules.status}; at most one band healthier is accepted")
+    if rules.ceiling is not None and BAND_ORDER.index(answer.status) > BAND_ORDER.index(rules.ceiling):
+        return (f"the model rated the account {answer.status}, but with {rules.coverage.confidence} confidence "
+                f"(data for {rules.coverage.share:.0%} of the model) nothing healthier than {rules.ceiling} is "
+                "accepted")
     if distance > 1 and not (answer.band_override_reason or "").strip():
         return (f"the model's status {answer.status} is {distance} bands from the rules engine's {rules.status} "
                 "without a stated reason")

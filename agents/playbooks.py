@@ -67,7 +67,7 @@ class PlaybookInputs:
     facts: AccountFacts
     signals: SignalSet
     status: str
-    score: int
+    score: float
     prior: PriorAssessment | None
     manager_ids: list[int]
     thresholds: HealthThresholds
@@ -117,18 +117,19 @@ def plan_playbooks(inputs: PlaybookInputs) -> list[Action]:
             draft("value_review", "value_review", str(renewal.ref), renewal.evidence)
         if renewal.value <= near and status in BELOW_ENGAGED:
             alert("renewal_risk", str(renewal.ref), [facts.owner_id, *inputs.manager_ids],
-                  f"{facts.name} renews in {renewal.value} days and is {label} ({score}/100).")
+                  f"{facts.name} renews in {renewal.value} days and is {label} ({score:.0f}/100).")
 
     if prior is not None:
         dropped_band = BAND_ORDER.index(status) < BAND_ORDER.index(prior.status)
         dropped_points = prior.recent_max_score - score >= t.health_drop_points
         if dropped_band or dropped_points:
             alert("early_warning", f"{status}:{month}", [facts.owner_id],
-                  f"Early warning: {facts.name} fell from {prior.status.replace('_', ' ')} ({prior.score}) "
-                  f"to {label} ({score}).")
+                  f"Early warning: {facts.name} fell from {prior.status.replace('_', ' ')} ({prior.score:.0f}) "
+                  f"to {label} ({score:.0f}).")
 
     if status == "at_risk" and (prior is None or prior.status != "at_risk"):
-        alert("at_risk", month, [facts.owner_id, *inputs.manager_ids], f"{facts.name} is now at risk ({score}/100).")
+        alert("at_risk", month, [facts.owner_id, *inputs.manager_ids],
+              f"{facts.name} is now at risk ({score:.0f}/100).")
         task("at_risk", month, f"Discovery call with {facts.name}: what would make them stay?",
              due=add_business_days(today, 5))
 

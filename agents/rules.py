@@ -1,12 +1,16 @@
-"""The rules engine: dimension grades, a 0–100 score and a status band, computed from signals alone.
+"""The rules engine: dimension grades, a 0–100 score, a status band and a confidence, computed from
+signals and the health model (store/health/default_model.toml) alone.
 
 The math (also in the README):
-- each graded signal is worth points: good 100, fair 50, poor 0 (unknown signals are left out);
-- a dimension's score is the mean of its signals' points; its grade is good from 75, fair from 45;
-- the score is the weighted mean of the dimensions that have signals: usage 30 %, relationship 25 %,
-  commercial 25 %, experience 20 % (weights of empty dimensions are shared out pro rata);
-- critical signals cap the score, because one of them can lose the account whatever else is fine:
-  one poor critical signal caps it at 54 (needs attention), two or more at 39 (at risk);
+- every signal carries its points (0–100, from the model's scale) and its weight;
+- the score is the weighted mean of all signals' points, a signal without data counting as the model's
+  `missing_points`: missing data pulls a score to the middle, never up;
+- coverage is the share of the weight that had data; confidence is high, medium or low by coverage, and
+  low whenever usage, surveys and contact history are all missing;
+- ceilings hold a score under a band's top: one poor critical signal under needs_attention's, two under
+  at_risk's, and a confidence short of high under its ceiling (neutral for low). A held score is squeezed
+  into the band below the ceiling, so accounts under the same ceiling keep their order;
+- a dimension's score is the weighted mean of the points of its signals with data;
 - the status is the band the score falls in.
 """
 
@@ -16,36 +20,19 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from store.health.model import DIMENSIONS, SegmentModel
 from store.health.signals import Signal, SignalSet
+from store.vocabulary import HEALTH_STATUSES
 
-POINTS = {"good": 100, "fair": 50, "poor": 0}
-CRITICAL_SIGNALS = frozenset({"sponsor.primary", "support.escalations", "survey.nps", "renewal.forecast_vs_target",
-                              "onboarding.first_value", "usage.trend_vs_90d"})
-CAP_ONE_CRITICAL = 54
-CAP_TWO_CRITICAL = 39
-WEIGHTS = {"usage": 0.30, "relationship": 0.25, "commercial": 0.25, "experience": 0.20}
-BANDS: tuple[tuple[int, str], ...] = ((85, "strongly_thriving"), (70, "actively_engaged"), (55, "neutral"),
-                                      (40, "needs_attention"), (0, "at_risk"))
-BAND_ORDER = tuple(status for _floor, status in reversed(BANDS))
+BAND_ORDER: tuple[str, ...] = tuple(reversed(HEALTH_STATUSES))
 MAX_DRIVERS = 5
-
-# What a CSM should do about a weak signal, most urgent first.
-NEXT_ACTIONS: dict[str, str] = {
-    "sponsor.primary": "Find and meet the new executive sponsor; map who now owns the budget.",
-    "support.escalations": "Get the escalated ticket resolved and tell the sponsor what was done.",
-    "survey.nps": "Call the detractor within 48 hours to hear the problem first-hand.",
-    "survey.csat": "Follow up personally on the poor support experience.",
-    "renewal.days_to_renewal": "Move the renewal forward: agree the proposal and the decision date.",
-    "renewal.forecast_vs_target": "Build the value case for the full renewal amount.",
-    "usage.trend_vs_90d": "Review usage with the champion and agree an adoption plan.",
-    "usage.month_over_month": "Find out what changed this month: team, tooling or priorities.",
-    "onboarding.first_value": "Unblock onboarding and agree a date for first value.",
-    "contact.days_since_outbound": "Check in with the champion this week.",
-    "contact.days_since_meeting": "Book a meeting or QBR with the sponsor.",
-    "support.overdue_tickets": "Chase the overdue support tickets with support.",
-    "usage.seat_utilisation": "Help the customer roll out the unused seats.",
-    "usage.adoption_breadth": "Introduce the features their peers rely on.",
-}
+Confidence = Literal["high", "medium", "low"]
+# Groups of data without which no assessment is confident: (name, the signals that carry it).
+ESSENTIAL_DATA = (("usage", ("usage.trend_vs_90d", "usage.seat_utilisation", "usage.adoption_breadth")),
+                  ("surveys", ("survey.nps", "survey.csat")),
+                  ("contact history", ("contact.days_since_outbound", "contact.days_since_meeting")))
+GET_THE_DATA = ("Get the missing data into csdesk ({missing}): import it or connect the feed, then re-assess; "
+                "until then this assessment is a guess.")
 
 
 class Driver(BaseModel):
@@ -58,22 +45,34 @@ class Driver(BaseModel):
 
 class DimensionGrade(BaseModel):
     grade: Literal["good", "fair", "poor", "unknown"]
-    score: int | None
+    score: float | None
     signals: list[str]
+    # Share of the dimension's weight that had data.
+    coverage: float = 0.0
+
+
+class Coverage(BaseModel):
+    """What the assessment knew: the share of the model's weight with data, and what was missing."""
+
+    share: float
+    confidence: Confidence
+    missing: list[str]
+    # The essential kinds of data (ESSENTIAL_DATA) the account has none of.
+    missing_essentials: list[str]
 
 
 class RulesAssessment(BaseModel):
     status: str
-    score: int
+    score: float
     dimensions: dict[str, DimensionGrade]
     drivers: list[Driver]
     next_actions: list[str]
     summary: str
-
-
-def band_for(score: int) -> str:
-    """The status band a 0–100 score falls in."""
-    return next(status for floor, status in BANDS if score >= floor)
+    coverage: Coverage
+    # The model the score was made with (its name, version and digest).
+    model_id: str
+    # The healthiest status the confidence allows (None at high confidence).
+    ceiling: str | None = None
 
 
 def band_distance(first: str, second: str) -> int:
@@ -81,50 +80,90 @@ def band_distance(first: str, second: str) -> int:
     return abs(BAND_ORDER.index(first) - BAND_ORDER.index(second))
 
 
-def assess(signal_set: SignalSet) -> RulesAssessment:
-    """The deterministic assessment of a signal set."""
-    dimensions = {name: _dimension([s for s in signal_set.signals if s.dimension == name]) for name in WEIGHTS}
-    weighted = [(WEIGHTS[name], grade.score) for name, grade in dimensions.items() if grade.score is not None]
-    total_weight = sum(weight for weight, _ in weighted)
-    score = round(sum(weight * value for weight, value in weighted) / total_weight) if total_weight else 50
-    critical = sum(1 for s in signal_set.signals if s.id in CRITICAL_SIGNALS and s.grade == "poor")
-    if critical:
-        score = min(score, CAP_TWO_CRITICAL if critical >= 2 else CAP_ONE_CRITICAL)
-    status = band_for(score)
-    drivers = _drivers(signal_set.signals)
+def assess(signal_set: SignalSet, model: SegmentModel) -> RulesAssessment:
+    """The deterministic assessment of a signal set under a model."""
+    signals = signal_set.signals
+    dimensions = {name: _dimension([s for s in signals if s.dimension == name], model) for name in DIMENSIONS}
+    total_weight = sum(s.weight for s in signals)
+    known_weight = sum(s.weight for s in signals if s.points is not None)
+    score = (sum(s.weight * (s.points if s.points is not None else model.missing_points) for s in signals)
+             / total_weight) if total_weight else model.missing_points
+    coverage = _coverage(signals, known_weight / total_weight if total_weight else 0.0, model)
+    critical = model.critical()
+    poor_critical = sum(1 for s in signals if s.id in critical and s.grade == "poor")
+    if poor_critical:
+        score = _held(score, model.caps.two_critical if poor_critical >= 2 else model.caps.one_critical,
+                      model.caps.width)
+    ceiling = {"medium": model.confidence.medium_ceiling, "low": model.confidence.low_ceiling}.get(coverage.confidence)
+    if ceiling is not None:
+        score = _held(score, model.top_of(ceiling), model.caps.width)
+    # Two decimals: shown rounded, but kept fine enough that a sort by score rarely meets a tie.
+    score = round(score, 2)
+    status = model.band_for(score)
+    drivers = _drivers(signals, critical)
+    actions = _next_actions(drivers, coverage, model)
+    return RulesAssessment(status=status, score=score, dimensions=dimensions, drivers=drivers, next_actions=actions,
+                           summary=_summary(status, score, drivers, coverage), coverage=coverage,
+                           model_id=model.model_id, ceiling=ceiling)
+
+
+def _held(score: float, ceiling: float, width: float) -> float:
+    """The score under a ceiling, squeezed into the `width` points below it: never raised, order kept."""
+    return min(score, ceiling - width + width * score / 100)
+
+
+def _coverage(signals: list[Signal], share: float, model: SegmentModel) -> Coverage:
+    known = {s.id for s in signals if s.points is not None}
+    missing_essentials = [name for name, ids in ESSENTIAL_DATA if not known.intersection(ids)]
+    confidence: Confidence = ("high" if share >= model.confidence.high else
+                              "medium" if share >= model.confidence.medium else "low")
+    if len(missing_essentials) == len(ESSENTIAL_DATA):
+        confidence = "low"
+    return Coverage(share=round(share, 3), confidence=confidence,
+                    missing=[s.id for s in signals if s.points is None and s.weight > 0],
+                    missing_essentials=missing_essentials)
+
+
+def _next_actions(drivers: list[Driver], coverage: Coverage, model: SegmentModel) -> list[str]:
     weak = [driver.signal for driver in drivers if driver.impact == "negative"]
-    actions = [NEXT_ACTIONS[signal_id] for signal_id in NEXT_ACTIONS if signal_id in weak][:3]
+    actions = [model.signals[signal_id].action for signal_id in weak][:3]
+    if coverage.confidence == "low":
+        missing = coverage.missing_essentials or [signal_id for signal_id in coverage.missing[:3]]
+        actions.insert(0, GET_THE_DATA.format(missing=", ".join(missing)))
     if not actions:
         actions = ["Keep the cadence; look for an expansion or advocacy opportunity."]
-    return RulesAssessment(status=status, score=score, dimensions=dimensions, drivers=drivers, next_actions=actions,
-                           summary=_summary(status, score, drivers))
+    return actions[:3]
 
 
-def _dimension(signals: list[Signal]) -> DimensionGrade:
-    graded = [POINTS[s.grade] for s in signals if s.grade in POINTS]
+def _dimension(signals: list[Signal], model: SegmentModel) -> DimensionGrade:
+    graded = [(s.weight, s.points) for s in signals if s.points is not None and s.weight > 0]
+    weight = sum(s.weight for s in signals)
+    known = sum(w for w, _ in graded)
     if not graded:
         return DimensionGrade(grade="unknown", score=None, signals=[s.id for s in signals])
-    score = round(sum(graded) / len(graded))
-    grade = "good" if score >= 75 else "fair" if score >= 45 else "poor"
-    return DimensionGrade(grade=grade, score=score, signals=[s.id for s in signals])
+    score = round(sum(w * p for w, p in graded) / known, 1)
+    grade = ("good" if score >= model.dimension_grades.good else "fair" if score >= model.dimension_grades.fair
+             else "poor")
+    return DimensionGrade(grade=grade, score=score, signals=[s.id for s in signals],
+                          coverage=round(known / weight, 3) if weight else 0.0)
 
 
-def _drivers(signals: list[Signal]) -> list[Driver]:
+def _drivers(signals: list[Signal], critical: frozenset[str]) -> list[Driver]:
+    """The weak signals that cost the most points first (poor before fair, critical first among equals)."""
     order = {"poor": 0, "fair": 1}
-    urgency = list(NEXT_ACTIONS)
-    weak = sorted((s for s in signals if s.grade in order),
-                  key=lambda s: (order[s.grade], s.id not in CRITICAL_SIGNALS,
-                                 urgency.index(s.id) if s.id in urgency else len(urgency)))
+    weak = sorted((s for s in signals if s.grade in order and s.weight > 0),
+                  key=lambda s: (order[s.grade], s.id not in critical, -s.weight * (100 - (s.points or 0)), s.id))
     drivers = [Driver(signal=s.id, evidence=s.evidence, impact="negative") for s in weak[:MAX_DRIVERS]]
     if len(drivers) < 2:
-        strong = [s for s in signals if s.grade == "good"]
+        strong = sorted((s for s in signals if s.grade == "good" and s.weight > 0), key=lambda s: -s.weight)
         drivers += [Driver(signal=s.id, evidence=s.evidence, impact="positive") for s in strong[:3 - len(drivers)]]
     return drivers
 
 
-def _summary(status: str, score: int, drivers: list[Driver]) -> str:
-    label = status.replace("_", " ")
+def _summary(status: str, score: float, drivers: list[Driver], coverage: Coverage) -> str:
+    label = f"{status.replace('_', ' ').capitalize()} ({score:.0f}/100, {coverage.confidence} confidence)"
     negatives = [d for d in drivers if d.impact == "negative"]
+    gaps = (f" Missing: {', '.join(coverage.missing_essentials)}." if coverage.missing_essentials else "")
     if not negatives:
-        return f"{label.capitalize()} ({score}/100): no weak signals; {drivers[0].evidence if drivers else ''}".strip()
-    return f"{label.capitalize()} ({score}/100), mainly because: " + " ".join(d.evidence for d in negatives[:3])
+        return f"{label}: no weak signals; {drivers[0].evidence if drivers else ''}".strip() + gaps
+    return f"{label}, mainly because: " + " ".join(d.evidence for d in negatives[:3]) + gaps

@@ -217,7 +217,7 @@ async def draft_on_request(deps: AgentDeps, *, principal: Principal, account_id:
         account = await load_account(session, account_id)
         if principal.role != "agent":
             require_account_writer(principal, owner_id=account.owner_id, account_name=account.name)
-        sets = await load_signal_sets(session, [account_id], as_of=now, thresholds=deps.thresholds)
+        sets = await load_signal_sets(session, [account_id], as_of=now, model=deps.health_model)
         if account_id not in sets:
             raise InvalidInput(f"account {account_id} is {account.status}; outreach is drafted for active accounts")
         facts, signal_set = sets[account_id]

@@ -30,9 +30,11 @@ class WatchPass:
 
 async def watch(deps: AgentDeps, stop: asyncio.Event, *, poll_seconds: float,
                 on_pass: Callable[[WatchPass], None] | None = None,
-                between: Callable[[], Awaitable[None]] | None = None) -> CycleTally:
+                between: Callable[[], Awaitable[None]] | None = None,
+                current_deps: Callable[[], AgentDeps] | None = None) -> CycleTally:
     """Assess marked accounts until `stop` is set, looking every `poll_seconds` when none are marked.
-    `between`, when given, is awaited between passes (the worker runs its scheduled full cycle there)."""
+    `between`, when given, is awaited between passes (the worker runs its scheduled full cycle there);
+    `current_deps`, when given, is asked before each pass (so a changed health model file takes effect)."""
     async with deps.write_sessions() as session, session.begin():
         run_id = await open_run(session, kind="watch", now=deps.clock.now(), wall_now=deps.wall_clock.now(),
                                 lease=deps.run_lease)
@@ -41,6 +43,8 @@ async def watch(deps: AgentDeps, stop: asyncio.Event, *, poll_seconds: float,
     last_beat = deps.wall_clock.now()
     try:
         while not stop.is_set():
+            if current_deps is not None:
+                deps = current_deps()
             done = await assess_marked(deps, claimer=run_id, on_done=tally.add)
             if on_pass is not None and done.claimed:
                 on_pass(done)

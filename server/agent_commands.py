@@ -171,7 +171,8 @@ async def _watch_worker(settings: Settings, console: Console, *, every: timedelt
             console.print(f"{deps.wall_clock.now():%H:%M:%S} assessed {done.assessed} of {done.claimed} changed "
                           "account(s)", highlight=False)
 
-        await watch(deps, stop, poll_seconds=settings.watch_poll_seconds, on_pass=report, between=cycle_when_due)
+        await watch(deps, stop, poll_seconds=settings.watch_poll_seconds, on_pass=report, between=cycle_when_due,
+                    current_deps=app.agent_deps)
 
 
 async def prune_events(app: AppContext, *, keep: timedelta) -> int:

@@ -25,11 +25,11 @@ def money(amount: Decimal, currency: str) -> str:
 TREND_MARK = {"improving": "↑", "declining": "↓", "stable": "→", "new": "·"}
 
 
-def health(status: str | None, score: int | None, trend: str | None = None) -> str:
+def health(status: str | None, score: float | None, trend: str | None = None) -> str:
     if status is None:
         return "[dim]not assessed[/dim]"
     mark = f" {TREND_MARK.get(trend or '', '')}" if trend else ""
-    return f"[{HEALTH_STYLE.get(status, '')}]{score:>3} {status}[/]{mark}"
+    return f"[{HEALTH_STYLE.get(status, '')}]{score or 0:>3.0f} {status}[/]{mark}"
 
 
 def _table(title: str, columns: tuple[tuple[str, str], ...]) -> Table:

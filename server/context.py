@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -16,6 +16,7 @@ from store.clock import Clock, FixedClock, SystemClock
 from store.database.engine import create_engine, session_factory
 from store.database.migrate import upgrade
 from store.database.one_hop import OneHopReads
+from store.health.model_source import HealthModelSource
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class AppContext:
     clock: Clock
     reads: OneHopReads
     model: StructuredModel | None = None
+    health_models: HealthModelSource = field(default_factory=lambda: HealthModelSource(None))
 
     def acting_email(self) -> str | None:
         """The user a call acts as when the transport carries no identity of its own."""
@@ -38,7 +40,7 @@ class AppContext:
 
     def agent_deps(self) -> AgentDeps:
         return AgentDeps(read_sessions=self.read_sessions, write_sessions=self.write_sessions, clock=self.clock,
-                         model=self.model, thresholds=self.settings.thresholds,
+                         model=self.model, health_model=self.health_models.current(),
                          segment_instructions=self.settings.segment_instructions,
                          concurrency=self.settings.assessment_concurrency,
                          sender_domains=tuple(self.settings.sender_domains),
@@ -66,6 +68,8 @@ def clock_for(settings: Settings) -> Clock:
 async def open_app(settings: Settings, *, migrate: bool = True, clock: Clock | None = None,
                    model: StructuredModel | None = None) -> AsyncIterator[AppContext]:
     """Connect to the database (migrating it to the newest schema) and hand out the app's pieces."""
+    # First, so an invalid model file stops the start before anything connects.
+    health_models = HealthModelSource(settings.health_model)
     engine = create_engine(settings.resolved_database_url)
     owned_model = model_for(settings) if model is None else None
     try:
@@ -82,6 +86,7 @@ async def open_app(settings: Settings, *, migrate: bool = True, clock: Clock | N
                 clock=clock or clock_for(settings),
                 reads=reads,
                 model=model or owned_model,
+                health_models=health_models,
             )
         finally:
             reads.close()

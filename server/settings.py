@@ -12,7 +12,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from store import validation
 from store.database.engine import sqlite_url
 from store.errors import InvalidInput
-from store.health.thresholds import HealthThresholds
 
 
 class Settings(BaseSettings):
@@ -35,7 +34,9 @@ class Settings(BaseSettings):
     run_lease_seconds: float = Field(
         120.0, ge=1, le=86_400, description="How long an agent run may go without a heartbeat before other "
                                             "workers take it for dead and take over its accounts.")
-    thresholds: HealthThresholds = Field(default_factory=HealthThresholds)
+    health_model: Path | None = Field(None, description="A health model file (TOML) laid over the shipped model: "
+                                                        "weights, scales and thresholds, per segment "
+                                                        "(`csdesk health model show`).")
     segment_instructions: dict[str, str] = Field(
         default_factory=dict,
         description='Plain-text guidance per segment, e.g. {"smb": "90-day onboarding is normal"}.')

@@ -41,7 +41,9 @@ class AccountRow(Out):
     renewal_date: date | None
     days_to_renewal: int | None
     health_status: str | None
-    health_score: int | None
+    health_score: float | None
+    health_confidence: str | None = Field(None, description="high / medium / low: how much of the health model the "
+                                                            "assessment had data for.")
     health_trend: str | None
     churn_risk_reason: str | None
     churned_on: date | None = Field(None, description="Set only on churned accounts.")
@@ -105,7 +107,7 @@ class RenewalOut(Out):
     booking_type: str | None
     arr: Decimal
     health_status: str | None
-    health_score: int | None
+    health_score: float | None
     version: int
 
 
@@ -173,7 +175,11 @@ class AssessmentBrief(Out):
     method: str
     fallback_reason: str | None
     status: str
-    score: int
+    score: float
+    confidence: str | None = Field(None, description="high / medium / low, from the share of the health model "
+                                                     "that had data.")
+    coverage: dict[str, Any] | None = Field(None, description="What the assessment had data for: the share, what "
+                                                              "was missing, and the model it used.")
     trend: str
     summary: str
     drivers: list[dict[str, Any]]
@@ -193,7 +199,7 @@ class AssessmentOut(AssessmentBrief):
 class HealthPointOut(Out):
     at: date
     status: str
-    score: int
+    score: float
 
 
 class Account360(Out):
@@ -262,7 +268,7 @@ class DraftOut(DraftRow):
     delivery: str | None
     delivery_error: str | None
     health_status: str | None
-    health_score: int | None
+    health_score: float | None
 
 
 # The pages the list tools answer with, named once. Pydantic keeps a parametrised generic such as

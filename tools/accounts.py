@@ -34,6 +34,8 @@ async def list_accounts(
     ctx: Context,
     owner: Annotated[str | None, Field(description='"me", a user email, or omit for everyone.')] = None,
     health_status: Annotated[list[HealthStatus] | None, Field(description="Any of these statuses.")] = None,
+    confidence: Annotated[list[Literal["high", "medium", "low"]] | None,
+                          Field(description="How much data the assessment had.")] = None,
     renewal_within_days: Annotated[int | None, Field(ge=0, le=3660, description="Renewal date today..today+N.")]
     = None,
     min_arr: Decimal | None = None,
@@ -42,16 +44,18 @@ async def list_accounts(
     lifecycle_stage: LifecycleStage | None = None,
     query: Annotated[str | None, Field(description="Text in the name or domain.")] = None,
     include_churned: bool = False,
-    sort: Literal["arr_desc", "arr_asc", "renewal_date", "health_score", "name"] = "arr_desc",
+    sort: Literal["arr_desc", "arr_asc", "renewal_date", "health_score", "confidence", "name"] = "arr_desc",
     limit: Limit = 25,
     cursor: Cursor = None,
 ) -> Annotated[CallToolResult, AccountPage]:
     """The retention view: accounts with health and ARR side by side. Filter by owner, health, renewal
-    window, ARR, segment, stage or text; sort by ARR (default), renewal date or health score (worst first).
+    window, ARR, segment, stage, confidence or text; sort by ARR (default), renewal date, health score (worst
+    first) or confidence (least data first).
     Example: my at-risk renewals this quarter = owner "me", health_status ["at_risk","needs_attention"],
     renewal_within_days 90."""
     filters = accounts.AccountFilters(
-        owner=owner, health_statuses=tuple(health_status or ()), min_arr=min_arr, max_arr=max_arr,
+        owner=owner, health_statuses=tuple(health_status or ()), confidences=tuple(confidence or ()),
+        min_arr=min_arr, max_arr=max_arr,
         renewal_within_days=renewal_within_days, segment=segment, lifecycle_stage=lifecycle_stage, query=query,
         include_churned=include_churned, sort=sort,
     )

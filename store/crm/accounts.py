@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Date, Integer, Select, String, bindparam, func, select
+from sqlalchemy import ColumnElement, Connection, Date, Integer, Select, String, bindparam, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import validation
@@ -36,8 +36,12 @@ ACCOUNT_SORTS = {
     "arr_asc": (Account.arr.asc(), Account.id),
     "renewal_date": (Account.renewal_date.asc().nulls_last(), Account.arr.desc(), Account.id),
     "health_score": (Account.health_score.asc().nulls_last(), Account.arr.desc(), Account.id),
+    # Least data first: where a CSM's first job is to get the account's data in.
+    "confidence": (case({"low": 0, "medium": 1, "high": 2}, value=Account.health_confidence, else_=3),
+                   Account.arr.desc(), Account.id),
     "name": (Account.name_lower.asc(), Account.id),
 }
+CONFIDENCES = ("high", "medium", "low")
 ACCOUNT_CREATORS = frozenset({"csm", "manager", "admin"})
 
 
@@ -47,6 +51,7 @@ class AccountFilters:
 
     owner: str | None = None
     health_statuses: tuple[str, ...] = ()
+    confidences: tuple[str, ...] = ()
     min_arr: Decimal | None = None
     max_arr: Decimal | None = None
     renewal_within_days: int | None = None
@@ -68,7 +73,8 @@ def renewal_window(today: date, days: int) -> tuple[date, date]:
 # The retention view reads these columns, not whole ORM entities: loading instances cost more than the
 # indexed query itself. `_common_fields` reads a row of them as it reads an Account.
 ROW_COLUMNS = (Account.id, Account.name, Account.segment, Account.arr, Account.currency, Account.renewal_date,
-               Account.health_status, Account.health_score, Account.health_trend, Account.churn_risk_reason,
+               Account.health_status, Account.health_score, Account.health_confidence, Account.health_trend,
+               Account.churn_risk_reason,
                Account.churned_on, Account.version)
 
 
@@ -98,7 +104,8 @@ def _common_fields(account: Any, owner_email: str, today: date) -> dict[str, Any
         "id": account.id, "name": account.name, "owner": owner_email, "segment": account.segment,
         "arr": account.arr, "currency": account.currency,
         "renewal_date": account.renewal_date, "days_to_renewal": days, "health_status": account.health_status,
-        "health_score": account.health_score, "health_trend": account.health_trend,
+        "health_score": account.health_score, "health_confidence": account.health_confidence,
+        "health_trend": account.health_trend,
         "churn_risk_reason": account.churn_risk_reason, "churned_on": account.churned_on,
         "version": account.version,
     }
@@ -146,6 +153,8 @@ def _bound_filters(db: Connection, *, principal: Principal, filters: AccountFilt
     if filters.health_statuses:
         values["statuses"] = [validation.one_of(status, HEALTH_STATUSES, "health_status")
                               for status in filters.health_statuses]
+    if filters.confidences:
+        values["confidences"] = [validation.one_of(level, CONFIDENCES, "confidence") for level in filters.confidences]
     if filters.min_arr is not None:
         values["min_arr"] = validation.money(filters.min_arr, "min_arr")
     if filters.max_arr is not None:
@@ -182,6 +191,7 @@ def _retention_conditions(bound: frozenset[str], include_churned: bool) -> tuple
     conditions = {
         "owner_id": Account.owner_id == bindparam("owner_id", type_=Integer),
         "statuses": Account.health_status.in_(bindparam("statuses", expanding=True)),
+        "confidences": Account.health_confidence.in_(bindparam("confidences", expanding=True)),
         "min_arr": Account.arr >= bindparam("min_arr", type_=Account.arr.type),
         "max_arr": Account.arr <= bindparam("max_arr", type_=Account.arr.type),
         "window_start": Account.renewal_date.between(bindparam("window_start", type_=Date),

@@ -67,9 +67,15 @@ async def portfolio_summary(
     if more:
         notes.append(f"Risk movers: the {MOVERS_SHOWN} largest by ARR of each list are shown; "
                      f"{more} more moved. Use list_accounts with health_status at_risk for all.")
+    confidence = {level: 0 for level in ("high", "medium", "low", UNASSESSED)}
+    for level, count in await session.execute(_scoped(
+            select(func.coalesce(Account.health_confidence, UNASSESSED), func.count())
+            .where(Account.status == "active").group_by(Account.health_confidence), owner_id)):
+        confidence[level] = confidence.get(level, 0) + int(count)
     owner_label = "all" if owner_id is None else await session.scalar(select(User.email).where(User.id == owner_id))
     return PortfolioSummary(
-        as_of=today, owner=owner_label or "all", currency=chosen, health=health, became_at_risk=became,
+        as_of=today, owner=owner_label or "all", currency=chosen, health=health, confidence=confidence,
+        became_at_risk=became,
         left_at_risk=left, pipeline=await _pipeline(session, owner_id, chosen, today, quarters),
         retention=await retention(session, owner_id=owner_id, currency=chosen, start=period_start,
                                   end=period_end),

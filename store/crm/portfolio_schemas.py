@@ -61,6 +61,9 @@ class PortfolioSummary(Out):
     owner: str = Field(description="all, or the CSM whose book this is.")
     currency: str = Field(description="Every amount is in this currency.")
     health: list[StatusSlice]
+    confidence: dict[str, int] = Field(default_factory=dict, description="Active accounts by the confidence of "
+                                       "their assessment (high, medium, low, unassessed): how much of the "
+                                       "health picture rests on data.")
     became_at_risk: list[RiskMover]
     left_at_risk: list[RiskMover]
     pipeline: list[QuarterPipeline]

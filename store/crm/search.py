@@ -48,7 +48,8 @@ async def search(session: AsyncSession, *, query: str) -> list[Hit]:
             select(Account).where(Account.name_lower.like(pattern, escape="\\")
                                   | Account.domain.like(pattern, escape="\\"))
             .order_by(Account.arr.desc()).limit(PER_KIND)):
-        health = f"{account.health_status} ({account.health_score})" if account.health_status else "not assessed"
+        health = (f"{account.health_status} ({account.health_score:.0f})" if account.health_status
+                  else "not assessed")
         hits.append(Hit(id=f"account:{account.id}", account_id=account.id,
                         title=f"{account.name} — {health}, ARR {account.arr:,.0f} {account.currency}"))
     for note, name in await session.execute(

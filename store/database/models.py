@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -87,6 +88,7 @@ class Account(Base):
         Index("ix_accounts_renewal_date", "renewal_date"),
         Index("ix_accounts_arr", "arr"),
         Index("ix_accounts_health_score", "health_score"),
+        Index("ix_accounts_health_confidence", "health_confidence"),
         Index("ix_accounts_status_health", "status", "health_status"),
         Index("ix_accounts_segment", "segment"),
         Index("ix_accounts_name_lower", "name_lower"),
@@ -115,7 +117,9 @@ class Account(Base):
     # The current assessment, copied here for the retention view; written by the assessment agent
     # without bumping `version`, so a CSM's edit never conflicts with a background assessment.
     health_status: Mapped[str | None] = mapped_column(String(20))
-    health_score: Mapped[int | None] = mapped_column(Integer)
+    health_score: Mapped[float | None] = mapped_column(Float)
+    # high / medium / low: how much of the health model the latest assessment had data for.
+    health_confidence: Mapped[str | None] = mapped_column(String(6))
     health_trend: Mapped[str | None] = mapped_column(String(12))
     assessed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # Shared-cycle bookkeeping (`csdesk run --worker`), not user fields: the worker run that last
@@ -343,14 +347,17 @@ class Assessment(Base):
     method: Mapped[str] = mapped_column(String(120))
     fallback_reason: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20))
-    score: Mapped[int] = mapped_column(Integer)
-    rules_score: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+    rules_score: Mapped[float] = mapped_column(Float)
     trend: Mapped[str] = mapped_column(String(12))
     dimensions: Mapped[dict[str, Any]] = mapped_column(JSON)
     summary: Mapped[str] = mapped_column(Text)
     drivers: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     next_actions: Mapped[list[str]] = mapped_column(JSON)
     signals: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    confidence: Mapped[str | None] = mapped_column(String(6))
+    # The share of the model's weight that had data, per dimension, and what was missing.
+    coverage: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     input_digest: Mapped[str] = mapped_column(String(64))
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)

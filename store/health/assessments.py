@@ -19,7 +19,7 @@ from store.schemas import AssessmentOut
 class HealthPoint(BaseModel):
     at: datetime
     status: str
-    score: int
+    score: float
     method: str
 
 
@@ -28,15 +28,16 @@ class PriorAssessment(BaseModel):
 
     input_digest: str
     status: str
-    score: int
+    score: float
     created_at: datetime
-    recent_max_score: int
+    recent_max_score: float
 
 
 def assessment_out(row: Any) -> AssessmentOut:
     """An assessment's answer, from an Assessment or a row of LATEST's columns."""
     return AssessmentOut(id=row.id, account_id=row.account_id, created_at=row.created_at, method=row.method,
-                         fallback_reason=row.fallback_reason, status=row.status, score=row.score, trend=row.trend,
+                         fallback_reason=row.fallback_reason, status=row.status, score=row.score,
+                         confidence=row.confidence, coverage=row.coverage, trend=row.trend,
                          dimensions=row.dimensions, summary=row.summary, drivers=row.drivers,
                          next_actions=row.next_actions, prompt_tokens=row.prompt_tokens,
                          completion_tokens=row.completion_tokens)
@@ -49,7 +50,8 @@ _NEWEST_FIRST = (Assessment.created_at.desc(), Assessment.id.desc())
 # a row and is not shown.
 LATEST = (
     select(Assessment.id, Assessment.account_id, Assessment.created_at, Assessment.method, Assessment.fallback_reason,
-           Assessment.status, Assessment.score, Assessment.trend, Assessment.dimensions, Assessment.summary,
+           Assessment.status, Assessment.score, Assessment.confidence, Assessment.coverage, Assessment.trend,
+           Assessment.dimensions, Assessment.summary,
            Assessment.drivers, Assessment.next_actions, Assessment.prompt_tokens, Assessment.completion_tokens)
     .where(Assessment.account_id == bindparam("account_id", type_=Integer)).order_by(*_NEWEST_FIRST).limit(1))
 HISTORY = (
@@ -127,14 +129,16 @@ async def save_assessments(session: AsyncSession, rows: list[Assessment], *, pri
     await session.execute(
         update(accounts).where(accounts.c.id == bindparam("b_account")).values(
             health_status=bindparam("b_status"), health_score=bindparam("b_score"),
-            health_trend=bindparam("b_trend"), assessed_at=bindparam("b_at")),
-        [{"b_account": row.account_id, "b_status": row.status, "b_score": row.score, "b_trend": row.trend,
-          "b_at": row.created_at} for row in rows],
+            health_confidence=bindparam("b_confidence"), health_trend=bindparam("b_trend"),
+            assessed_at=bindparam("b_at")),
+        [{"b_account": row.account_id, "b_status": row.status, "b_score": row.score, "b_confidence": row.confidence,
+          "b_trend": row.trend, "b_at": row.created_at} for row in rows],
     )
     await session.execute(AuditEvent.__table__.insert(), [
         {"at": row.created_at, "principal": principal, "action": "assessment.create", "entity": "assessment",
          "entity_id": row.id, "before": None,
-         "after": {"account_id": row.account_id, "status": row.status, "score": row.score, "method": row.method,
+         "after": {"account_id": row.account_id, "status": row.status, "score": row.score,
+                   "confidence": row.confidence, "method": row.method,
                    "fallback_reason": row.fallback_reason}} for row in rows])
 
 

@@ -31,6 +31,12 @@ OUTBOUND_KINDS = ("meeting", "call", "email_out", "qbr")
 MEETING_KINDS = ("meeting", "qbr")
 USAGE_LOOKBACK_DAYS = 200
 SURVEY_LOOKBACK_DAYS = 365
+# Support load, people engaged and replies to outreach are judged over this window; ticket ratings over
+# the longer one (few tickets are rated).
+RECENT_DAYS = 90
+TICKET_RATING_DAYS = 180
+# A reply counts for the email it follows within this many days.
+REPLY_WITHIN_DAYS = 14
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,7 @@ class AccountFacts:
     contract_start: date | None
     renewal_date: date | None
     onboarding_status: str
-    health_score: int | None
+    health_score: float | None
     health_status: str | None
     last_outbound_at: datetime | None = None
     last_meeting_at: datetime | None = None
@@ -98,6 +104,16 @@ class AccountFacts:
     has_executive_sponsor: bool = False
     open_renewal: OpenRenewal | None = None
     latest_note_id: int | None = None
+    # Any touchpoint at all on record: without one, contact history is missing, not bad.
+    has_touchpoints: bool = False
+    contact_count: int = 0
+    tickets_recent: int = 0
+    ticket_ratings: list[int] = field(default_factory=list)
+    # The roles of the distinct people engaged recently (touchpoints naming a contact); None when no
+    # touchpoint on record names anyone, so who was engaged is not known.
+    engaged_roles: list[str] | None = None
+    emails_out_recent: int = 0
+    emails_answered_recent: int = 0
 
 
 async def load_facts(session: AsyncSession, account_ids: Sequence[int], *, as_of: datetime) -> dict[int, AccountFacts]:
@@ -129,8 +145,27 @@ USAGE = select(UsageSnapshot.account_id, UsageSnapshot.period_start, UsageSnapsh
     .where(UsageSnapshot.account_id.in_(_IDS), UsageSnapshot.period_start <= bindparam("usage_to", type_=Date()),
            UsageSnapshot.period_start >= bindparam("usage_from", type_=Date())) \
     .order_by(UsageSnapshot.period_start)
+# Open as of the moment asked about: a ticket closed since was open then.
 OPEN_TICKETS = select(SupportTicket.account_id, SupportTicket.due_at, SupportTicket.escalated) \
-    .where(SupportTicket.account_id.in_(_IDS), SupportTicket.closed_at.is_(None), SupportTicket.opened_at <= _AS_OF)
+    .where(SupportTicket.account_id.in_(_IDS), SupportTicket.opened_at <= _AS_OF,
+           SupportTicket.closed_at.is_(None) | (SupportTicket.closed_at > _AS_OF))
+_SINCE = bindparam("since", type_=UtcDateTime())
+RECENT_TICKETS = select(SupportTicket.account_id, func.count().label("opened")) \
+    .where(SupportTicket.account_id.in_(_IDS), SupportTicket.opened_at <= _AS_OF, SupportTicket.opened_at > _SINCE) \
+    .group_by(SupportTicket.account_id)
+TICKET_RATINGS = select(SupportTicket.account_id, SupportTicket.csat) \
+    .where(SupportTicket.account_id.in_(_IDS), SupportTicket.csat.is_not(None), SupportTicket.closed_at <= _AS_OF,
+           SupportTicket.closed_at > bindparam("rated_since", type_=UtcDateTime()))
+ANY_TOUCHPOINT = select(Touchpoint.account_id, func.count(Touchpoint.contact_id).label("naming")) \
+    .where(Touchpoint.account_id.in_(_IDS), Touchpoint.occurred_at <= _AS_OF).group_by(Touchpoint.account_id)
+# The recent touchpoints in detail: who was engaged, and which emails had a reply.
+RECENT_TOUCHPOINTS = select(Touchpoint.account_id, Touchpoint.kind, Touchpoint.occurred_at, Touchpoint.contact_id,
+                            Contact.role) \
+    .outerjoin(Contact, Contact.id == Touchpoint.contact_id) \
+    .where(Touchpoint.account_id.in_(_IDS), Touchpoint.occurred_at <= _AS_OF, Touchpoint.occurred_at > _SINCE) \
+    .order_by(Touchpoint.occurred_at)
+CONTACT_COUNTS = select(Contact.account_id, func.count().label("contacts")) \
+    .where(Contact.account_id.in_(_IDS), Contact.left_company_on.is_(None)).group_by(Contact.account_id)
 SURVEYS = select(SurveyResponse.id, SurveyResponse.account_id, SurveyResponse.kind, SurveyResponse.score,
                  SurveyResponse.responded_at) \
     .where(SurveyResponse.account_id.in_(_IDS), SurveyResponse.responded_at <= _AS_OF,
@@ -168,7 +203,41 @@ async def _load_chunk(session: AsyncSession, ids: list[int], as_of: datetime) ->
             **by_ids, "as_of": as_of, "survey_from": as_of - timedelta(days=SURVEY_LOOKBACK_DAYS)}):
         facts[survey.account_id].surveys.append(Survey(survey.id, survey.kind, survey.score, survey.responded_at))
     await _load_relationships(session, by_ids, facts)
+    await _load_recent_activity(session, by_ids, facts, as_of)
     return facts
+
+
+async def _load_recent_activity(session: AsyncSession, by_ids: dict[str, list[int]], facts: dict[int, AccountFacts],
+                                as_of: datetime) -> None:
+    since = as_of - timedelta(days=RECENT_DAYS)
+    for account_id, opened in await core_rows(session, RECENT_TICKETS, {**by_ids, "as_of": as_of, "since": since}):
+        facts[account_id].tickets_recent = opened
+    for account_id, csat in await core_rows(session, TICKET_RATINGS, {
+            **by_ids, "as_of": as_of, "rated_since": as_of - timedelta(days=TICKET_RATING_DAYS)}):
+        facts[account_id].ticket_ratings.append(csat)
+    for account_id, naming in await core_rows(session, ANY_TOUCHPOINT, {**by_ids, "as_of": as_of}):
+        facts[account_id].has_touchpoints = True
+        facts[account_id].engaged_roles = [] if naming else None
+    for account_id, contacts in await core_rows(session, CONTACT_COUNTS, by_ids):
+        facts[account_id].contact_count = contacts
+    people: dict[int, dict[int, str]] = defaultdict(dict)
+    emails: dict[int, list[tuple[str, datetime]]] = defaultdict(list)
+    # Replies to the window's first emails may come before it; reading from the window's start is enough
+    # for the emails in it.
+    for account_id, kind, occurred_at, contact_id, role in await core_rows(
+            session, RECENT_TOUCHPOINTS, {**by_ids, "as_of": as_of, "since": since}):
+        if contact_id is not None:
+            people[account_id][contact_id] = role or "user"
+        if kind in ("email_out", "email_in"):
+            emails[account_id].append((kind, occurred_at))
+    for account_id, engaged in people.items():
+        facts[account_id].engaged_roles = sorted(engaged.values())
+    for account_id, trail in emails.items():
+        sent = [at for kind, at in trail if kind == "email_out"]
+        replies = [at for kind, at in trail if kind == "email_in"]
+        facts[account_id].emails_out_recent = len(sent)
+        facts[account_id].emails_answered_recent = sum(
+            1 for at in sent if any(at < reply <= at + timedelta(days=REPLY_WITHIN_DAYS) for reply in replies))
 
 
 async def _load_relationships(session: AsyncSession, by_ids: dict[str, list[int]],

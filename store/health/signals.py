@@ -17,11 +17,11 @@ from typing import Literal
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store.health.model import Dimension, HealthModel, SegmentModel
 from store.health.signal_facts import AccountFacts, Usage, load_facts
 from store.health.thresholds import HealthThresholds
 
 Grade = Literal["good", "fair", "poor", "unknown"]
-Dimension = Literal["usage", "experience", "relationship", "commercial"]
 
 
 class Signal(BaseModel):
@@ -35,6 +35,10 @@ class Signal(BaseModel):
     # What enters the digest: for day counters, the grade, so that one more quiet day alone
     # does not force a re-assessment.
     digest_value: float | int | str | None = None
+    # What the signal is worth on the model's scale (0–100); None without data.
+    points: float | None = None
+    # The signal's weight in the score (from the model).
+    weight: float = 0.0
 
 
 class SignalSet(BaseModel):
@@ -52,25 +56,60 @@ class SignalSet(BaseModel):
 
 
 async def load_signal_sets(session: AsyncSession, account_ids: Sequence[int], *, as_of: datetime,
-                           thresholds: HealthThresholds) -> dict[int, tuple[AccountFacts, SignalSet]]:
+                           model: HealthModel) -> dict[int, tuple[AccountFacts, SignalSet]]:
     """Facts and signals for the given active accounts."""
     facts = await load_facts(session, account_ids, as_of=as_of)
-    return {account_id: (fact, compute_signals(fact, as_of=as_of, thresholds=thresholds))
+    return {account_id: (fact, compute_signals(fact, as_of=as_of, model=model.for_segment(fact.segment)))
             for account_id, fact in facts.items()}
 
 
-def compute_signals(facts: AccountFacts, *, as_of: datetime, thresholds: HealthThresholds) -> SignalSet:
-    """The account's signal set as of a moment; deterministic for the same facts."""
+def compute_signals(facts: AccountFacts, *, as_of: datetime, model: SegmentModel) -> SignalSet:
+    """The account's signal set as of a moment, each signal with its points on the model's scale;
+    deterministic for the same facts and model."""
+    t = model.thresholds
     signals = [
-        *_relationship(facts, as_of, thresholds),
-        *_usage(facts, as_of, thresholds),
-        *_experience(facts, as_of, thresholds),
-        *_commercial(facts, as_of, thresholds),
+        *_relationship(facts, as_of, t),
+        *_usage(facts, as_of, t),
+        *_experience(facts, as_of, t),
+        *_commercial(facts, as_of, t),
     ]
+    given = {signal.id for signal in signals}
+    signals += [Signal(id=signal_id, dimension=model.signals[signal_id].dimension, value=None, grade="unknown",
+                       evidence=MISSING_EVIDENCE[signal_id])
+                for signal_id in model.signals if signal_id not in given]
+    signals = [_scored(signal, model, t) for signal in signals]
     basis = [(s.id, s.grade, s.digest_value if s.digest_value is not None else s.value, s.ref) for s in signals]
     basis.append(("notes.latest", None, facts.latest_note_id, None))
     digest = hashlib.sha256(json.dumps(basis, sort_keys=True, default=str).encode()).hexdigest()
     return SignalSet(account_id=facts.account_id, as_of=as_of, signals=signals, digest=digest)
+
+
+# What a signal without data says (the signals that can lack data and do not say so themselves).
+MISSING_EVIDENCE = {
+    "usage.trend_vs_90d": "No usage data recorded.",
+    "usage.month_over_month": "Fewer than two months of usage recorded.",
+    "usage.seat_utilisation": "No usage data or no seat count recorded.",
+    "usage.adoption_breadth": "No usage data recorded.",
+    "renewal.days_to_renewal": "No open renewal on record.",
+    "renewal.forecast_vs_target": "No open renewal with a target amount on record.",
+}
+GRADE_POINTS = {"good": 100.0, "fair": 50.0, "poor": 0.0}
+
+
+def _scored(signal: Signal, model: SegmentModel, t: HealthThresholds) -> Signal:
+    """The signal with its dimension, weight and points from the model."""
+    spec = model.signals[signal.id]
+    points = None
+    if signal.grade != "unknown" and signal.value is None:
+        points = GRADE_POINTS[signal.grade]  # known, but with no figure: "never contacted" is poor
+    elif signal.grade != "unknown":
+        key: float | int | str | None = signal.value
+        if signal.id == "renewal.days_to_renewal":
+            key = signal.grade
+        elif signal.id == "usage.adoption_breadth":
+            key = float(signal.value or 0) / t.feature_catalogue
+        points = round(spec.points_for(key if key is not None else 0), 2)
+    return signal.model_copy(update={"dimension": spec.dimension, "weight": spec.weight, "points": points})
 
 
 def _name(text: str) -> str:
@@ -83,6 +122,18 @@ def _days(later: datetime, earlier: datetime) -> int:
 
 
 def _relationship(facts: AccountFacts, as_of: datetime, t: HealthThresholds) -> list[Signal]:
+    signals = [*_contact_history(facts, as_of, t), _sponsor(facts), _multithreading(facts, t), _outreach(facts, t)]
+    return signals
+
+
+def _contact_history(facts: AccountFacts, as_of: datetime, t: HealthThresholds) -> list[Signal]:
+    if not facts.has_touchpoints:
+        missing = ("No contact history on record (calls, meetings, emails): log touchpoints or import them "
+                   "so the relationship can be judged.")
+        return [Signal(id="contact.days_since_outbound", dimension="relationship", value=None, grade="unknown",
+                       evidence=missing),
+                Signal(id="contact.days_since_meeting", dimension="relationship", value=None, grade="unknown",
+                       evidence=missing)]
     signals = []
     if facts.last_outbound_at is None:
         signals.append(Signal(id="contact.days_since_outbound", dimension="relationship", value=None, grade="poor",
@@ -103,20 +154,54 @@ def _relationship(facts: AccountFacts, as_of: datetime, t: HealthThresholds) -> 
         signals.append(Signal(id="contact.days_since_meeting", dimension="relationship", value=days, grade=grade,
                               evidence=f"Last meeting {days} days ago ({facts.last_meeting_at.date()}).",
                               digest_value=grade))
+    return signals
+
+
+def _sponsor(facts: AccountFacts) -> Signal:
     sponsor = facts.primary_sponsor
     if sponsor is not None and sponsor.left_company_on is not None:
-        signals.append(Signal(id="sponsor.primary", dimension="relationship", value="left", grade="poor",
-                              ref=f"contact:{sponsor.id}",
-                              evidence=f"Primary sponsor {_name(sponsor.name)} left on {sponsor.left_company_on}."))
-    elif sponsor is not None:
-        signals.append(Signal(id="sponsor.primary", dimension="relationship", value="present", grade="good",
-                              ref=f"contact:{sponsor.id}",
-                              evidence=f"Primary sponsor {_name(sponsor.name)} is in place."))
-    else:
-        signals.append(Signal(id="sponsor.primary", dimension="relationship",
-                              value="executive_only" if facts.has_executive_sponsor else "none",
-                              grade="fair", evidence="No primary sponsor recorded."))
-    return signals
+        return Signal(id="sponsor.primary", dimension="relationship", value="left", grade="poor",
+                      ref=f"contact:{sponsor.id}",
+                      evidence=f"Primary sponsor {_name(sponsor.name)} left on {sponsor.left_company_on}.")
+    if sponsor is not None:
+        return Signal(id="sponsor.primary", dimension="relationship", value="present", grade="good",
+                      ref=f"contact:{sponsor.id}", evidence=f"Primary sponsor {_name(sponsor.name)} is in place.")
+    if facts.contact_count == 0 and not facts.has_executive_sponsor:
+        return Signal(id="sponsor.primary", dimension="relationship", value=None, grade="unknown",
+                      evidence="No contacts on record: add the customer's people (or import them) and mark the "
+                               "primary sponsor.")
+    return Signal(id="sponsor.primary", dimension="relationship",
+                  value="executive_only" if facts.has_executive_sponsor else "none",
+                  grade="fair", evidence="No primary sponsor recorded.")
+
+
+def _multithreading(facts: AccountFacts, t: HealthThresholds) -> Signal:
+    if facts.engaged_roles is None:
+        return Signal(id="contact.multithreading", dimension="relationship", value=None, grade="unknown",
+                      evidence="No touchpoint names the person engaged, so how many people csdesk reaches at the "
+                               "customer is not known.")
+    engaged = len(facts.engaged_roles)
+    grade: Grade = ("poor" if engaged <= t.single_threaded_max else "fair" if engaged == t.single_threaded_max + 1
+                    else "good")
+    roles = ", ".join(role.replace("_", " ") for role in dict.fromkeys(facts.engaged_roles))
+    who = f" ({roles})" if roles else ""
+    lead = "Single-threaded: " if grade == "poor" else ""
+    return Signal(id="contact.multithreading", dimension="relationship", value=engaged, grade=grade,
+                  digest_value=f"{engaged}:{roles}",
+                  evidence=f"{lead}{engaged} {'person' if engaged == 1 else 'people'} at the customer engaged in the "
+                           f"last 90 days{who}.")
+
+
+def _outreach(facts: AccountFacts, t: HealthThresholds) -> Signal:
+    sent, answered = facts.emails_out_recent, facts.emails_answered_recent
+    if sent == 0:
+        return Signal(id="contact.outreach_response", dimension="relationship", value=None, grade="unknown",
+                      evidence="No emails sent in the last 90 days to judge replies by.")
+    rate = answered / sent
+    grade: Grade = "poor" if rate < t.outreach_poor_below else "fair" if rate < 0.5 else "good"
+    return Signal(id="contact.outreach_response", dimension="relationship", value=round(rate, 3), grade=grade,
+                  digest_value=grade,
+                  evidence=f"{answered} of {sent} emails sent in the last 90 days had a reply within 14 days.")
 
 
 def _usage(facts: AccountFacts, as_of: datetime, t: HealthThresholds) -> list[Signal]:
@@ -154,7 +239,7 @@ def _usage(facts: AccountFacts, as_of: datetime, t: HealthThresholds) -> list[Si
                               grade=grade, ref=period, digest_value=grade if live else None,
                               evidence=f"{latest.active_users} active users on "
                               f"{facts.seats} seats ({utilisation:.0%})."))
-    norm = t.adoption_norm.get(facts.segment, 3)
+    norm = t.adoption_norm
     earlier = usage[-4] if len(usage) >= 4 else usage[0]
     falling = latest.features_adopted < earlier.features_adopted
     below = latest.features_adopted < norm
@@ -162,8 +247,8 @@ def _usage(facts: AccountFacts, as_of: datetime, t: HealthThresholds) -> list[Si
     trend = f", down from {earlier.features_adopted}" if falling else ""
     signals.append(Signal(id="usage.adoption_breadth", dimension="usage", value=latest.features_adopted, grade=grade,
                           ref=period, digest_value=grade if live else None,
-                          evidence=f"{latest.features_adopted} features in active use{trend}; "
-                          f"the {facts.segment} norm is {norm}."))
+                          evidence=f"{latest.features_adopted} of {t.feature_catalogue} features in active "
+                          f"use{trend}; the {facts.segment} norm is {norm}."))
     return signals
 
 
@@ -198,6 +283,7 @@ def _experience(facts: AccountFacts, as_of: datetime, t: HealthThresholds) -> li
                evidence=(f"{escalated} escalated support ticket{'s' if escalated > 1 else ''} open." if escalated
                          else "No open escalations.")),
     ]
+    signals += [_support_volume(facts, t), _ticket_ratings(facts, t)]
     nps = next((s for s in reversed(facts.surveys) if s.kind == "nps"), None)
     if nps is None:
         signals.append(Signal(id="survey.nps", dimension="experience", value=None, grade="unknown",
@@ -210,12 +296,38 @@ def _experience(facts: AccountFacts, as_of: datetime, t: HealthThresholds) -> li
                               ref=f"survey:{nps.id}",
                               evidence=f"Latest NPS {nps.score} ({kind}) on {nps.responded_at.date()}."))
     csat = next((s for s in reversed(facts.surveys) if s.kind == "csat"), None)
-    if csat is not None:
-        grade = "poor" if csat.score < t.csat_poor_below else "fair" if csat.score < 4 else "good"
+    if csat is None:
+        signals.append(Signal(id="survey.csat", dimension="experience", value=None, grade="unknown",
+                              evidence="No CSAT response in the last 12 months."))
+    else:
+        grade = "poor" if csat.score < t.csat_poor_below else "fair" if csat.score < t.csat_good_from else "good"
         signals.append(Signal(id="survey.csat", dimension="experience", value=csat.score, grade=grade,
                               ref=f"survey:{csat.id}",
                               evidence=f"Latest CSAT {csat.score}/5 on {csat.responded_at.date()}."))
     return signals
+
+
+def _support_volume(facts: AccountFacts, t: HealthThresholds) -> Signal:
+    # Per 10 seats, so a large customer's many tickets are not held against it; an account with no seats
+    # recorded counts as 10.
+    per_ten = facts.tickets_recent * 10 / facts.seats if facts.seats > 0 else float(facts.tickets_recent)
+    grade: Grade = ("poor" if per_ten >= t.support_volume_critical else "fair" if per_ten >= t.support_volume_warn
+                    else "good")
+    return Signal(id="support.volume", dimension="experience", value=round(per_ten, 2), grade=grade,
+                  digest_value=f"{facts.tickets_recent}",
+                  evidence=f"{facts.tickets_recent} support ticket{'s' if facts.tickets_recent != 1 else ''} opened "
+                           f"in the last 90 days ({per_ten:.1f} per 10 seats).")
+
+
+def _ticket_ratings(facts: AccountFacts, t: HealthThresholds) -> Signal:
+    if not facts.ticket_ratings:
+        return Signal(id="support.ticket_csat", dimension="experience", value=None, grade="unknown",
+                      evidence="No rated support ticket closed in the last 180 days.")
+    mean = sum(facts.ticket_ratings) / len(facts.ticket_ratings)
+    grade: Grade = "poor" if mean < t.ticket_csat_poor_below else "fair" if mean < 4.5 else "good"
+    count = len(facts.ticket_ratings)
+    return Signal(id="support.ticket_csat", dimension="experience", value=round(mean, 2), grade=grade,
+                  evidence=f"Support tickets rated {mean:.1f}/5 on average ({count} rated in the last 180 days).")
 
 
 def _commercial(facts: AccountFacts, as_of: datetime, t: HealthThresholds) -> list[Signal]:
@@ -247,12 +359,13 @@ def _onboarding(facts: AccountFacts, as_of: datetime, t: HealthThresholds) -> Si
     if facts.onboarding_status == "completed":
         return Signal(id="onboarding.first_value", dimension="commercial", value="completed", grade="good",
                       evidence="Onboarding completed.")
-    allowed = t.onboarding_first_value_days.get(facts.segment, 30)
+    allowed = t.onboarding_first_value_days
     age = (as_of.date() - facts.contract_start).days if facts.contract_start else None
     late = age is not None and age > allowed
     grade: Grade = "poor" if facts.onboarding_status == "stalled" or late else "fair"
     since = f"{age} days since contract start" if age is not None else "no contract start recorded"
-    return Signal(id="onboarding.first_value", dimension="commercial", value=facts.onboarding_status, grade=grade,
+    category = "late" if late and facts.onboarding_status != "stalled" else facts.onboarding_status
+    return Signal(id="onboarding.first_value", dimension="commercial", value=category, grade=grade,
                   digest_value=f"{facts.onboarding_status}:{late}",
                   evidence=f"Onboarding {facts.onboarding_status.replace('_', ' ')}, {since} "
                            f"(first value expected within {allowed} days).")

@@ -1,29 +1,38 @@
-"""The health model's thresholds (DESIGN §3 defaults), all configurable."""
+"""The thresholds that grade signals and fire playbooks; their values live in the health model file
+(store/health/default_model.toml), per segment where a segment overrides them."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class HealthThresholds(BaseModel):
-    outbound_warn_days: int = Field(30, description="Days without outbound contact before it is a warning.")
-    outbound_critical_days: int = Field(45, description="Days without outbound contact before it is critical.")
-    meeting_warn_days: int = 60
-    meeting_critical_days: int = Field(90, description="No meeting in this many days calls for a risk review.")
-    usage_warn_drop: float = Field(0.25, description="Usage below the trailing 90-day average by this share.")
-    usage_critical_drop: float = 0.50
-    usage_month_drop: float = Field(0.30, description="Month-over-month fall that fires the usage playbook.")
-    seat_poor_below: float = 0.50
-    seat_good_from: float = 0.80
-    adoption_norm: dict[str, int] = Field(default_factory=lambda: {"enterprise": 6, "mid_market": 4, "smb": 3},
-                                          description="Features in active use expected per segment.")
-    nps_detractor_max: int = 6
-    nps_promoter_min: int = 9
-    csat_poor_below: int = 3
-    renewal_windows_days: tuple[int, int, int] = (120, 90, 60)
-    onboarding_first_value_days: dict[str, int] = Field(
-        default_factory=lambda: {"enterprise": 60, "mid_market": 30, "smb": 30},
-        description="Days from contract start to first value, per segment.")
-    health_drop_points: int = Field(15, description="A fall this large within the window is an early warning.")
-    health_drop_window_days: int = 30
-    early_indicators_for_save_plan: int = 3
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    outbound_warn_days: int = Field(ge=1, description="Days without outbound contact before it is a warning.")
+    outbound_critical_days: int = Field(ge=1, description="Days without outbound contact before it is critical.")
+    meeting_warn_days: int = Field(ge=1)
+    meeting_critical_days: int = Field(ge=1, description="No meeting in this many days calls for a risk review.")
+    usage_warn_drop: float = Field(gt=0, lt=1, description="Usage below the trailing 90-day average by this share.")
+    usage_critical_drop: float = Field(gt=0, lt=1)
+    usage_month_drop: float = Field(gt=0, lt=1, description="Month-over-month fall that fires the usage playbook.")
+    seat_poor_below: float = Field(ge=0, le=1)
+    seat_good_from: float = Field(ge=0, le=1)
+    adoption_norm: int = Field(ge=0, description="Features in active use expected of an account.")
+    feature_catalogue: int = Field(ge=1, description="Features (or products) the product offers: adoption is "
+                                                     "measured against it.")
+    nps_detractor_max: int = Field(ge=0, le=10)
+    nps_promoter_min: int = Field(ge=0, le=10)
+    csat_poor_below: int = Field(ge=1, le=5)
+    csat_good_from: int = Field(ge=1, le=5)
+    ticket_csat_poor_below: float = Field(ge=1, le=5, description="Mean ticket rating below this is poor.")
+    support_volume_warn: float = Field(gt=0, description="Tickets in 90 days per 10 seats that make support load fair.")
+    support_volume_critical: float = Field(gt=0, description="... and poor.")
+    single_threaded_max: int = Field(ge=0, description="An account with at most this many people engaged in 90 days "
+                                                       "is single-threaded (poor).")
+    outreach_poor_below: float = Field(ge=0, le=1, description="Reply rate to outreach below this is poor.")
+    renewal_windows_days: tuple[int, int, int]
+    onboarding_first_value_days: int = Field(ge=1, description="Days from contract start to first value.")
+    health_drop_points: int = Field(ge=1, description="A fall this large within the window is an early warning.")
+    health_drop_window_days: int = Field(ge=1)
+    early_indicators_for_save_plan: int = Field(ge=1)

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 # A grounded assessment of a bare account (no contact history, renewal in 53 days), which the rules
-# engine rates needs_attention (52): the signal ids and figures are that account's.
+# engine rates neutral with low confidence (its data is missing): the signal ids and figures are that
+# account's.
 GROUNDED: dict[str, Any] = {
-    "status": "at_risk",
+    "status": "needs_attention",
     "summary": "No contact recorded and the renewal is 53 days out with nothing scheduled.",
     "drivers": [{"signal": "contact.days_since_outbound", "evidence": "No outbound contact recorded.",
                  "impact": "negative"},

@@ -179,7 +179,7 @@ ASSESSMENT_ATTACKS: tuple[tuple[str, dict[str, Any] | str, tuple[str, ...]], ...
       "drivers": [{"signal": "contact.days_since_outbound", "evidence": "great", "impact": "negative"}]},
      ("the wording 'great' does not say what the signal shows", "calls the account 'thriving'")),
     ("a poor signal called positive",
-     {**GROUNDED, "drivers": [{"signal": "contact.days_since_outbound", "evidence": "No outbound contact recorded.",
+     {**GROUNDED, "drivers": [{"signal": "renewal.days_to_renewal", "evidence": "The renewal is close and early.",
                                "impact": "positive"}]},
      ("calls it positive, but the signal is graded poor",)),
     ("a link in the next action",
@@ -219,7 +219,7 @@ async def test_every_assessment_attack_stores_the_rules_assessment_with_its_reas
         fake_openai.script = [Reply(content=reply) if isinstance(reply, str) else answer(reply)]
         stored = await _assess(db, model, account.id)
         tally.tried += 1
-        if stored.method != "rules":
+        if not stored.method.startswith("rules/"):
             tally.unflagged += 1
             failures.append(f"{name}: stored as {stored.method}")
             continue
@@ -238,7 +238,7 @@ async def test_a_stored_driver_carries_the_signals_evidence_beside_the_models_wo
         {"signal": "contact.days_since_outbound", "evidence": "We have not reached out to them at all.",
          "impact": "negative"}]})]
     stored = await _assess(db, model, account.id)
-    assert stored.method == "llm:test-model"
+    assert stored.method.startswith("llm:test-model/")
     (driver,) = stored.drivers
     rules_evidence = next(s["evidence"] for s in stored.signals if s["id"] == "contact.days_since_outbound")
     assert driver == {"signal": "contact.days_since_outbound", "evidence": rules_evidence, "impact": "negative",
@@ -271,12 +271,12 @@ async def test_honest_drafts_and_assessments_pass(db: Db, fake_openai: FakeOpenA
             filled = summary.replace("{score}", str(first.rules_score))
             for signal_id, line in evidence.items():
                 filled = filled.replace(f"{{evidence:{signal_id}}}", line)
-            fake_openai.script = [answer({**GROUNDED, "status": "needs_attention" if index % 2 else "at_risk",
+            fake_openai.script = [answer({**GROUNDED, "status": "neutral" if index % 2 else "needs_attention",
                                           "summary": filled, "next_action": action,
                                           "drivers": [{"signal": "contact.days_since_outbound", "evidence": wording,
                                                        "impact": "negative"}]})]
             stored = await _assess(db, model, bare.id)
-            if stored.method != "llm:test-model":
+            if not stored.method.startswith("llm:test-model/"):
                 rejected.append(f"assessment {index}: {stored.fallback_reason}")
     grounding_report.add(_on(db) + f"honest answers: {tried} tried, {len(rejected)} falsely rejected (goal at most 2)"
                          + "".join(f"\n    {line}" for line in rejected))

@@ -39,7 +39,7 @@ def test_demo_seeds_a_realistic_portfolio_once_and_prints_the_retention_view(tmp
     assert _counts(db) == counts
     # Four demo users and the assessment agent's own user.
     assert counts["accounts"] == 85 and counts["users"] == 5
-    made = _one(db, "SELECT count(*) FROM assessments WHERE method = 'rules'")
+    made = _one(db, "SELECT count(*) FROM assessments WHERE method LIKE 'rules/%'")
     churned = _one(db, "SELECT count(*) FROM accounts WHERE status = 'churned'")
     churn_events = _one(db, "SELECT count(*) FROM revenue_events WHERE kind = 'churn'")
     assert made == 80 and churned == 5 and churn_events == 5

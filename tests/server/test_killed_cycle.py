@@ -25,7 +25,7 @@ async def _seed(path: Path) -> None:
 
 
 def _agent_assessments(path: Path) -> int:
-    return fetch_rows(path, "SELECT count(*) FROM assessments WHERE method = 'rules'")[0][0]
+    return fetch_rows(path, "SELECT count(*) FROM assessments WHERE method LIKE 'rules/%'")[0][0]
 
 
 def _kill_after(path: Path, written_at_least: int) -> int:
@@ -42,7 +42,7 @@ def _state(path: Path) -> dict[str, object]:
 
     return {
         "health": rows("SELECT id, health_status, health_score, health_trend, churn_risk_reason FROM accounts"),
-        "assessments per account": rows("SELECT account_id, count(*) FROM assessments WHERE method = 'rules' "
+        "assessments per account": rows("SELECT account_id, count(*) FROM assessments WHERE method LIKE 'rules/%' "
                                         "GROUP BY account_id"),
         "tasks": rows("SELECT dedupe_key, account_id, assignee_id, title, due_date FROM tasks "
                       "WHERE source = 'playbook'"),

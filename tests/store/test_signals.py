@@ -11,15 +11,15 @@ from store.crm.activity import add_health_note, log_touchpoint
 from store.crm.contacts import upsert_contact
 from store.crm.renewals import update_renewal
 from store.database.models import Renewal, SupportTicket, SurveyResponse, UsageSnapshot
+from store.health.model import HealthModel, default_model, parse_model_text
 from store.health.signals import SignalSet, load_signal_sets
-from store.health.thresholds import HealthThresholds
 from tests.conftest import NOW, Db
 from tests.factories import make_account
 
 
-async def _signals(db: Db, account_id: int, thresholds: HealthThresholds | None = None) -> SignalSet:
+async def _signals(db: Db, account_id: int, model: HealthModel | None = None) -> SignalSet:
     async with db.read() as session:
-        sets = await load_signal_sets(session, [account_id], as_of=NOW, thresholds=thresholds or HealthThresholds())
+        sets = await load_signal_sets(session, [account_id], as_of=NOW, model=model or default_model())
     return sets[account_id][1]
 
 
@@ -74,6 +74,14 @@ async def test_signals_read_the_accounts_story_with_evidence(db: Db) -> None:
         "renewal.days_to_renewal": (27, "poor"),
         "renewal.forecast_vs_target": (0.8, "poor"),
         "onboarding.first_value": ("completed", "good"),
+        # Two tickets in 90 days on 100 seats.
+        "support.volume": (0.2, "good"),
+        "support.ticket_csat": (None, "unknown"),
+        "survey.csat": (None, "unknown"),
+        # The touchpoints name nobody, so who was engaged is not known.
+        "contact.multithreading": (None, "unknown"),
+        # The email sent 38 days ago had no reply within 14 days (the one received came 37 days later).
+        "contact.outreach_response": (0.0, "poor"),
     }
     evidence = {s.id: s.evidence for s in signals.signals}
     assert evidence["usage.trend_vs_90d"] == ("Usage 400 in the month of 2026-11-01 vs 1,000 average of the prior "
@@ -84,8 +92,8 @@ async def test_signals_read_the_accounts_story_with_evidence(db: Db) -> None:
 
 async def test_thresholds_are_configurable(db: Db) -> None:
     account_id = await _seed_declining_account(db)
-    relaxed = HealthThresholds(outbound_warn_days=40, outbound_critical_days=60, meeting_critical_days=120,
-                               meeting_warn_days=100)
+    relaxed = parse_model_text("[thresholds]\noutbound_warn_days = 40\noutbound_critical_days = 60\n"
+                               "meeting_critical_days = 120\nmeeting_warn_days = 100\n", "relaxed.toml")
     signals = await _signals(db, account_id, relaxed)
     assert signals.get("contact.days_since_outbound").grade == "good"
     assert signals.get("contact.days_since_meeting").grade == "good"
@@ -93,6 +101,11 @@ async def test_thresholds_are_configurable(db: Db) -> None:
 
 async def test_a_departed_primary_sponsor_and_a_missing_one(db: Db) -> None:
     account = await make_account(db, name="Sponsorless")
+    # No contacts at all: who sponsors it is not known, which is missing data, not a fair grade.
+    assert (await _signals(db, account.id)).get("sponsor.primary").grade == "unknown"
+    async with db.write() as session:
+        await upsert_contact(session, principal=db.principals["ana"], now=NOW, account_id=account.id, name="Lee Day",
+                             email="lee@acme.com", role="user")
     assert (await _signals(db, account.id)).get("sponsor.primary").grade == "fair"
     async with db.write() as session:
         await upsert_contact(session, principal=db.principals["ana"], now=NOW, account_id=account.id, name="Kim Roe",
@@ -108,9 +121,9 @@ async def test_a_departed_primary_sponsor_and_a_missing_one(db: Db) -> None:
 async def test_the_digest_ignores_one_more_quiet_day_but_not_a_new_note(db: Db) -> None:
     account_id = await _seed_declining_account(db)
     async with db.read() as session:
-        today = (await load_signal_sets(session, [account_id], as_of=NOW, thresholds=HealthThresholds()))[account_id][1]
+        today = (await load_signal_sets(session, [account_id], as_of=NOW, model=default_model()))[account_id][1]
         tomorrow = (await load_signal_sets(session, [account_id], as_of=NOW + timedelta(days=1),
-                                           thresholds=HealthThresholds()))[account_id][1]
+                                           model=default_model()))[account_id][1]
     assert today.get("contact.days_since_outbound").value == 38
     assert tomorrow.get("contact.days_since_outbound").value == 39
     assert today.digest == tomorrow.digest
@@ -127,14 +140,18 @@ async def test_onboarding_late_against_the_segments_allowance(db: Db) -> None:
     assert onboarding.grade == "poor"
     assert onboarding.evidence == ("Onboarding in progress, 83 days since contract start (first value expected "
                                    "within 30 days).")
-    patient = HealthThresholds(onboarding_first_value_days={"smb": 90})
+    patient = parse_model_text("[segments.smb.thresholds]\nonboarding_first_value_days = 90\n", "patient.toml")
     assert (await _signals(db, account.id, patient)).get("onboarding.first_value").grade == "fair"
+    # The override is the smb segment's alone.
+    mid = await make_account(db, name="Mid Co", segment="mid_market", contract_start=date(2026, 9, 1),
+                             renewal_date=date(2027, 9, 1), onboarding_status="in_progress")
+    assert (await _signals(db, mid.id, patient)).get("onboarding.first_value").grade == "poor"
 
 
 async def _usage_signal(db: Db, account_id: int, as_of_day: int) -> tuple[float | None, str]:
     as_of = NOW.replace(day=as_of_day)
     async with db.read() as session:
-        sets = await load_signal_sets(session, [account_id], as_of=as_of, thresholds=HealthThresholds())
+        sets = await load_signal_sets(session, [account_id], as_of=as_of, model=default_model())
     signal = next(s for s in sets[account_id][1].signals if s.id == "usage.trend_vs_90d")
     return signal.value, signal.evidence
 
