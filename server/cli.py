@@ -38,6 +38,11 @@ app.add_typer(drafts_app, name="drafts")
 events_app = typer.Typer(help="The live product-event feed (Segment / RudderStack at /v1).", no_args_is_help=True)
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(events_app, name="events")
+health_app = typer.Typer(help="The health model: what counts toward an account's health, and how much.",
+                         no_args_is_help=True)
+health_model_app = typer.Typer(help="Show the health model in force, or check a model file.", no_args_is_help=True)
+health_app.add_typer(health_model_app, name="model")
+app.add_typer(health_app, name="health")
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -490,6 +495,41 @@ def events_prune(ctx: typer.Context) -> None:
     from server.event_commands import prune_now
 
     print(f"pruned {run(prune_now(settings_of(ctx))):,} events")
+
+
+@health_model_app.command("show")
+def health_model_show(ctx: typer.Context,
+                      as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """The model in force (the shipped one, with CSDESK_HEALTH_MODEL's file laid over it): each signal's
+    dimension, weight, share of the score and scale, and what each segment changes."""
+    from server.health_commands import model_summary, print_model
+    from store.health.model import ModelFileError, load_model
+
+    try:
+        model = load_model(settings_of(ctx).health_model)
+    except ModelFileError as refused:
+        err.print(f"[bold red]error:[/] {refused}", highlight=False)
+        raise typer.Exit(2) from None
+    if as_json:
+        print(json.dumps(model_summary(model), indent=2))
+    else:
+        # Wide enough for a scale on one line, also when the output is not a terminal (80 columns).
+        console = Console()
+        print_model(model, Console(width=max(console.width, 150)))
+
+
+@health_model_app.command("check")
+def health_model_check(file: Annotated[Path, typer.Argument(help="A health model file (TOML).")]) -> None:
+    """Validate a model file before pointing CSDESK_HEALTH_MODEL at it: every problem is named with its line;
+    exit status 2 when there is one."""
+    from store.health.model import ModelFileError, load_model
+
+    try:
+        model = load_model(file)
+    except ModelFileError as refused:
+        err.print(f"[bold red]error:[/] {refused}", highlight=False)
+        raise typer.Exit(2) from None
+    print(f"{file} is a valid health model: {model.id}")
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tomllib
 from bisect import bisect_right
 from collections.abc import Mapping
@@ -304,8 +305,9 @@ def _build(text: str | None, source: str | None) -> HealthModel:
             segments[segment] = SegmentModel(model_id=model_id, segment=segment, **values)
         except (ValidationError, TypeError) as exc:
             found = _located(exc, override, segment, where, lines) if isinstance(exc, ValidationError) else []
-            # With the shared part broken, only what the segment itself sets is news.
-            problems += [p for p in found if not broken or f": segments.{segment}." in p]
+            # With the shared part broken, a segment repeating the shared problem is no news.
+            shared_reasons = {p.split(": ", 2)[-1] for p in problems}
+            problems += [p for p in found if not broken or p.split(": ", 2)[-1] not in shared_reasons]
     if problems or shared is None:
         raise ModelFileError(where, list(dict.fromkeys(problems)))
     return HealthModel(name=name, version=int(version), source=where, content=merged, base=shared,
@@ -364,7 +366,11 @@ def _located(exc: ValidationError, override: dict[str, Any], segment: str, where
         path = (("segments", segment, *loc) if _has_path(override, loc[:2]) else
                 ("segments", segment, *loc[:1]) if _has_path(override, loc[:1]) and len(loc) == 1 else loc)
         message = str(error["msg"]).removeprefix("Value error, ")
-        problems.append(f"{where}:{line_of(text, path)}: {'.'.join(path) or 'model'}: {message}")
+        # A problem across a table's keys (warn below critical) is at the first key it names that the file sets.
+        named = [word for word in re.findall(r"[a-z_]+", message)
+                 if line_of(text, (*path, word)) != line_of(text, path)]
+        line = line_of(text, (*path, named[0])) if named else line_of(text, path)
+        problems.append(f"{where}:{line}: {'.'.join(path) or 'model'}: {message}")
     return problems
 
 
