@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -105,7 +105,8 @@ async def seed_demo_portfolio(session: AsyncSession, *, today: date, accounts: i
     csms = [user for user in users if user.role == "csm"] + await _more_csms(session, accounts, now)
     plan = [(index, story) for index, story in enumerate(_story_plan(accounts, rng))]
     plan += [(index, CHURNED) for index in range(accounts, accounts + churned_count(accounts))]
-    ids = _Ids(account=await _last_id(session, Account), renewal=await _last_id(session, Renewal))
+    ids = _Ids(account=await _last_id(session, Account), renewal=await _last_id(session, Renewal),
+               contact=await _last_id(session, Contact))
     for start in range(0, len(plan), SEED_CHUNK):
         built = [_build_churned_account(rng=rng, index=index, owner=csms[index % len(csms)], today=today, now=now)
                  if story == CHURNED else
@@ -115,7 +116,7 @@ async def seed_demo_portfolio(session: AsyncSession, *, today: date, accounts: i
         await _write(session, built, ids, now)
         if on_progress is not None:
             on_progress(min(start + SEED_CHUNK, len(plan)), len(plan))
-    await _advance_id_sequences(session, (Account, Renewal))
+    await _advance_id_sequences(session, (Account, Renewal, Contact))
     return SeedResult(created=True, accounts=accounts, users=len(users), churned=churned_count(accounts))
 
 
@@ -126,6 +127,8 @@ class _Built:
     account: Account
     rows: list[Base]
     history: list[tuple[Renewal | None, RevenueEvent]]
+    # Which person each touchpoint was with, linked once the contacts have ids.
+    links: list[tuple[Touchpoint, Contact]] = field(default_factory=list)
 
 
 @dataclass
@@ -135,9 +138,10 @@ class _Ids:
 
     account: int
     renewal: int
+    contact: int
 
 
-async def _last_id(session: AsyncSession, model: type[Account] | type[Renewal]) -> int:
+async def _last_id(session: AsyncSession, model: type[Account] | type[Renewal] | type[Contact]) -> int:
     return (await session.scalar(select(func.max(model.id)))) or 0
 
 
@@ -163,6 +167,11 @@ async def _write(session: AsyncSession, built: list[_Built], ids: _Ids, now: dat
             if isinstance(row, Renewal):
                 ids.renewal += 1
                 row.id = ids.renewal
+            elif isinstance(row, Contact):
+                ids.contact += 1
+                row.id = ids.contact
+        for touchpoint, contact in item.links:
+            touchpoint.contact_id = contact.id
         for row in item.rows:
             rows.setdefault(type(row), []).append(_values(row))
         for renewal, event in item.history:
@@ -267,13 +276,14 @@ def _build_account(*, rng: random.Random, index: int, story: str, owner: User, t
         Contact(name=people[3], email=_email(people[3], domain), title="Analyst", role="user",
                 created_at=now, updated_at=now),
     ]
+    links = _touchpoints(story, rng, now, owner, contacts)
     rows = [*contacts, _renewal(account, story, rng, now), *_usage(account, story, rng, today),
-            *_touchpoints(story, rng, now, owner), *_notes(story, rng, now, owner), *_tickets(story, rng, now),
+            *(touchpoint for touchpoint, _ in links), *_notes(story, rng, now, owner), *_tickets(story, rng, now),
             *_surveys(story, rng, now), *_tasks(account, story, rng, today, now, owner),
             *_prior_health(account, story, now)]
     history = _revenue_history(account, story, today, now)
     rows += [renewal for renewal, _event in history if renewal is not None]
-    return _Built(account=account, rows=rows, history=history)
+    return _Built(account=account, rows=rows, history=history, links=links)
 
 
 def _build_churned_account(*, rng: random.Random, index: int, owner: User, today: date, now: datetime) -> _Built:
@@ -407,18 +417,38 @@ def _usage(account: Account, story: str, rng: random.Random, today: date) -> lis
     return snapshots
 
 
-def _touchpoints(story: str, rng: random.Random, now: datetime, owner: User) -> list[Touchpoint]:
+# Who at the customer answers, by story: (replies to our emails, the people met besides the champion).
+ENGAGEMENT = {"thriving": (True, ("executive_sponsor", "user")), "steady": (True, ()),
+              "declining": (False, ()), "sponsor_left": (False, ("executive_sponsor",)),
+              "renewal_at_risk": (True, ("budget_holder",)), "onboarding_stalled": (False, ())}
+
+
+def _touchpoints(story: str, rng: random.Random, now: datetime, owner: User,
+                 contacts: list[Contact]) -> list[tuple[Touchpoint, Contact]]:
+    """The account's contact history, each touchpoint with the person it was with."""
     last_contact_days = {"thriving": rng.randint(2, 14), "steady": rng.randint(25, 40),
                          "declining": rng.randint(35, 60), "sponsor_left": rng.randint(20, 40),
                          "renewal_at_risk": rng.randint(5, 20), "onboarding_stalled": rng.randint(25, 50)}[story]
-    entries = [("email_out", last_contact_days, "Sent the monthly usage summary and offered office hours."),
+    by_role = {contact.role: contact for contact in contacts}
+    champion = by_role["champion"]
+    replies, others = ENGAGEMENT[story]
+    entries = [("email_out", last_contact_days, "Sent the monthly usage summary and offered office hours.", champion),
                ("meeting", last_contact_days + (rng.randint(30, 50) if story == "steady" else rng.randint(15, 40)),
-                "Working session on reporting setup."),
-               ("qbr", last_contact_days + rng.randint(60, 120), "Quarterly business review: goals and roadmap.")]
+                "Working session on reporting setup.", champion),
+               ("qbr", last_contact_days + rng.randint(60, 120), "Quarterly business review: goals and roadmap.",
+                by_role["executive_sponsor"])]
     if story == "declining":
-        entries[1] = ("call", last_contact_days + 5, "Champion mentioned a reorg; asked to reschedule the QBR.")
-    return [Touchpoint(kind=kind, occurred_at=now - timedelta(days=days), summary=summary, author_id=owner.id,
-                       created_at=now - timedelta(days=days)) for kind, days, summary in entries]
+        entries[1] = ("call", last_contact_days + 5, "Champion mentioned a reorg; asked to reschedule the QBR.",
+                      champion)
+    if replies and last_contact_days > 1:
+        entries.append(("email_in", last_contact_days - rng.randint(1, min(3, last_contact_days - 1)),
+                        "Thanks for the summary; we will join office hours.", champion))
+    for role in others:
+        entries.append(("call", last_contact_days + rng.randint(3, 30), "Call on their team's rollout.",
+                        by_role[role]))
+    return [(Touchpoint(kind=kind, occurred_at=now - timedelta(days=days), summary=summary, author_id=owner.id,
+                        created_at=now - timedelta(days=days)), contact)
+            for kind, days, summary, contact in entries]
 
 
 _NOTES = {

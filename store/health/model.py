@@ -142,14 +142,13 @@ class Confidence(_Part):
 
 
 class Caps(_Part):
-    one_critical: float = Field(gt=0, le=100)
-    two_critical: float = Field(gt=0, le=100)
-    width: float = Field(ge=0, le=100)
+    one_critical: HealthStatus
+    two_critical: HealthStatus
 
     @model_validator(mode="after")
     def _ordered(self) -> Caps:
-        if self.two_critical > self.one_critical:
-            raise ValueError("two_critical may not be above one_critical")
+        if HEALTH_STATUSES.index(self.two_critical) < HEALTH_STATUSES.index(self.one_critical):
+            raise ValueError("two_critical may not be a healthier status than one_critical")
         return self
 
 
@@ -205,13 +204,6 @@ class SegmentModel(_Part):
 
     def band_for(self, score: float) -> str:
         return next(status for floor, status in self.bands.floors() if score >= floor)
-
-    def top_of(self, status: str) -> float:
-        """The highest score a status allows (just under the next band's floor)."""
-        floors = dict((name, floor) for floor, name in self.bands.floors())
-        order = [name for _, name in self.bands.floors()]
-        index = order.index(status)
-        return 100.0 if index == 0 else floors[order[index - 1]] - 0.1
 
     def critical(self) -> frozenset[str]:
         return frozenset(signal_id for signal_id, spec in self.signals.items() if spec.critical)
@@ -275,8 +267,13 @@ def _parse(text: str, source: str) -> dict[str, Any]:
         raise ModelFileError(source, [f"{source}: not valid TOML: {exc}"]) from exc
 
 
-def _build(text: str | None, source: str | None) -> HealthModel:
-    shipped = _parse(shipped_text(), SHIPPED)
+def laid_over(model: HealthModel, text: str, source: str) -> HealthModel:
+    """A model file's text laid over an existing model (rather than over the shipped one)."""
+    return _build(text, source, under=model.content)
+
+
+def _build(text: str | None, source: str | None, *, under: dict[str, Any] | None = None) -> HealthModel:
+    shipped = under if under is not None else _parse(shipped_text(), SHIPPED)
     team = _parse(text, source or "") if text is not None else {}
     merged = _merge(shipped, team)
     where = source or SHIPPED

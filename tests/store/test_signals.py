@@ -178,3 +178,69 @@ async def test_a_month_still_counted_from_live_events_is_judged_by_its_pace(db: 
         snapshot.running = False
     change, _ = await _usage_signal(db, account.id, as_of_day=10)
     assert change == pytest.approx(-0.667, abs=0.001)
+
+
+async def test_an_account_with_no_contact_history_has_it_missing_not_poor(db: Db) -> None:
+    account = await make_account(db, name="Imported Co")
+    signals = await _signals(db, account.id)
+    for signal_id in ("contact.days_since_outbound", "contact.days_since_meeting", "contact.multithreading",
+                      "contact.outreach_response", "sponsor.primary", "usage.trend_vs_90d", "survey.nps",
+                      "survey.csat"):
+        assert signals.get(signal_id).grade == "unknown" and signals.get(signal_id).points is None, signal_id
+    assert "log touchpoints or import them" in signals.get("contact.days_since_outbound").evidence
+
+
+async def test_people_engaged_and_replies_to_outreach(db: Db) -> None:
+    account = await make_account(db, name="Threads Co", seats=20)
+    ana = db.principals["ana"]
+    async with db.write() as session:
+        champion = await upsert_contact(session, principal=ana, now=NOW, account_id=account.id, name="Pat Lee",
+                                        email="pat@threads.com", role="champion")
+        sponsor = await upsert_contact(session, principal=ana, now=NOW, account_id=account.id, name="Sam Roe",
+                                       email="sam@threads.com", role="executive_sponsor")
+    async with db.write() as session:
+        for kind, days, contact in (("email_out", 40, champion), ("email_in", 37, champion),
+                                    ("email_out", 20, champion), ("email_out", 5, champion)):
+            await log_touchpoint(session, principal=ana, now=NOW, account_id=account.id, kind=kind,
+                                 summary="Email", occurred_at=NOW - timedelta(days=days), contact_id=contact.id)
+    signals = await _signals(db, account.id)
+    threads, replies = signals.get("contact.multithreading"), signals.get("contact.outreach_response")
+    assert (threads.value, threads.grade) == (1, "poor")
+    assert threads.evidence == "Single-threaded: 1 person at the customer engaged in the last 90 days (champion)."
+    # Of three emails out, the first had a reply three days later; the others none (yet).
+    assert (replies.value, replies.grade) == (0.333, "fair")
+    async with db.write() as session:
+        await log_touchpoint(session, principal=ana, now=NOW, account_id=account.id, kind="meeting",
+                             summary="QBR prep", occurred_at=NOW - timedelta(days=2), contact_id=sponsor.id)
+    threads = (await _signals(db, account.id)).get("contact.multithreading")
+    assert (threads.value, threads.grade) == (2, "fair")
+    assert "(champion, executive sponsor)" in threads.evidence or "(executive sponsor, champion)" in threads.evidence
+
+
+async def test_support_load_per_ten_seats_and_ticket_ratings(db: Db) -> None:
+    account = await make_account(db, name="Loud Co", seats=10)
+    async with db.write() as session:
+        for days, csat in ((5, None), (20, 2), (40, 3), (80, None), (120, 5)):
+            session.add(SupportTicket(account_id=account.id, subject=f"Ticket {days}",
+                                      opened_at=NOW - timedelta(days=days), priority="normal", csat=csat,
+                                      closed_at=NOW - timedelta(days=days - 1)))
+    signals = await _signals(db, account.id)
+    volume, rating = signals.get("support.volume"), signals.get("support.ticket_csat")
+    # Four tickets in 90 days on 10 seats: four per 10 seats, the critical level.
+    assert (volume.value, volume.grade) == (4.0, "poor")
+    assert volume.evidence == "4 support tickets opened in the last 90 days (4.0 per 10 seats)."
+    # Rated 2, 3 and 5 in the last 180 days.
+    assert (rating.value, rating.grade) == (3.33, "fair")
+    assert volume.points < signals.get("support.overdue_tickets").points
+
+
+async def test_a_ticket_closed_since_counts_as_open_at_the_moment_asked_about(db: Db) -> None:
+    account = await make_account(db, name="Then Co")
+    async with db.write() as session:
+        session.add(SupportTicket(account_id=account.id, subject="Escalated", opened_at=NOW - timedelta(days=30),
+                                  closed_at=NOW - timedelta(days=5), priority="high", escalated=True))
+    async with db.read() as session:
+        then = (await load_signal_sets(session, [account.id], as_of=NOW - timedelta(days=10),
+                                       model=default_model()))[account.id][1]
+    assert then.get("support.escalations").value == 1
+    assert (await _signals(db, account.id)).get("support.escalations").value == 0
