@@ -532,5 +532,50 @@ def health_model_check(file: Annotated[Path, typer.Argument(help="A health model
     print(f"{file} is a valid health model: {model.id}")
 
 
+@health_app.command("backtest")
+def health_backtest(ctx: typer.Context,
+                    horizon: Annotated[int, typer.Option(min=7, max=730, help="Days between the score and the "
+                                                                               "outcome it is judged by.")] = 90,
+                    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """How well the model in force predicted this team's churn: every outcome on record (a renewal closed lost
+    or won, a contraction, a churned account) against the account's score HORIZON days before it. ROC AUC,
+    how often at_risk was right and churn per status, overall and per segment."""
+    from server.health_evaluation_commands import print_backtest, run_backtest
+
+    result = run(run_backtest(settings_of(ctx), horizon=horizon))
+    if as_json:
+        print(result.model_dump_json(indent=2))
+    else:
+        print_backtest(result, Console(width=max(Console().width, 150)))
+
+
+@health_app.command("calibrate")
+def health_calibrate(ctx: typer.Context,
+                     outcomes: Annotated[Path | None, typer.Option(help="CSV of account, outcome (churned, lost, "
+                                                                        "contraction, renewed, retained), date; "
+                                                                        "default: the store's closed renewals.")]
+                     = None,
+                     horizon: Annotated[int, typer.Option(min=7, max=730)] = 90,
+                     seed: Annotated[int, typer.Option(help="Seed of the cross-validation folds.")] = 0,
+                     write: Annotated[Path | None, typer.Option(help="Write the fitted model file here (nothing is "
+                                                                     "applied until CSDESK_HEALTH_MODEL names it).")]
+                     = None,
+                     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Fit the signals' weights to outcomes (a regularised logistic regression, cross-validated) and print the
+    backtest of the current and the fitted model side by side. Nothing changes unless --write names a file
+    and CSDESK_HEALTH_MODEL is pointed at it."""
+    from server.health_evaluation_commands import print_calibration, run_calibration
+
+    result = run(run_calibration(settings_of(ctx), horizon=horizon, outcomes=outcomes, seed=seed))
+    if as_json:
+        print(result.model_dump_json(indent=2, exclude={"model_text"}))
+    else:
+        print_calibration(result, Console(width=max(Console().width, 150)))
+    if write is not None:
+        write.write_text(result.model_text, encoding="utf-8")
+        err.print(f"Wrote {write}; check it with `csdesk health model check {write}` and set "
+                  f"CSDESK_HEALTH_MODEL={write} to use it.", highlight=False)
+
+
 def main() -> None:
     app()

@@ -116,12 +116,19 @@ class AccountFacts:
     emails_answered_recent: int = 0
 
 
-async def load_facts(session: AsyncSession, account_ids: Sequence[int], *, as_of: datetime) -> dict[int, AccountFacts]:
-    """Facts for the given active accounts, keyed by id (unknown or churned ids are left out)."""
+async def load_facts(session: AsyncSession, account_ids: Sequence[int], *, as_of: datetime,
+                     replay: bool = False) -> dict[int, AccountFacts]:
+    """Facts for the given active accounts, keyed by id (unknown or churned ids are left out).
+
+    With `replay`, the facts as they stood at a past `as_of`, for a backtest: churned accounts too, a
+    sponsor counts as gone only from the day they left, and the renewal then ahead is open. Its stage and
+    forecast are taken as at its start (upcoming, forecast = target): csdesk keeps no history of them,
+    and today's values would tell the outcome.
+    """
     facts: dict[int, AccountFacts] = {}
     for start in range(0, len(account_ids), CHUNK):
         chunk = list(account_ids[start:start + CHUNK])
-        facts.update(await _load_chunk(session, chunk, as_of))
+        facts.update(await _load_chunk(session, chunk, as_of, replay))
     return facts
 
 
@@ -135,9 +142,10 @@ _LAST_MEETING = type_coerce(func.max(case((Touchpoint.kind.in_(MEETING_KINDS), T
 # Columns, not ORM entities, throughout, each statement built once and read through core_rows: these
 # rows are read once and never written back, and at 100,000 accounts the ORM's result handling for them
 # cost more than the queries.
-ACCOUNTS = select(Account.id, Account.name, Account.owner_id, Account.segment, Account.seats, Account.arr,
-                  Account.currency, Account.contract_start, Account.renewal_date, Account.onboarding_status,
-                  Account.health_score, Account.health_status).where(Account.id.in_(_IDS), Account.status == "active")
+ANY_ACCOUNTS = select(Account.id, Account.name, Account.owner_id, Account.segment, Account.seats, Account.arr,
+                      Account.currency, Account.contract_start, Account.renewal_date, Account.onboarding_status,
+                      Account.health_score, Account.health_status).where(Account.id.in_(_IDS))
+ACCOUNTS = ANY_ACCOUNTS.where(Account.status == "active")
 TOUCHPOINTS = select(Touchpoint.account_id, _LAST_OUTBOUND, _LAST_MEETING) \
     .where(Touchpoint.account_id.in_(_IDS), Touchpoint.occurred_at <= _AS_OF).group_by(Touchpoint.account_id)
 USAGE = select(UsageSnapshot.account_id, UsageSnapshot.period_start, UsageSnapshot.active_users,
@@ -177,17 +185,22 @@ SPONSORS = select(Contact.id, Contact.account_id, Contact.name, Contact.is_prima
 OPEN_RENEWALS = select(Renewal.id, Renewal.account_id, Renewal.due_date, Renewal.stage, Renewal.target_amount,
                        Renewal.forecast_amount) \
     .where(Renewal.account_id.in_(_IDS), Renewal.stage.in_(OPEN_RENEWAL_STAGES)).order_by(Renewal.due_date.desc())
+# A replay's renewals: every one due from the moment on, whatever its stage now.
+RENEWALS_AHEAD = select(Renewal.id, Renewal.account_id, Renewal.due_date, Renewal.stage, Renewal.target_amount,
+                        Renewal.forecast_amount) \
+    .where(Renewal.account_id.in_(_IDS), Renewal.due_date >= bindparam("from_day", type_=Date())) \
+    .order_by(Renewal.due_date.desc())
 LATEST_NOTES = select(HealthNote.account_id, func.max(HealthNote.id).label("latest_note_id")) \
     .where(HealthNote.account_id.in_(_IDS)).group_by(HealthNote.account_id)
 
 
-async def _load_chunk(session: AsyncSession, ids: list[int], as_of: datetime) -> dict[int, AccountFacts]:
+async def _load_chunk(session: AsyncSession, ids: list[int], as_of: datetime, replay: bool) -> dict[int, AccountFacts]:
     facts = {a.id: AccountFacts(account_id=a.id, name=a.name, owner_id=a.owner_id, segment=a.segment, seats=a.seats,
                                 arr=a.arr, currency=a.currency, contract_start=a.contract_start,
                                 renewal_date=a.renewal_date,
                                 onboarding_status=a.onboarding_status, health_score=a.health_score,
                                 health_status=a.health_status)
-             for a in await core_rows(session, ACCOUNTS, {"ids": ids})}
+             for a in await core_rows(session, ANY_ACCOUNTS if replay else ACCOUNTS, {"ids": ids})}
     if not facts:
         return facts
     by_ids = {"ids": list(facts)}
@@ -202,7 +215,7 @@ async def _load_chunk(session: AsyncSession, ids: list[int], as_of: datetime) ->
     for survey in await core_rows(session, SURVEYS, {
             **by_ids, "as_of": as_of, "survey_from": as_of - timedelta(days=SURVEY_LOOKBACK_DAYS)}):
         facts[survey.account_id].surveys.append(Survey(survey.id, survey.kind, survey.score, survey.responded_at))
-    await _load_relationships(session, by_ids, facts)
+    await _load_relationships(session, by_ids, facts, as_of, replay)
     await _load_recent_activity(session, by_ids, facts, as_of)
     return facts
 
@@ -240,18 +253,26 @@ async def _load_recent_activity(session: AsyncSession, by_ids: dict[str, list[in
             1 for at in sent if any(at < reply <= at + timedelta(days=REPLY_WITHIN_DAYS) for reply in replies))
 
 
-async def _load_relationships(session: AsyncSession, by_ids: dict[str, list[int]],
-                              facts: dict[int, AccountFacts]) -> None:
+async def _load_relationships(session: AsyncSession, by_ids: dict[str, list[int]], facts: dict[int, AccountFacts],
+                              as_of: datetime, replay: bool) -> None:
     sponsors: dict[int, list[Any]] = defaultdict(list)
     for contact in await core_rows(session, SPONSORS, by_ids):
         sponsors[contact.account_id].append(contact)
     for account_id, contacts in sponsors.items():
         primary = next((c for c in contacts if c.is_primary_sponsor), None)
+        # Gone from the day they left: a departure dated after the moment asked about had not happened yet.
+        left = {c.id: c.left_company_on if c.left_company_on and c.left_company_on <= as_of.date() else None
+                for c in contacts}
         if primary is not None:
-            facts[account_id].primary_sponsor = Sponsor(primary.id, primary.name, primary.left_company_on)
-        facts[account_id].has_executive_sponsor = any(c.left_company_on is None for c in contacts)
-    for renewal in await core_rows(session, OPEN_RENEWALS, by_ids):
-        facts[renewal.account_id].open_renewal = OpenRenewal(renewal.id, renewal.due_date, renewal.stage,
-                                                             renewal.target_amount, renewal.forecast_amount)
+            facts[account_id].primary_sponsor = Sponsor(primary.id, primary.name, left[primary.id])
+        facts[account_id].has_executive_sponsor = any(left[c.id] is None for c in contacts)
+    renewals = await core_rows(session, RENEWALS_AHEAD, {**by_ids, "from_day": as_of.date()}) if replay else \
+        await core_rows(session, OPEN_RENEWALS, by_ids)
+    for renewal in renewals:
+        stage, forecast = renewal.stage, renewal.forecast_amount
+        if replay:
+            stage, forecast = "upcoming", renewal.target_amount
+        facts[renewal.account_id].open_renewal = OpenRenewal(renewal.id, renewal.due_date, stage,
+                                                             renewal.target_amount, forecast)
     for account_id, note_id in await core_rows(session, LATEST_NOTES, by_ids):
         facts[account_id].latest_note_id = note_id
