@@ -18,8 +18,8 @@ from collections import Counter
 from pathlib import Path
 
 from agents import rules
+from agents.calibration import Sample, calibrate
 from bench.churn_portfolio import AS_OF, labelled_portfolio
-from store.health.calibration import Sample, calibrate
 from store.health.evaluation import Scored, evaluate, roc_auc
 from store.health.model import SIGNAL_IDS, default_model
 from store.health.signals import compute_signals

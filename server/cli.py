@@ -502,8 +502,9 @@ def health_model_show(ctx: typer.Context,
                       as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """The model in force (the shipped one, with CSDESK_HEALTH_MODEL's file laid over it): each signal's
     dimension, weight, share of the score and scale, and what each segment changes."""
-    from server.health_commands import model_summary, print_model
+    from server.health_commands import print_model
     from store.health.model import ModelFileError, load_model
+    from store.health.model_summary import model_summary
 
     try:
         model = load_model(settings_of(ctx).health_model)

@@ -1,41 +1,13 @@
-"""`csdesk health model show|check`: the health model in force, and a model file checked before use."""
+"""`csdesk health model show`: the health model in force, as a table."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from store.health.model import DIMENSIONS, HealthModel, SegmentModel
-from store.vocabulary import SEGMENTS
-
-
-def model_summary(model: HealthModel) -> dict[str, Any]:
-    """The model as data: per signal its dimension, weight, scale and whether it is critical, per segment what
-    differs from the shared model."""
-    base = model.base
-
-    def signal_view(segment_model: SegmentModel) -> dict[str, Any]:
-        return {signal_id: {"dimension": spec.dimension, "weight": spec.weight, "critical": spec.critical,
-                            "scale": [list(pair) for pair in spec.scale] if spec.scale else None,
-                            "points": spec.points}
-                for signal_id, spec in segment_model.signals.items()}
-
-    shared = signal_view(base)
-    segments = {}
-    for segment in SEGMENTS:
-        own = model.for_segment(segment)
-        thresholds = {key: value for key, value in own.thresholds.model_dump().items()
-                      if value != getattr(base.thresholds, key)}
-        signals = {signal_id: view for signal_id, view in signal_view(own).items() if view != shared[signal_id]}
-        if thresholds or signals:
-            segments[segment] = {"thresholds": thresholds, "signals": signals}
-    return {"id": model.id, "name": model.name, "version": model.version, "source": model.source,
-            "missing_points": base.missing_points, "bands": base.bands.model_dump(),
-            "confidence": base.confidence.model_dump(), "caps": base.caps.model_dump(),
-            "thresholds": base.thresholds.model_dump(mode="json"), "signals": shared, "segments": segments}
+from store.health.model import DIMENSIONS, HealthModel
+from store.health.model_summary import model_summary
 
 
 def print_model(model: HealthModel, console: Console) -> None:

@@ -9,10 +9,10 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from agents.backtest import Backtest, backtest, outcomes_from_file, outcomes_on_record, replay
+from agents.calibration import Calibration, calibrate
 from server.context import open_app
 from server.settings import Settings
-from store.health.backtest import Backtest, backtest, outcomes_from_file, outcomes_on_record, replay
-from store.health.calibration import Calibration, calibrate
 from store.health.evaluation import Evaluation
 
 

@@ -42,8 +42,9 @@ class AccountRow(Out):
     days_to_renewal: int | None
     health_status: str | None
     health_score: float | None
-    health_confidence: str | None = Field(None, description="high / medium / low: how much of the health model the "
-                                                            "assessment had data for.")
+    # high / medium / low: how much of the health model the assessment had data for. Undescribed in the
+    # schema, as its neighbours are: it sits in several tools' output schemas, and tools/list has a budget.
+    health_confidence: str | None = None
     health_trend: str | None
     churn_risk_reason: str | None
     churned_on: date | None = Field(None, description="Set only on churned accounts.")
@@ -176,10 +177,10 @@ class AssessmentBrief(Out):
     fallback_reason: str | None
     status: str
     score: float
-    confidence: str | None = Field(None, description="high / medium / low, from the share of the health model "
-                                                     "that had data.")
-    coverage: dict[str, Any] | None = Field(None, description="What the assessment had data for: the share, what "
-                                                              "was missing, and the model it used.")
+    # high / medium / low, from the share of the health model that had data; coverage says what was missing
+    # and names the model used.
+    confidence: str | None = None
+    coverage: dict[str, Any] | None = None
     trend: str
     summary: str
     drivers: list[dict[str, Any]]

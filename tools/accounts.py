@@ -34,8 +34,7 @@ async def list_accounts(
     ctx: Context,
     owner: Annotated[str | None, Field(description='"me", a user email, or omit for everyone.')] = None,
     health_status: Annotated[list[HealthStatus] | None, Field(description="Any of these statuses.")] = None,
-    confidence: Annotated[list[Literal["high", "medium", "low"]] | None,
-                          Field(description="How much data the assessment had.")] = None,
+    confidence: list[Literal["high", "medium", "low"]] | None = None,
     renewal_within_days: Annotated[int | None, Field(ge=0, le=3660, description="Renewal date today..today+N.")]
     = None,
     min_arr: Decimal | None = None,
@@ -49,8 +48,8 @@ async def list_accounts(
     cursor: Cursor = None,
 ) -> Annotated[CallToolResult, AccountPage]:
     """The retention view: accounts with health and ARR side by side. Filter by owner, health, renewal
-    window, ARR, segment, stage, confidence or text; sort by ARR (default), renewal date, health score (worst
-    first) or confidence (least data first).
+    window, ARR, segment, stage, confidence or text; sort by ARR (default), renewal date, health score
+    or confidence (worst first).
     Example: my at-risk renewals this quarter = owner "me", health_status ["at_risk","needs_attention"],
     renewal_within_days 90."""
     filters = accounts.AccountFilters(
@@ -124,8 +123,8 @@ async def update_account(
     churn_risk_reason: Annotated[str | None, Field(description='Why it may churn; "" clears it.')] = None,
     status: AccountStatus | None = None,
 ) -> Annotated[CallToolResult, AccountDetail]:
-    """Change only the fields you pass. The owning csm, a manager or an admin may update an account.
-    Renewal stage and forecast are changed with update_renewal."""
+    """Change only the fields you pass; the owning csm, a manager or an admin may. Renewal stage and
+    forecast change with update_renewal."""
     changes = {key: value for key, value in {
         "name": name, "domain": domain, "external_id": external_id, "owner": owner, "segment": segment,
         "lifecycle_stage": lifecycle_stage,

@@ -9,9 +9,12 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 from pydantic import Field
 
+from agents.backtest import DEFAULT_HORIZON_DAYS, backtest
+from store.auth.principals import require_role
 from store.crm import portfolio
 from store.crm.portfolio_schemas import PortfolioSummary
-from tools.common import READ, ToolSpec, respond, unit_of_work
+from store.vocabulary import PORTFOLIO_WRITER_ROLES
+from tools.common import READ, ToolSpec, app_of, respond, unit_of_work
 
 
 def tools() -> list[ToolSpec]:
@@ -28,11 +31,17 @@ async def portfolio_summary(
     period_end: date | None = None,
     currency: Annotated[str | None, Field(description="Default: the currency with the most ARR.")] = None,
     quarters: Annotated[int, Field(ge=1, le=8, description="Pipeline quarters from this one.")] = 4,
+    health_backtest: Annotated[bool, Field(description="Managers: how well health predicted churn.")] = False,
 ) -> Annotated[CallToolResult, PortfolioSummary]:
     """Portfolio health: count and ARR per health status now and 30 days ago, accounts that became or left
     at_risk in 7 days, open renewals by quarter (due, forecast, at risk), and GRR, NRR and logo churn."""
+    model = app_of(ctx).health_models.current()
     async with unit_of_work(ctx, write=False) as work:
         summary = await portfolio.portfolio_summary(
             work.session, principal=work.principal, now=work.now, owner=owner, currency=currency,
             period_start=period_start, period_end=period_end, quarters=quarters)
+        if health_backtest:
+            require_role(work.principal, PORTFOLIO_WRITER_ROLES, "read the health model's backtest")
+            result = await backtest(work.session, model, horizon_days=DEFAULT_HORIZON_DAYS, today=work.now.date())
+            summary = summary.model_copy(update={"health_backtest": result})
     return respond(summary)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from pydantic import Field
 
@@ -69,3 +70,7 @@ class PortfolioSummary(Out):
     pipeline: list[QuarterPipeline]
     retention: RetentionFigures
     notes: list[str]
+    # An agents.backtest.Backtest; typed loosely so that the store does not depend on the agents.
+    health_backtest: Any | None = Field(None, description="With health_backtest: each outcome on record against "
+                                        "the score 90 days before it (ROC AUC, at_risk precision, churn per status, "
+                                        "per segment), for the model in force.")

@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import pytest
 
+from agents.backtest import backtest, outcomes_from_file, outcomes_on_record
+from agents.calibration import Sample, calibrate
 from bench.churn_portfolio import AS_OF, labelled_portfolio
 from store.database.models import Renewal, SurveyResponse
 from store.errors import InvalidInput
-from store.health.backtest import backtest, outcomes_from_file, outcomes_on_record
-from store.health.calibration import Sample, calibrate
 from store.health.evaluation import Scored, evaluate, roc_auc
 from store.health.model import default_model
 from store.health.signals import compute_signals

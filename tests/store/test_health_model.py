@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from server.health_commands import model_summary
 from store.health.model import SIGNAL_IDS, ModelFileError, default_model, load_model, parse_model_text
 from store.health.model_source import HealthModelSource
+from store.health.model_summary import model_summary
 from tests.server.processes import plain_env, run_csdesk
 
 

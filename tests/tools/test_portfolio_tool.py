@@ -24,3 +24,19 @@ async def test_portfolio_summary_explains_a_bad_period(connect: ClientFactory) -
         unknown = await call_error(client, "portfolio_summary", owner="nobody@example.com")
     assert "period_start (2026-06-01) must be on or before period_end (2026-05-01)" in message
     assert "no user with email nobody@example.com" in unknown
+
+
+async def test_a_manager_reads_the_health_backtest_and_a_csm_may_not(connect: ClientFactory, main_db: Db) -> None:
+    from tests.store.test_backtest import _history
+
+    await _history(main_db)
+    async with connect("morgan") as client:
+        summary = await call_ok(client, "portfolio_summary", health_backtest=True)
+        plain = await call_ok(client, "portfolio_summary")
+    async with connect("ana") as client:
+        refused = await call_error(client, "portfolio_summary", health_backtest=True)
+    overall = summary["health_backtest"]["evaluations"][0]
+    assert (overall["scope"], overall["accounts"], overall["churned"], overall["auc"]) == ("all", 4, 2, 0.75)
+    assert plain["health_backtest"] is None
+    assert "role 'csm' cannot read the health model's backtest" in refused
+    assert summary["confidence"]["unassessed"] >= 4

@@ -13,8 +13,8 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agents.calibration import Sample, score_samples
 from store.database.models import Account, Renewal
-from store.health.calibration import Sample, score_samples
 from store.health.evaluation import Evaluation, evaluate_by_segment
 from store.health.model import HealthModel
 from store.health.signal_facts import load_facts
