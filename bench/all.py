@@ -1,8 +1,9 @@
 """Every benchmark in one run: tool latency by portfolio size (csdesk over stdio, HTTP and in process,
 the raw-SQL floor, the generic SQL peer), agent cycles, memory and import throughput at the largest
-size, live product events at 10,000 accounts, the context cost of the catalogue and its answers, and
-LLM-backed throughput against a local model server; with CSDESK_BENCH_POSTGRES_URL, tool latency, a
-cycle shared by workers, imports and live events on PostgreSQL at 10,000 accounts.
+size, live product events at 10,000 accounts, the health model's ranking of churners, the context cost
+of the catalogue and its answers, and LLM-backed throughput against a local model server; with
+CSDESK_BENCH_POSTGRES_URL, tool latency, a cycle shared by workers, imports and live events on
+PostgreSQL at 10,000 accounts.
 
 `.venv/bin/python -m bench` (what `make bench` runs); `--accounts 1000 10000` for a shorter run.
 """
@@ -20,7 +21,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import context_cost, imports, ingestion, latency, model_throughput, peer, workers
+from bench import context_cost, health, imports, ingestion, latency, model_throughput, peer, workers
 from bench.portfolio import settings_for
 
 SIZES = (1_000, 10_000, 100_000)
@@ -89,6 +90,9 @@ def main() -> None:
     print(f"\nProduct events on SQLite, {ingestion.SIZE:,} accounts ({ingestion.USERS_PER_ACCOUNT} product users "
           "an account), `csdesk serve --http` and `csdesk worker --watch` each their own process:", flush=True)
     for line in ingestion.report(ingestion.SIZE, None):
+        print(line, flush=True)
+    print("\nThe health model against churn (a labelled portfolio and the demo):", flush=True)
+    for line in health.labelled_figures(2000, seed=11) + asyncio.run(health.demo_figures()):
         print(line, flush=True)
     smallest = min(args.accounts)
     listing, answers = asyncio.run(context_cost.context_cost(smallest))
