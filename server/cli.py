@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 
 from server.settings import Settings
@@ -92,7 +92,15 @@ def configure(
     _version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True,
                                            help="Print the version and exit.")] = False,
 ) -> None:
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"])
+            err.print("[bold red]error:[/] ", end="", highlight=False)
+            err.print(f"setting {where}: {str(error['msg']).removeprefix('Value error, ')}", highlight=False,
+                      markup=False)
+        raise typer.Exit(2) from None
     overrides: dict[str, Any] = {}
     if db is not None:
         overrides["db_path"] = db

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -74,6 +74,18 @@ class Settings(BaseSettings):
     oauth_audience: str | None = Field(None, description="The `aud` those tokens must carry; default <public-url>/mcp.")
     oauth_jwks_url: str | None = Field(None, description="The issuer's key set; default: from the issuer's metadata.")
     oauth_email_claim: str = Field("email", description="The claim holding the csdesk user's email.")
+
+    # Retired: read only to refuse it, so that a threshold set the old way is not silently dropped.
+    thresholds: dict[str, Any] | None = Field(None, exclude=True)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds_moved(cls, value: dict[str, Any] | None) -> None:
+        if value:
+            names = ", ".join(f"CSDESK_THRESHOLDS__{key.upper()}" for key in sorted(value))
+            raise ValueError(f"{names}: thresholds now live in the health model file: put them under [thresholds] "
+                             "in a TOML file (e.g. `outbound_warn_days = 21`) and name it with CSDESK_HEALTH_MODEL")
+        return None
 
     @field_validator("sender_domains")
     @classmethod

@@ -185,3 +185,13 @@ def test_exports_load_through_a_shipped_map_and_a_map_for_another_kind_is_refuse
     assert "usage from standard input: 1 inserted" in renamed.stdout, renamed.stderr
     assert fetch_rows(tmp_path / "maps.db", "SELECT name, owner_id FROM accounts ORDER BY name") == [
         ("Acme Corp", 2), ("Globex", 2)]
+
+
+def test_bad_settings_are_named_without_a_traceback(tmp_path: Path) -> None:
+    moved = run_csdesk("runs", env=csdesk_env(tmp_path / "s.db", CSDESK_THRESHOLDS__OUTBOUND_WARN_DAYS="21"))
+    bad = run_csdesk("runs", env=csdesk_env(tmp_path / "s.db", CSDESK_SENDER_DOMAINS='["not a domain!"]'))
+    assert moved.returncode == 2 and "Traceback" not in moved.stderr
+    assert "CSDESK_THRESHOLDS__OUTBOUND_WARN_DAYS: thresholds now live in the health model file: put them under " \
+           "[thresholds]" in moved.stderr
+    assert bad.returncode == 2 and "setting sender_domains: CSDESK_SENDER_DOMAINS: domain must be a host name" \
+        in bad.stderr
