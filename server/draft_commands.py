@@ -67,7 +67,7 @@ def print_draft(console: Console, draft: DraftOut) -> None:
     console.print(f"[bold]Draft {draft.id}[/] · {draft.kind} · {draft.status} · version {draft.version}",
                   highlight=False)
     console.print(f"Account: {draft.account_name} (health {draft.health_status or 'not assessed'}"
-                  f"{f', {draft.health_score}' if draft.health_score is not None else ''})", highlight=False)
+                  f"{f', {draft.health_score:.0f}' if draft.health_score is not None else ''})", highlight=False)
     written = draft.method if draft.method != "template" else "from the message template" + (
         " (the model's draft was not used)" if draft.fallback_reason else " (no model configured)")
     console.print(f"To: {draft.to}\nSubject: {draft.subject}\nWritten by: {draft.author}, {written}",

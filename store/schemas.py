@@ -197,6 +197,48 @@ class AssessmentOut(AssessmentBrief):
     completion_tokens: int
 
 
+class OutcomeOut(Out):
+    id: int
+    description: str
+    metric: str
+    unit: str
+    baseline: Decimal
+    target: Decimal
+    current_value: Decimal | None
+    measured_on: date | None
+    target_date: date
+    owner: str | None
+    status: str
+    achieved_on: date | None
+    progress: float | None = Field(description="0 at baseline, 1 at target.")
+    external_id: str | None = None
+
+
+class MilestoneOut(Out):
+    id: int
+    title: str
+    due_on: date
+    completed_on: date | None
+    outcome_id: int | None
+    overdue_days: int | None
+    external_id: str | None = None
+
+
+class SuccessPlanOut(Out):
+    """The customer's goals: outcomes with their metrics, and milestones."""
+
+    id: int
+    account_id: int
+    title: str
+    status: str
+    starts_on: date
+    ends_on: date | None
+    external_id: str | None
+    version: int
+    outcomes: list[OutcomeOut]
+    milestones: list[MilestoneOut]
+
+
 class HealthPointOut(Out):
     at: date
     status: str
@@ -219,6 +261,7 @@ class Account360(Out):
     usage: list[UsageOut] = Field(description="Newest first.")
     support: SupportSummary
     surveys: list[SurveyOut] = Field(description="Newest first.")
+    success_plan: SuccessPlanOut | None = None
 
 
 class DraftRow(Out):

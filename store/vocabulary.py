@@ -17,6 +17,8 @@ RenewalStage = Literal["upcoming", "in_discussion", "proposal_sent", "verbal_com
 BookingType = Literal["flat", "expansion", "contraction", "churn"]
 # What happened to an account's ARR: the facts retention metrics are computed from.
 RevenueEventKind = Literal["new", "expansion", "contraction", "renewal", "churn", "reactivation"]
+OutcomeStatus = Literal["on_track", "at_risk", "achieved", "missed", "dropped"]
+PlanAction = Literal["start", "set_outcome", "record_value", "add_milestone", "complete_milestone", "close"]
 TaskStatus = Literal["open", "in_progress", "done", "cancelled"]
 TaskPriority = Literal["low", "normal", "high", "urgent"]
 TaskSource = Literal["manual", "playbook", "agent", "import"]
@@ -29,6 +31,8 @@ HEALTH_STATUSES: tuple[str, ...] = get_args(HealthStatus)
 CONTACT_ROLES: tuple[str, ...] = get_args(ContactRole)
 RENEWAL_STAGES: tuple[str, ...] = get_args(RenewalStage)
 REVENUE_EVENT_KINDS: tuple[str, ...] = get_args(RevenueEventKind)
+OUTCOME_STATUSES: tuple[str, ...] = get_args(OutcomeStatus)
+PLAN_ACTIONS: tuple[str, ...] = get_args(PlanAction)
 OPEN_RENEWAL_STAGES: tuple[str, ...] = ("upcoming", "in_discussion", "proposal_sent", "verbal_commit")
 CLOSED_RENEWAL_STAGES: tuple[str, ...] = ("closed_won", "closed_lost")
 OPEN_TASK_STATUSES: tuple[str, ...] = ("open", "in_progress")

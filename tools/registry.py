@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from tools import accounts, chatgpt, drafts, health, notifications, portfolio, relationship, renewals, tasks
+from tools import accounts, chatgpt, drafts, health, notifications, plans, portfolio, relationship, renewals, tasks
 from tools.arguments import CsdeskTool
 from tools.schema import compact_schema, field_names_only, summarise_output
 
-MODULES = (accounts, relationship, renewals, tasks, health, drafts, portfolio, notifications, chatgpt)
+MODULES = (accounts, relationship, plans, renewals, tasks, health, drafts, portfolio, notifications, chatgpt)
 # Output schemas keep one level: an entity's fields, a page's keys, the 360's section names. Deeper
 # shapes arrive with the data itself; spelling them out would double the size of tools/list. Write tools
 # name their result's fields without types: the read tools describe the same entities in full.
@@ -20,7 +20,7 @@ TITLES = {
     "update_task": "Update task", "assess_account": "Assess account health", "draft_touchpoint": "Draft outreach",
     "list_drafts": "List drafts for review", "get_draft": "Get draft", "review_draft": "Review draft",
     "portfolio_summary": "Portfolio summary", "list_notifications": "List notifications", "search": "Search",
-    "fetch": "Fetch document",
+    "fetch": "Fetch document", "update_success_plan": "Update success plan",
 }
 
 

@@ -81,12 +81,18 @@ def _limit(node: dict[str, Any], defs: dict[str, Any], depth: int) -> dict[str, 
     return {key: value for key, value in node.items() if key not in {"description", "format"}}
 
 
+# What a model needs named in a write tool's result to make its next call: which row, at which version.
+KEY_FIELDS = ("id", "account_id", "version", "status")
+
+
 def field_names_only(schema: dict[str, Any]) -> dict[str, Any]:
-    """An object schema that names its fields and leaves their types open.
+    """An object schema that names only the key fields of a result (KEY_FIELDS) and leaves their types open.
 
     For write tools: what they return is the entity just written, whose typed shape the read tools
-    already describe; repeating it would cost a tenth of the catalogue's budget for no new meaning.
+    already describe, and the result itself shows every field; naming them all again cost a sixth of
+    the catalogue's budget for no new meaning.
     """
     if "properties" not in schema:
         return schema
-    return {"type": schema.get("type", "object"), "properties": {name: {} for name in schema["properties"]}}
+    keys = [name for name in KEY_FIELDS if name in schema["properties"]]
+    return {"type": schema.get("type", "object"), "properties": {name: {} for name in keys}}

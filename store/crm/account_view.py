@@ -12,6 +12,7 @@ from sqlalchemy.orm import aliased
 from store import validation
 from store.crm.accounts import ROW_COLUMNS, account_detail
 from store.crm.renewals import renewal_out
+from store.crm.success_plans import active_plan_of
 from store.crm.tasks import task_out
 from store.database.engine import rows
 from store.database.models import (
@@ -156,6 +157,7 @@ def account_360(db: Connection, *, account_id: int, now: datetime, full_text: bo
         usage=[UsageOut.model_validate(snapshot) for snapshot in usage],
         support=_support(db, account_id=account_id, now=now),
         surveys=[_survey(row, text_limit) for row in surveys],
+        success_plan=active_plan_of(db, account_id, today=today),
     )
 
 

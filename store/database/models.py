@@ -260,6 +260,80 @@ class Renewal(Base):
     __mapper_args__ = {"version_id_col": version}
 
 
+class SuccessPlan(Base):
+    """What the customer wants from the product, agreed with them: outcomes with metrics, and milestones.
+    Several over time; one active at most. Its version covers its outcomes and milestones too."""
+
+    __tablename__ = "success_plans"
+    __table_args__ = (
+        Index("uq_success_plans_active", "account_id", unique=True, sqlite_where=text("status = 'active'"),
+              postgresql_where=text("status = 'active'")),
+        Index("uq_success_plans_account_external", "account_id", "external_id", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(10), default="active")
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class PlanOutcome(Base):
+    """One thing the customer wants, in their words, with the metric that shows it."""
+
+    __tablename__ = "plan_outcomes"
+    __table_args__ = (
+        Index("ix_plan_outcomes_account_status", "account_id", "status"),
+        Index("uq_plan_outcomes_plan_external", "plan_id", "external_id", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("success_plans.id", ondelete="CASCADE"), index=True)
+    # The plan's account, kept here so that signals and filters read outcomes by account.
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    description: Mapped[str] = mapped_column(Text)
+    metric_name: Mapped[str] = mapped_column(String(120))
+    metric_unit: Mapped[str] = mapped_column(String(30))
+    baseline: Mapped[Decimal] = mapped_column(Numeric(18, 4))
+    target: Mapped[Decimal] = mapped_column(Numeric(18, 4))
+    current_value: Mapped[Decimal | None] = mapped_column(Numeric(18, 4))
+    measured_on: Mapped[date | None] = mapped_column(Date)
+    target_date: Mapped[date] = mapped_column(Date)
+    owner_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    owner_contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(10), default="on_track")
+    achieved_on: Mapped[date | None] = mapped_column(Date)
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class PlanMilestone(Base):
+    __tablename__ = "plan_milestones"
+    __table_args__ = (
+        Index("ix_plan_milestones_account_open", "account_id", "completed_on", "due_on"),
+        Index("uq_plan_milestones_plan_external", "plan_id", "external_id", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("success_plans.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    outcome_id: Mapped[int | None] = mapped_column(ForeignKey("plan_outcomes.id", ondelete="SET NULL"))
+    title: Mapped[str] = mapped_column(String(200))
+    due_on: Mapped[date] = mapped_column(Date)
+    completed_on: Mapped[date | None] = mapped_column(Date)
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
 class Task(Base):
     __tablename__ = "tasks"
     __table_args__ = (

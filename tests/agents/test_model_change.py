@@ -23,7 +23,8 @@ async def test_a_model_change_re_assesses_each_account_once_and_is_audited(db: D
     again = await run_cycle(deps_for(db, health_model=team))
     assert (first.assessed, unchanged.assessed, changed.assessed, again.assessed) == (3, 0, 3, 0)
     async with db.read() as session:
-        methods = dict((await session.execute(select(Assessment.method, func.count()).group_by(Assessment.method))).all())
+        methods = dict((await session.execute(
+            select(Assessment.method, func.count()).group_by(Assessment.method))).all())
         audited = [row.after["model"] for row in await session.scalars(
             select(AuditEvent).where(AuditEvent.action == "health_model.apply").order_by(AuditEvent.id))]
     assert methods == {f"rules/{shipped.id}": 3, f"rules/{team.id}": 3}

@@ -5,7 +5,7 @@ from tests.conftest import ClientFactory
 EXPECTED_TOOLS = {"list_accounts", "get_account", "create_account", "update_account", "upsert_contact",
                   "add_health_note", "log_touchpoint", "list_renewals", "update_renewal", "list_tasks",
                   "create_task", "update_task", "assess_account", "draft_touchpoint", "list_drafts", "get_draft",
-                  "review_draft", "portfolio_summary", "list_notifications", "search", "fetch"}
+                  "review_draft", "portfolio_summary", "list_notifications", "search", "fetch", "update_success_plan"}
 # The design budget: the whole of tools/list under 6,000 tokens.
 TOOLS_LIST_TOKEN_CEILING = 6_000
 
