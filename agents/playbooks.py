@@ -7,6 +7,7 @@ nudges, sponsor introductions) arrives with the touchpoint agent.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -15,6 +16,7 @@ from store.health.assessments import PriorAssessment
 from store.health.signal_facts import AccountFacts
 from store.health.signals import SignalSet
 from store.health.thresholds import HealthThresholds
+from store.validation import plain_number
 
 EARLY_INDICATORS = ("usage.trend_vs_90d", "usage.month_over_month", "contact.days_since_outbound",
                     "contact.days_since_meeting", "survey.nps", "support.escalations", "sponsor.primary",
@@ -82,6 +84,31 @@ def add_business_days(start: date, days: int) -> date:
         if current.weekday() < 5:
             days -= 1
     return current
+
+
+def _plan_playbooks(inputs: PlaybookInputs, task: Callable[..., None], draft: Callable[..., None],
+                    alert: Callable[..., None]) -> None:
+    """What the success plan calls for: a milestone well overdue is the owner's task; an outcome achieved is
+    worth a value review that cites it; a renewal coming with nothing achieved is worth a warning."""
+    facts, t, today = inputs.facts, inputs.thresholds, inputs.now.date()
+    plan = facts.plan
+    for milestone in plan.milestones if plan else ():
+        days = (today - milestone.due_on).days
+        if milestone.completed_on is None and days >= t.milestone_overdue_days:
+            task("milestone_overdue", f"milestone:{milestone.id}", f"Milestone {milestone.title!r} at {facts.name} "
+                 f"is {days} days overdue: agree a new date or unblock it", due=today + timedelta(days=3))
+    achieved = [o for o in plan.outcomes if o.status == "achieved"] if plan else []
+    for outcome in achieved:
+        draft("outcome_achieved", "value_review", f"outcome:{outcome.id}",
+              f"Outcome achieved: {outcome.description} ({outcome.metric} {plain_number(outcome.baseline)} → "
+              f"{plain_number(outcome.current_value) if outcome.current_value is not None else '—'} "
+              f"{outcome.unit}).")
+    renewal = inputs.signals.get("renewal.days_to_renewal")
+    far = t.renewal_windows_days[0]
+    if renewal is not None and isinstance(renewal.value, int) and 0 <= renewal.value <= far and not achieved:
+        alert("renewal_without_outcome", str(renewal.ref), [facts.owner_id, *inputs.manager_ids],
+              f"{facts.name} renews in {renewal.value} days with no success-plan outcome achieved"
+              f"{'' if plan else ' (it has no success plan)'}: show the value it got before the renewal talk.")
 
 
 def plan_playbooks(inputs: PlaybookInputs) -> list[Action]:
@@ -157,6 +184,8 @@ def plan_playbooks(inputs: PlaybookInputs) -> list[Action]:
             task("detractor", str(survey.ref), f"{label_text} at {facts.name} ({survey.value}): respond personally "
                  "within 48 hours", due=today + timedelta(days=2))
             draft("detractor", "detractor_follow_up", str(survey.ref), survey.evidence)
+
+    _plan_playbooks(inputs, task, draft, alert)
 
     strikes = [s.id for s in signals.signals if s.id in EARLY_INDICATORS and s.grade == "poor"]
     if len(strikes) >= t.early_indicators_for_save_plan:

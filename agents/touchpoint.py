@@ -31,6 +31,7 @@ from store.health.signal_facts import AccountFacts
 from store.health.signals import SignalSet, load_signal_sets
 from store.schemas import DraftOut
 from store.text_checks import Highlight
+from store.validation import plain_number
 
 # Who a message of each kind goes to, in order of preference.
 RECIPIENT_ROLES: dict[str, tuple[str, ...]] = {
@@ -112,6 +113,9 @@ def template_facts(kind: str, context: DraftContext, recipient: Recipient) -> di
     month = signals.get("usage.month_over_month")
     nps = signals.get("survey.nps")
     departed = next((c for c in context.contacts if c.is_primary_sponsor and c.left_company_on), None)
+    # The outcome achieved most recently: what a value review or a renewal message can cite, with its figures.
+    achieved = sorted((o for o in facts.plan.outcomes if o.status == "achieved" and o.current_value is not None),
+                      key=lambda o: o.achieved_on or date.min)[-1:] if facts.plan else []
     values: dict[str, object] = {
         "account_name": facts.name, "first_name": recipient.first_name, "owner_name": context.owner_name,
         "last_contact": facts.last_outbound_at.date().isoformat() if facts.last_outbound_at else None,
@@ -123,6 +127,12 @@ def template_facts(kind: str, context: DraftContext, recipient: Recipient) -> di
         "survey_score": nps.value if nps is not None and kind == "detractor_follow_up" else None,
         "departed_sponsor": departed.name if departed else "your executive sponsor",
         "departed_on": departed.left_company_on.isoformat() if departed and departed.left_company_on else None,
+        "outcome": achieved[0].description if achieved else None,
+        "outcome_metric": achieved[0].metric if achieved else None,
+        "outcome_from": str(plain_number(achieved[0].baseline)) if achieved else None,
+        "outcome_to": str(plain_number(achieved[0].current_value)) if achieved and achieved[0].current_value is not None
+        else None,
+        "outcome_unit": achieved[0].unit if achieved else None,
     }
     return values
 

@@ -95,3 +95,8 @@ def truncate(body: str, limit: int) -> tuple[str, bool]:
     if len(body) <= limit:
         return body, False
     return body[:limit].rstrip() + " …[truncated]", True
+
+
+def plain_number(number: Decimal) -> Decimal:
+    """A number as people write it: 3, not 3.0000, and never 1E+1."""
+    return number.quantize(Decimal(1)) if number == number.to_integral_value() else number.normalize()

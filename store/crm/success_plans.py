@@ -105,10 +105,8 @@ def active_plan_of(db: Connection, account_id: int, *, today: date) -> SuccessPl
 
 
 def plain(number: Decimal | None) -> Decimal | None:
-    """A metric as people write it: 3, not 3.0000 (stored with four places), and never 1E+2."""
-    if number is None:
-        return None
-    return number.quantize(Decimal(1)) if number == number.to_integral_value() else number.normalize()
+    """A metric as people write it (stored with four places)."""
+    return validation.plain_number(number) if number is not None else None
 
 
 def _outcome_out(o: Any, owner: str | None) -> OutcomeOut:

@@ -38,6 +38,7 @@ CATEGORY_SIGNALS: dict[str, tuple[str, ...]] = {
     "sponsor.primary": ("present", "executive_only", "none", "left"),
     "renewal.days_to_renewal": ("good", "fair", "poor"),
     "onboarding.first_value": ("completed", "in_progress", "not_started", "late", "stalled"),
+    "plan.progress": ("achieved", "on_track", "behind", "at_risk", "none"),
 }
 SIGNAL_IDS: tuple[str, ...] = (*SCALED_SIGNALS, *CATEGORY_SIGNALS)
 SHIPPED = "default_model.toml"

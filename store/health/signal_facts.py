@@ -17,7 +17,10 @@ from store.database.models import (
     Account,
     Contact,
     HealthNote,
+    PlanMilestone,
+    PlanOutcome,
     Renewal,
+    SuccessPlan,
     SupportTicket,
     SurveyResponse,
     Touchpoint,
@@ -79,6 +82,39 @@ class OpenRenewal:
     forecast_amount: Decimal
 
 
+@dataclass(frozen=True)
+class PlanOutcomeFact:
+    id: int
+    description: str
+    metric: str
+    unit: str
+    baseline: Decimal
+    target: Decimal
+    current_value: Decimal | None
+    target_date: date
+    status: str
+    achieved_on: date | None
+
+
+@dataclass(frozen=True)
+class MilestoneFact:
+    id: int
+    title: str
+    due_on: date
+    completed_on: date | None
+
+
+@dataclass
+class PlanFacts:
+    """The account's active success plan."""
+
+    id: int
+    title: str
+    starts_on: date
+    outcomes: list[PlanOutcomeFact] = field(default_factory=list)
+    milestones: list[MilestoneFact] = field(default_factory=list)
+
+
 @dataclass
 class AccountFacts:
     """Everything the signals of one account are computed from."""
@@ -114,6 +150,7 @@ class AccountFacts:
     engaged_roles: list[str] | None = None
     emails_out_recent: int = 0
     emails_answered_recent: int = 0
+    plan: PlanFacts | None = None
 
 
 async def load_facts(session: AsyncSession, account_ids: Sequence[int], *, as_of: datetime,
@@ -172,6 +209,16 @@ RECENT_TOUCHPOINTS = select(Touchpoint.account_id, Touchpoint.kind, Touchpoint.o
     .outerjoin(Contact, Contact.id == Touchpoint.contact_id) \
     .where(Touchpoint.account_id.in_(_IDS), Touchpoint.occurred_at <= _AS_OF, Touchpoint.occurred_at > _SINCE) \
     .order_by(Touchpoint.occurred_at)
+ACTIVE_PLANS = select(SuccessPlan.id, SuccessPlan.account_id, SuccessPlan.title, SuccessPlan.starts_on) \
+    .where(SuccessPlan.account_id.in_(_IDS), SuccessPlan.status == "active")
+_PLAN_IDS = bindparam("plan_ids", expanding=True)
+PLAN_OUTCOMES = select(PlanOutcome.plan_id, PlanOutcome.id, PlanOutcome.description, PlanOutcome.metric_name,
+                       PlanOutcome.metric_unit, PlanOutcome.baseline, PlanOutcome.target, PlanOutcome.current_value,
+                       PlanOutcome.target_date, PlanOutcome.status, PlanOutcome.achieved_on) \
+    .where(PlanOutcome.plan_id.in_(_PLAN_IDS)).order_by(PlanOutcome.id)
+PLAN_MILESTONES = select(PlanMilestone.plan_id, PlanMilestone.id, PlanMilestone.title, PlanMilestone.due_on,
+                         PlanMilestone.completed_on) \
+    .where(PlanMilestone.plan_id.in_(_PLAN_IDS)).order_by(PlanMilestone.due_on, PlanMilestone.id)
 CONTACT_COUNTS = select(Contact.account_id, func.count().label("contacts")) \
     .where(Contact.account_id.in_(_IDS), Contact.left_company_on.is_(None)).group_by(Contact.account_id)
 SURVEYS = select(SurveyResponse.id, SurveyResponse.account_id, SurveyResponse.kind, SurveyResponse.score,
@@ -217,7 +264,21 @@ async def _load_chunk(session: AsyncSession, ids: list[int], as_of: datetime, re
         facts[survey.account_id].surveys.append(Survey(survey.id, survey.kind, survey.score, survey.responded_at))
     await _load_relationships(session, by_ids, facts, as_of, replay)
     await _load_recent_activity(session, by_ids, facts, as_of)
+    if not replay:  # a plan's history is not kept: a replay of a past moment reads none
+        await _load_plans(session, by_ids, facts)
     return facts
+
+
+async def _load_plans(session: AsyncSession, by_ids: dict[str, list[int]], facts: dict[int, AccountFacts]) -> None:
+    plans: dict[int, PlanFacts] = {}
+    for plan_id, account_id, title, starts_on in await core_rows(session, ACTIVE_PLANS, by_ids):
+        plans[plan_id] = facts[account_id].plan = PlanFacts(plan_id, title, starts_on)
+    if not plans:
+        return
+    for plan_id, *outcome in await core_rows(session, PLAN_OUTCOMES, {"plan_ids": list(plans)}):
+        plans[plan_id].outcomes.append(PlanOutcomeFact(*outcome))
+    for plan_id, *milestone in await core_rows(session, PLAN_MILESTONES, {"plan_ids": list(plans)}):
+        plans[plan_id].milestones.append(MilestoneFact(*milestone))
 
 
 async def _load_recent_activity(session: AsyncSession, by_ids: dict[str, list[int]], facts: dict[int, AccountFacts],

@@ -11,8 +11,9 @@ import dataclasses
 import hashlib
 import json
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Literal
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from store.health.model import Dimension, HealthModel, SegmentModel
 from store.health.signal_facts import AccountFacts, Usage, load_facts
 from store.health.thresholds import HealthThresholds
+from store.validation import plain_number
 
 Grade = Literal["good", "fair", "poor", "unknown"]
 
@@ -352,7 +354,51 @@ def _commercial(facts: AccountFacts, as_of: datetime, t: HealthThresholds) -> li
                                   evidence=f"Renewal forecast {renewal.forecast_amount:,.0f} vs target "
                                            f"{renewal.target_amount:,.0f} ({ratio:.0%})."))
     signals.append(_onboarding(facts, as_of, t))
+    signals.append(_plan_progress(facts, as_of, t))
     return signals
+
+
+def _plan_progress(facts: AccountFacts, as_of: datetime, t: HealthThresholds) -> Signal:
+    """How the customer's success plan is going: outcomes achieved, on track, behind the time elapsed, or at
+    risk (an outcome at risk or missed, a milestone well overdue); no plan past onboarding is fair."""
+    plan, today = facts.plan, as_of.date()
+    if plan is None:
+        if facts.onboarding_status != "completed":
+            return Signal(id="plan.progress", dimension="commercial", value=None, grade="unknown",
+                          evidence="No success plan yet; onboarding is still under way.")
+        return Signal(id="plan.progress", dimension="commercial", value="none", grade="fair",
+                      evidence="No active success plan: the customer's goals are not written down.")
+    overdue = [(m, (today - m.due_on).days) for m in plan.milestones if m.completed_on is None and m.due_on < today]
+    late = [(m, days) for m, days in overdue if days >= t.milestone_overdue_days]
+    troubled = [o for o in plan.outcomes if o.status in ("at_risk", "missed")]
+    behind = [o for o in plan.outcomes if o.status == "on_track" and _behind(o, plan.starts_on, today)]
+    achieved = [o for o in plan.outcomes if o.status == "achieved"]
+    category = ("at_risk" if troubled or late else "behind" if behind or overdue else
+                "achieved" if achieved else "on_track")
+    grade: Grade = {"at_risk": "poor", "behind": "fair", "achieved": "good", "on_track": "good"}[category]
+    parts = [f"Success plan {_name(plan.title)!r}: {len(achieved)} of {len(plan.outcomes)} outcomes achieved"]
+    parts += [f"{_name(o.metric)} {_figure(o.baseline)} → {_figure(o.current_value)} {o.unit} (target "
+              f"{_figure(o.target)})" for o in achieved[:1]]
+    parts += [f"{_name(o.description)} is {o.status.replace('_', ' ')}" for o in troubled[:2]]
+    parts += [f"{_name(o.metric)} behind the time elapsed" for o in behind[:2]]
+    parts += [f"milestone {_name(m.title)!r} {days} days overdue" for m, days in overdue[:2]]
+    return Signal(id="plan.progress", dimension="commercial", value=category, grade=grade, ref=f"plan:{plan.id}",
+                  digest_value=f"{category}:{len(achieved)}:{len(late)}:{len(overdue)}",
+                  evidence="; ".join(parts) + ".")
+
+
+def _behind(outcome: Any, starts_on: date, today: date) -> bool:
+    """Progress more than a quarter behind the share of the time to the target date that has gone."""
+    span = (outcome.target_date - starts_on).days
+    if span <= 0 or outcome.current_value is None or outcome.target == outcome.baseline:
+        return False
+    elapsed = min(1.0, max(0.0, (today - starts_on).days / span))
+    progress = float((outcome.current_value - outcome.baseline) / (outcome.target - outcome.baseline))
+    return progress < elapsed - 0.25
+
+
+def _figure(number: Decimal | None) -> str:
+    return "—" if number is None else str(plain_number(number))
 
 
 def _onboarding(facts: AccountFacts, as_of: datetime, t: HealthThresholds) -> Signal:

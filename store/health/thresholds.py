@@ -33,6 +33,8 @@ class HealthThresholds(BaseModel):
     outreach_poor_below: float = Field(ge=0, le=1, description="Reply rate to outreach below this is poor.")
     renewal_windows_days: tuple[int, int, int]
     onboarding_first_value_days: int = Field(ge=1, description="Days from contract start to first value.")
+    milestone_overdue_days: int = Field(ge=1, description="A milestone this many days overdue puts the plan at "
+                                                          "risk and opens a task for the owner.")
     health_drop_points: int = Field(ge=1, description="A fall this large within the window is an early warning.")
     health_drop_window_days: int = Field(ge=1)
     early_indicators_for_save_plan: int = Field(ge=1)

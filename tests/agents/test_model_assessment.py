@@ -20,7 +20,7 @@ from tests.factories import make_account
 
 # What the rules engine scores the bare account of make_account: no usage, surveys or contacts, so the
 # missing data holds it in the middle.
-BARE_SCORE = 56.3333
+BARE_SCORE = 56.0317
 
 
 async def _assess(db: Db, model: OpenAICompatibleModel, account_id: int) -> Assessment:
@@ -52,7 +52,7 @@ async def test_a_grounded_answer_is_stored_with_its_tokens(db: Db, fake_openai: 
     (answer({**GROUNDED, "status": "strongly_thriving"}), "2 bands healthier than the rules engine's neutral"),
     # One band healthier is allowed, but not past what the data's confidence allows.
     (answer({**GROUNDED, "status": "actively_engaged"}),
-     "with low confidence (data for 27% of the model) nothing healthier than neutral is accepted"),
+     "with low confidence (data for 25% of the model) nothing healthier than neutral is accepted"),
     (Reply(status=500), "answered HTTP 500"),
 ])
 async def test_a_bad_answer_falls_back_to_the_rules_assessment_with_the_reason(

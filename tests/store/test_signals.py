@@ -82,6 +82,8 @@ async def test_signals_read_the_accounts_story_with_evidence(db: Db) -> None:
         "contact.multithreading": (None, "unknown"),
         # The email sent 38 days ago had no reply within 14 days (the one received came 37 days later).
         "contact.outreach_response": (0.0, "poor"),
+        # Onboarded, and no success plan written down.
+        "plan.progress": ("none", "fair"),
     }
     evidence = {s.id: s.evidence for s in signals.signals}
     assert evidence["usage.trend_vs_90d"] == ("Usage 400 in the month of 2026-11-01 vs 1,000 average of the prior "
@@ -244,3 +246,59 @@ async def test_a_ticket_closed_since_counts_as_open_at_the_moment_asked_about(db
                                        model=default_model()))[account.id][1]
     assert then.get("support.escalations").value == 1
     assert (await _signals(db, account.id)).get("support.escalations").value == 0
+
+
+async def _planned_account(db: Db, name: str) -> int:
+    from store.crm.success_plans import PlanChange, update_success_plan
+
+    account = await make_account(db, name=name, onboarding_status="completed", contract_start=date(2026, 1, 1))
+    ana = db.principals["ana"]
+
+    async def change(**fields: object) -> int:
+        async with db.write() as session:
+            plan = await update_success_plan(session, principal=ana, now=NOW, account_id=account.id,
+                                             change=PlanChange(**fields))  # type: ignore[arg-type]
+        return plan.version
+
+    version = await change(action="start", title="Faster close", starts_on=date(2026, 7, 1))
+    version = await change(action="set_outcome", expected_version=version, description="Close in 3 days",
+                           metric="Days to close", unit="days", baseline="10", target="3",
+                           target_date=date(2026, 12, 31))
+    return account.id
+
+
+async def test_plan_progress_reads_outcomes_against_the_time_elapsed_and_milestones(db: Db) -> None:
+    from store.crm.success_plans import PlanChange, active_plan, update_success_plan
+
+    account_id = await _planned_account(db, "Plan Co")
+    async with db.read() as session:
+        plan = await active_plan(session, account_id, today=NOW.date())
+
+    async def change(**fields: object) -> None:
+        nonlocal plan
+        async with db.write() as session:
+            plan = await update_success_plan(session, principal=db.principals["ana"], now=NOW, account_id=account_id,
+                                             change=PlanChange(expected_version=plan.version, **fields))  # type: ignore[arg-type]
+
+    signal = (await _signals(db, account_id)).get("plan.progress")
+    assert (signal.value, signal.grade) == ("on_track", "good")
+    # Five of six months gone, a seventh of the way from 10 to 3 days: behind.
+    await change(action="record_value", outcome_id=plan.outcomes[0].id, value="9")
+    signal = (await _signals(db, account_id)).get("plan.progress")
+    assert (signal.value, signal.grade) == ("behind", "fair")
+    assert "Days to close behind the time elapsed" in signal.evidence
+    await change(action="record_value", outcome_id=plan.outcomes[0].id, value="3")
+    signal = (await _signals(db, account_id)).get("plan.progress")
+    assert (signal.value, signal.grade) == ("achieved", "good")
+    assert "1 of 1 outcomes achieved; Days to close 10 → 3 days (target 3)" in signal.evidence
+    await change(action="add_milestone", title="Train the second team", target_date=NOW.date() - timedelta(days=15))
+    signal = (await _signals(db, account_id)).get("plan.progress")
+    assert (signal.value, signal.grade) == ("at_risk", "poor")
+    assert "milestone 'Train the second team' 15 days overdue" in signal.evidence
+
+
+async def test_no_plan_is_fair_past_onboarding_and_unknown_during_it(db: Db) -> None:
+    onboarded = await make_account(db, name="Done Co", onboarding_status="completed")
+    onboarding = await make_account(db, name="New Co", onboarding_status="in_progress")
+    assert (await _signals(db, onboarded.id)).get("plan.progress").grade == "fair"
+    assert (await _signals(db, onboarding.id)).get("plan.progress").grade == "unknown"
