@@ -23,7 +23,7 @@ async def _account_with_plan(db: Db) -> int:
     async with db.write() as session:
         await upsert_contact(session, principal=ana, now=NOW, account_id=account.id, name="Sam Roe",
                              email="sam@achiever.com", role="executive_sponsor", is_primary_sponsor=True)
-    version = None
+    version, outcome_id = None, None
     for fields in ({"action": "start", "title": "2026 goals", "starts_on": date(2026, 3, 1)},
                    {"action": "set_outcome", "description": "Close the books in 3 days instead of 10",
                     "metric": "Days to close", "unit": "days", "baseline": "10", "target": "3",
@@ -33,10 +33,10 @@ async def _account_with_plan(db: Db) -> int:
                     "target_date": NOW.date() - timedelta(days=20)}):
         async with db.write() as session:
             if fields.get("outcome_id") == 0:
-                fields = {**fields, "outcome_id": plan.outcomes[0].id}
+                fields = {**fields, "outcome_id": outcome_id}
             plan = await update_success_plan(session, principal=ana, now=NOW, account_id=account.id,
                                              change=PlanChange(expected_version=version, **fields))  # type: ignore[arg-type]
-            version = plan.version
+            version, outcome_id = plan.version, plan.outcomes[0].id if plan.outcomes else None
     return account.id
 
 
