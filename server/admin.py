@@ -37,8 +37,8 @@ async def import_file(settings: Settings, *, kind: str, path: str, format: str |
                       dry_run: bool, as_user: str | None, map_reference: str | None = None,
                       columns: Sequence[str] = (), create_missing: bool = False,
                       on_progress: Callable[[int, int], None] | None = None) -> ImportReport:
-    """Import one file of `kind`: accounts or contacts (store.imports.entity_import), or usage, tickets,
-    surveys or touchpoints (store.imports.signal_import), read through a column map when given."""
+    """Import one file of `kind`: accounts, contacts or success plans (store.imports.entity_import), or usage,
+    tickets, surveys or touchpoints (store.imports.signal_import), read through a column map when given."""
     if create_missing and kind != "accounts":
         raise InvalidInput("--create-missing creates accounts, from `csdesk import accounts`; the other kinds "
                            "refer to accounts that exist")

@@ -371,7 +371,10 @@ for _kind, _columns in (
         ("tickets", "account, ticket_id, opened_at; optional subject, due_at, closed_at, priority, escalated, csat"),
         ("surveys", "account, kind (nps or csat), score, responded_at; optional response_id, comment, "
                     "contact_email"),
-        ("touchpoints", "account, kind, occurred_at, summary; optional external_id, contact_email, author_email")):
+        ("touchpoints", "account, kind, occurred_at, summary; optional external_id, contact_email, author_email"),
+        ("success-plans", "account, plan; an outcome row: outcome, metric, unit, baseline, target, target_date "
+                          "(optional outcome_id, current, measured_on, status, owner); a milestone row: milestone, "
+                          "due (optional milestone_id, completed, outcome_id); optional plan_id, plan_start")):
     _import_command(_kind, _columns)
 
 

@@ -1,5 +1,5 @@
-"""Importing accounts and contacts: upserts through the same services the tools use, so a changed row is
-an update with its audit event (and a revenue event where ARR moved), a new one a creation, and an
+"""Importing accounts, contacts and success plans (store.imports.plan_import): upserts through the same
+services the tools use, so a changed row is an update with its audit event (and a revenue event where ARR moved), a new one a creation, and an
 unchanged one nothing at all. The file is one transaction: a bad row (without `skip_invalid`) or a
 dry run leaves the data as it was.
 
@@ -27,6 +27,7 @@ from store.errors import CsdeskError, InvalidInput
 from store.imports.account_index import AccountIndex, AccountRef
 from store.imports.column_maps import ColumnMap, mapped
 from store.imports.fields import RowFields
+from store.imports.plan_import import PLAN_COLUMNS, plan_row
 from store.imports.report import ImportReport, check_columns
 from store.imports.sources import Row, Source, rows
 from store.runs.account_marks import mark_accounts
@@ -52,6 +53,10 @@ ENTITY_KINDS = {
                            optional=("name", "email", "external_id", "title", "role", "is_primary_sponsor",
                                      "left_company_on"),
                            help="account is its external id, domain or name; name is required for a new contact"),
+    "success-plans": EntityKind("success-plans", required=("account", "plan"), optional=PLAN_COLUMNS,
+                                help="a row is an outcome (outcome, metric, unit, baseline, target, target_date; "
+                                     "current to record a value) or a milestone (milestone, due; completed); keyed "
+                                     "by plan_id, outcome_id and milestone_id, else by title or text"),
 }
 # An account row's free-text columns and their longest values.
 ACCOUNT_TEXT = {"name": 200, "external_id": 200}
@@ -81,7 +86,7 @@ async def import_entities(write_sessions: async_sessionmaker[AsyncSession], *, k
         done = 0
         changed: set[int] = set()
         for row in mapped(rows(source), column_map):
-            handle = _account_row if kind == "accounts" else _contact_row
+            handle = {"accounts": _account_row, "contacts": _contact_row, "success-plans": plan_row}[kind]
             try:
                 async with session.begin_nested():
                     outcome, account_id = await handle(session, row, principal=principal, now=now, index=index,

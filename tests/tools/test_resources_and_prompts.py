@@ -39,3 +39,23 @@ async def test_the_workflow_prompts(connect: ClientFactory) -> None:
     assert listed == {"weekly_risk_review", "prepare_renewal"}
     assert 'owner "ana@example.com"' in review.messages[0].content.text
     assert "get_account with account_id 7" in renewal.messages[0].content.text
+
+
+async def test_the_brief_shows_the_success_plan_and_one_task_per_line(connect: ClientFactory) -> None:
+    async with connect("ana") as client:
+        account = await call_ok(client, "create_account", name="Planned Co", segment="smb", arr="9000")
+        await call_ok(client, "create_task", account_id=account["id"], title="Send the summary",
+                      due_date="2026-11-20")
+        await call_ok(client, "create_task", account_id=account["id"], title="Book the QBR")
+        plan = await call_ok(client, "update_success_plan", account_id=account["id"], action="start",
+                             text="Faster month-end", on="2026-10-01")
+        await call_ok(client, "update_success_plan", account_id=account["id"], action="set_outcome",
+                      expected_version=plan["version"], text="Close the books in 3 days", metric="Days to close",
+                      unit="days", baseline="10", target="3", due="2027-03-31")
+        brief = (await client.read_resource(f"csdesk://accounts/{account['id']}")).contents[0].text
+    lines = brief.splitlines()
+    assert "Faster month-end (since 2026-10-01)" in lines
+    assert "- Close the books in 3 days: Days to close 10 → not measured of 3 days by 2027-03-31 (on track)" in lines
+    tasks = lines[lines.index("## Open tasks") + 1:]
+    assert tasks[:2] == ["- Send the summary — ana@example.com, due 2026-11-20 (overdue)",
+                         "- Book the QBR — ana@example.com"]
