@@ -1,7 +1,7 @@
 """Importing accounts, contacts and success plans (store.imports.plan_import): upserts through the same
-services the tools use, so a changed row is an update with its audit event (and a revenue event where ARR moved), a new one a creation, and an
-unchanged one nothing at all. The file is one transaction: a bad row (without `skip_invalid`) or a
-dry run leaves the data as it was.
+services the tools use, so a changed row is an update with its audit event (and a revenue event where
+ARR moved), a new one a creation, and an unchanged one nothing at all. The file is one transaction: a
+bad row (without `skip_invalid`) or a dry run leaves the data as it was.
 
 An account row is matched by its external_id, then its domain, then its exact name (any case), and
 creates an account only when asked to (`create_missing`); a contact row by its external_id, then its

@@ -17,10 +17,12 @@ from store.imports.report import ImportReport
 from tests.conftest import NOW, Db
 from tests.factories import make_account
 
-PLANS = """account,plan,plan_id,plan_start,outcome,outcome_id,metric,unit,baseline,target,current,target_date,owner,milestone,milestone_id,due,completed
-acme.com,FY27 goals,P-1,2026-10-01,Close the books in 3 days,O-1,Days to close,days,10,3,6,2027-03-31,pat@acme.com,,,,
-acme.com,FY27 goals,P-1,,,,,,,,,,,Automate reconciliation,M-1,2026-12-15,
-"""
+PLANS = "".join(line + "\n" for line in (
+    "account,plan,plan_id,plan_start,outcome,outcome_id,metric,unit,baseline,target,current,target_date,owner,"
+    "milestone,milestone_id,due,completed",
+    "acme.com,FY27 goals,P-1,2026-10-01,Close the books in 3 days,O-1,Days to close,days,10,3,6,2027-03-31,"
+    "pat@acme.com,,,,",
+    "acme.com,FY27 goals,P-1,,,,,,,,,,,Automate reconciliation,M-1,2026-12-15,"))
 BAD = """account,plan,outcome,metric,unit,baseline,target,target_date,milestone,due,completed
 acme.com,FY27 goals,Nothing moves,Days,days,5,5,2027-03-31,,,
 acme.com,FY27 goals,Too early,Days,days,9,5,2020-01-01,,,
