@@ -42,6 +42,7 @@ async def list_accounts(
     segment: Segment | None = None,
     lifecycle_stage: LifecycleStage | None = None,
     query: Annotated[str | None, Field(description="Text in the name or domain.")] = None,
+    plan_attention: Annotated[bool, Field(description="Success plan outcome at risk or milestone overdue.")] = False,
     include_churned: bool = False,
     sort: Literal["arr_desc", "arr_asc", "renewal_date", "health_score", "confidence", "name"] = "arr_desc",
     limit: Limit = 25,
@@ -56,7 +57,7 @@ async def list_accounts(
         owner=owner, health_statuses=tuple(health_status or ()), confidences=tuple(confidence or ()),
         min_arr=min_arr, max_arr=max_arr,
         renewal_within_days=renewal_within_days, segment=segment, lifecycle_stage=lifecycle_stage, query=query,
-        include_churned=include_churned, sort=sort,
+        include_churned=include_churned, sort=sort, plan_attention=plan_attention,
     )
     page = await read_unit(ctx, lambda work: accounts.retention_view(
         work.db, principal=work.principal, filters=filters, today=work.today, limit=limit, cursor=cursor))

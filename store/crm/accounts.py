@@ -17,7 +17,7 @@ from store.auth.principals import Principal, require_account_writer, require_rol
 from store.auth.users import resolve_assignee, user_id_of
 from store.crm import revenue
 from store.crm.pagination import check_page_size, decode_cursor, filters_fingerprint, next_cursor, page_and_total
-from store.database.models import Account, Renewal, User
+from store.database.models import Account, PlanMilestone, PlanOutcome, Renewal, SuccessPlan, User
 from store.database.one_hop import on_session
 from store.database.versioning import check_fields, check_version, flush_guarded
 from store.errors import Conflict, InvalidInput, NotFound
@@ -58,6 +58,8 @@ class AccountFilters:
     segment: str | None = None
     lifecycle_stage: str | None = None
     query: str | None = None
+    # Only accounts whose success plan needs attention: an outcome at risk or missed, a milestone overdue.
+    plan_attention: bool = False
     include_churned: bool = False
     sort: str = "arr_desc"
     extra: dict[str, Any] = field(default_factory=dict)
@@ -165,6 +167,8 @@ def _bound_filters(db: Connection, *, principal: Principal, filters: AccountFilt
         values["segment"] = validation.one_of(filters.segment, SEGMENTS, "segment")
     if filters.lifecycle_stage:
         values["stage"] = validation.one_of(filters.lifecycle_stage, LIFECYCLE_STAGES, "lifecycle_stage")
+    if filters.plan_attention:
+        values["plan_today"] = today
     if filters.query and filters.query.strip():
         values["pattern"] = "%" + _escape_like(filters.query.strip().lower()) + "%"
     return values
@@ -200,9 +204,22 @@ def _retention_conditions(bound: frozenset[str], include_churned: bool) -> tuple
         "stage": Account.lifecycle_stage == bindparam("stage", type_=String),
         "pattern": Account.name_lower.like(bindparam("pattern", type_=String), escape="\\")
         | Account.domain.like(bindparam("pattern", type_=String), escape="\\"),
+        "plan_today": _plan_needs_attention(),
     }
     active = () if include_churned else (Account.status == "active",)
     return active + tuple(condition for name, condition in conditions.items() if name in bound)
+
+
+def _plan_needs_attention() -> ColumnElement[bool]:
+    """The account's active plan has an outcome at risk or missed, or a milestone past due and not done."""
+    active = select(SuccessPlan.id).where(SuccessPlan.account_id == Account.id, SuccessPlan.status == "active")
+    troubled = select(PlanOutcome.id).where(PlanOutcome.account_id == Account.id,
+                                            PlanOutcome.status.in_(("at_risk", "missed")),
+                                            PlanOutcome.plan_id.in_(active))
+    late = select(PlanMilestone.id).where(PlanMilestone.account_id == Account.id, PlanMilestone.completed_on.is_(None),
+                                          PlanMilestone.due_on < bindparam("plan_today", type_=Date),
+                                          PlanMilestone.plan_id.in_(active))
+    return troubled.exists() | late.exists()
 
 
 def _escape_like(text: str) -> str:

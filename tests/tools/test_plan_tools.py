@@ -39,3 +39,17 @@ async def test_another_csm_cannot_edit_the_plan(connect: ClientFactory) -> None:
         refused = await call_error(client, "update_success_plan", account_id=account["id"], action="close",
                                    expected_version=1)
     assert "does not own account 'Mine Co'" in refused
+
+
+async def test_list_accounts_finds_the_plans_that_need_attention(connect: ClientFactory) -> None:
+    async with connect("ana") as client:
+        slipping = await call_ok(client, "create_account", name="Slipping Co", segment="smb", arr="3000")
+        fine = await call_ok(client, "create_account", name="Fine Co", segment="smb", arr="4000")
+        for account in (slipping, fine):
+            plan = await call_ok(client, "update_success_plan", account_id=account["id"], action="start",
+                                 text="Goals", on="2026-09-01")
+            await call_ok(client, "update_success_plan", account_id=account["id"], action="add_milestone",
+                          expected_version=plan["version"], text="Go live",
+                          due="2026-11-01" if account is slipping else "2027-02-01")
+        flagged = await call_ok(client, "list_accounts", plan_attention=True)
+    assert [row["name"] for row in flagged["items"]] == ["Slipping Co"]
