@@ -25,8 +25,11 @@ from store.database.models import (
     Base,
     Contact,
     HealthNote,
+    PlanMilestone,
+    PlanOutcome,
     Renewal,
     RevenueEvent,
+    SuccessPlan,
     SupportTicket,
     SurveyResponse,
     Task,
@@ -106,7 +109,7 @@ async def seed_demo_portfolio(session: AsyncSession, *, today: date, accounts: i
     plan = [(index, story) for index, story in enumerate(_story_plan(accounts, rng))]
     plan += [(index, CHURNED) for index in range(accounts, accounts + churned_count(accounts))]
     ids = _Ids(account=await _last_id(session, Account), renewal=await _last_id(session, Renewal),
-               contact=await _last_id(session, Contact))
+               contact=await _last_id(session, Contact), plan=await _last_id(session, SuccessPlan))
     for start in range(0, len(plan), SEED_CHUNK):
         built = [_build_churned_account(rng=rng, index=index, owner=csms[index % len(csms)], today=today, now=now)
                  if story == CHURNED else
@@ -116,7 +119,7 @@ async def seed_demo_portfolio(session: AsyncSession, *, today: date, accounts: i
         await _write(session, built, ids, now)
         if on_progress is not None:
             on_progress(min(start + SEED_CHUNK, len(plan)), len(plan))
-    await _advance_id_sequences(session, (Account, Renewal, Contact))
+    await _advance_id_sequences(session, (Account, Renewal, Contact, SuccessPlan))
     return SeedResult(created=True, accounts=accounts, users=len(users), churned=churned_count(accounts))
 
 
@@ -139,9 +142,10 @@ class _Ids:
     account: int
     renewal: int
     contact: int
+    plan: int
 
 
-async def _last_id(session: AsyncSession, model: type[Account] | type[Renewal] | type[Contact]) -> int:
+async def _last_id(session: AsyncSession, model: type[Base]) -> int:
     return (await session.scalar(select(func.max(model.id)))) or 0
 
 
@@ -170,6 +174,13 @@ async def _write(session: AsyncSession, built: list[_Built], ids: _Ids, now: dat
             elif isinstance(row, Contact):
                 ids.contact += 1
                 row.id = ids.contact
+            elif isinstance(row, SuccessPlan):
+                ids.plan += 1
+                row.id = ids.plan
+        plan_id = next((row.id for row in item.rows if isinstance(row, SuccessPlan)), None)
+        for row in item.rows:
+            if isinstance(row, PlanOutcome | PlanMilestone):
+                row.plan_id = plan_id
         for touchpoint, contact in item.links:
             touchpoint.contact_id = contact.id
         for row in item.rows:
@@ -277,7 +288,8 @@ def _build_account(*, rng: random.Random, index: int, story: str, owner: User, t
                 created_at=now, updated_at=now),
     ]
     links = _touchpoints(story, rng, now, owner, contacts)
-    rows = [*contacts, _renewal(account, story, rng, now), *_usage(account, story, rng, today),
+    rows = [*contacts, *_success_plan(story, rng, today, now, owner), _renewal(account, story, rng, now),
+            *_usage(account, story, rng, today),
             *(touchpoint for touchpoint, _ in links), *_notes(story, rng, now, owner), *_tickets(story, rng, now),
             *_surveys(story, rng, now), *_tasks(account, story, rng, today, now, owner),
             *_prior_health(account, story, now)]
@@ -449,6 +461,39 @@ def _touchpoints(story: str, rng: random.Random, now: datetime, owner: User,
     return [(Touchpoint(kind=kind, occurred_at=now - timedelta(days=days), summary=summary, author_id=owner.id,
                         created_at=now - timedelta(days=days)), contact)
             for kind, days, summary, contact in entries]
+
+
+# Each story's success plan: (days since it started, days to its outcome's target date, the share of the way
+# from baseline to target the customer has come, the outcome's status, how many days its milestone is
+# overdue (negative: due in the future; None: done)). A stalled onboarding has none yet.
+PLAN_BY_STORY = {"thriving": (200, 60, 1.0, "achieved", None), "steady": (150, 150, 0.55, "on_track", -20),
+                 "declining": (180, 60, 0.2, "at_risk", 21), "sponsor_left": (160, 100, 0.45, "on_track", 6),
+                 "renewal_at_risk": (240, 30, 0.1, "at_risk", 30)}
+_OUTCOMES = (("Close the books in 3 days instead of 10", "Days to close", "days", 10, 3),
+             ("Cut time spent on manual reports by half", "Hours of manual reporting a week", "hours", 40, 20),
+             ("Get every regional team onto one planning process", "Teams planning in the product", "teams", 2, 8))
+
+
+def _success_plan(story: str, rng: random.Random, today: date, now: datetime, owner: User) -> list[Base]:
+    """The story's plan: one outcome with its metric, one milestone (see PLAN_BY_STORY)."""
+    if story not in PLAN_BY_STORY:
+        return []
+    started, to_target, share, status, overdue = PLAN_BY_STORY[story]
+    description, metric, unit, baseline, target = rng.choice(_OUTCOMES)
+    starts_on = today - timedelta(days=started + rng.randint(0, 20))
+    current = Decimal(baseline + (target - baseline) * share).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    plan = SuccessPlan(title=f"{today.year} goals", status="active", starts_on=starts_on, created_at=now,
+                       updated_at=now, version=1)
+    outcome = PlanOutcome(description=description, metric_name=metric, metric_unit=unit, baseline=Decimal(baseline),
+                          target=Decimal(target), current_value=current,
+                          measured_on=today - timedelta(days=rng.randint(3, 20)),
+                          target_date=today + timedelta(days=to_target), owner_user_id=owner.id, status=status,
+                          achieved_on=today - timedelta(days=rng.randint(10, 40)) if status == "achieved" else None,
+                          created_at=now, updated_at=now)
+    due = today - timedelta(days=overdue) if overdue is not None else today - timedelta(days=rng.randint(30, 90))
+    milestone = PlanMilestone(title="Roll out to the second team", due_on=due,
+                              completed_on=None if overdue is not None else due, created_at=now, updated_at=now)
+    return [plan, outcome, milestone]
 
 
 _NOTES = {
