@@ -87,8 +87,7 @@ class SignalSpec(_Part):
         if self.points is not None:
             return self.points[str(key)]
         assert self.scale is not None
-        value = float(key)
-        xs = [x for x, _ in self.scale]
+        value, xs = float(key), [x for x, _ in self.scale]
         if value <= xs[0]:
             return self.scale[0][1]
         if value >= xs[-1]:

@@ -183,7 +183,9 @@ ANY_ACCOUNTS = select(Account.id, Account.name, Account.owner_id, Account.segmen
                       Account.currency, Account.contract_start, Account.renewal_date, Account.onboarding_status,
                       Account.health_score, Account.health_status).where(Account.id.in_(_IDS))
 ACCOUNTS = ANY_ACCOUNTS.where(Account.status == "active")
-TOUCHPOINTS = select(Touchpoint.account_id, _LAST_OUTBOUND, _LAST_MEETING) \
+# With how many of them name a contact: none means who was engaged is not known.
+TOUCHPOINTS = select(Touchpoint.account_id, _LAST_OUTBOUND, _LAST_MEETING,
+                     func.count(Touchpoint.contact_id).label("naming")) \
     .where(Touchpoint.account_id.in_(_IDS), Touchpoint.occurred_at <= _AS_OF).group_by(Touchpoint.account_id)
 USAGE = select(UsageSnapshot.account_id, UsageSnapshot.period_start, UsageSnapshot.active_users,
                UsageSnapshot.usage_count, UsageSnapshot.features_adopted, UsageSnapshot.running) \
@@ -201,8 +203,6 @@ RECENT_TICKETS = select(SupportTicket.account_id, func.count().label("opened")) 
 TICKET_RATINGS = select(SupportTicket.account_id, SupportTicket.csat) \
     .where(SupportTicket.account_id.in_(_IDS), SupportTicket.csat.is_not(None), SupportTicket.closed_at <= _AS_OF,
            SupportTicket.closed_at > bindparam("rated_since", type_=UtcDateTime()))
-ANY_TOUCHPOINT = select(Touchpoint.account_id, func.count(Touchpoint.contact_id).label("naming")) \
-    .where(Touchpoint.account_id.in_(_IDS), Touchpoint.occurred_at <= _AS_OF).group_by(Touchpoint.account_id)
 # The recent touchpoints in detail: who was engaged, and which emails had a reply.
 RECENT_TOUCHPOINTS = select(Touchpoint.account_id, Touchpoint.kind, Touchpoint.occurred_at, Touchpoint.contact_id,
                             Contact.role) \
@@ -251,9 +251,12 @@ async def _load_chunk(session: AsyncSession, ids: list[int], as_of: datetime, re
     if not facts:
         return facts
     by_ids = {"ids": list(facts)}
-    for account_id, last_outbound, last_meeting in await core_rows(session, TOUCHPOINTS, {**by_ids, "as_of": as_of}):
+    for account_id, last_outbound, last_meeting, naming in await core_rows(session, TOUCHPOINTS,
+                                                                           {**by_ids, "as_of": as_of}):
         facts[account_id].last_outbound_at = last_outbound
         facts[account_id].last_meeting_at = last_meeting
+        facts[account_id].has_touchpoints = True
+        facts[account_id].engaged_roles = [] if naming else None
     for account_id, *usage in await core_rows(session, USAGE, {
             **by_ids, "usage_to": as_of.date(), "usage_from": as_of.date() - timedelta(days=USAGE_LOOKBACK_DAYS)}):
         facts[account_id].usage.append(Usage(*usage))
@@ -289,9 +292,6 @@ async def _load_recent_activity(session: AsyncSession, by_ids: dict[str, list[in
     for account_id, csat in await core_rows(session, TICKET_RATINGS, {
             **by_ids, "as_of": as_of, "rated_since": as_of - timedelta(days=TICKET_RATING_DAYS)}):
         facts[account_id].ticket_ratings.append(csat)
-    for account_id, naming in await core_rows(session, ANY_TOUCHPOINT, {**by_ids, "as_of": as_of}):
-        facts[account_id].has_touchpoints = True
-        facts[account_id].engaged_roles = [] if naming else None
     for account_id, contacts in await core_rows(session, CONTACT_COUNTS, by_ids):
         facts[account_id].contact_count = contacts
     people: dict[int, dict[int, str]] = defaultdict(dict)

@@ -23,7 +23,7 @@ def signal_set(points: dict[str, float | None], *, grades: dict[str, str] | None
                                           "fair" if value >= 45 else "poor")
         spec = MODEL.signals[signal_id]
         signals.append(Signal(id=signal_id, dimension=spec.dimension, value=None, grade=grade, points=value,
-                              weight=spec.weight, evidence=f"{signal_id} is {grade}"))
+                              evidence=f"{signal_id} is {grade}"))
     return SignalSet(account_id=1, as_of=NOW, signals=signals, digest="x")
 
 
