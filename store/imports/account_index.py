@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.auth.principals import Principal
 from store.database.models import Account
+from store.imports.fields import RowFields
 from store.vocabulary import PORTFOLIO_WRITER_ROLES
 
 MATCHES = ("external_id", "domain", "name")
@@ -45,6 +46,14 @@ class AccountIndex:
             if row.external_id:
                 by["external_id"][row.external_id] = ref
         return cls(by=by)
+
+    def account_of(self, fields: RowFields, problems: list[str]) -> AccountRef | None:
+        """The account a row's `account` column names; a problem added when it names none."""
+        reference = fields.text("account", max_length=253, required=True)
+        account = self.find(reference) if reference else None
+        if reference and account is None:
+            problems.append(f"no account matches {reference!r} by external id, domain or name")
+        return account
 
     def find(self, reference: str) -> AccountRef | None:
         """The account `reference` names, trying external id, then domain, then exact name (any case)."""

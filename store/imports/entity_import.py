@@ -211,10 +211,7 @@ async def _contact_row(session: AsyncSession, row: Row, *, principal: Principal,
                        index: AccountIndex, users: dict[str, str], create_missing: bool = False) -> tuple[str, int]:
     fields = RowFields(row.values)
     problems = row.problems()
-    reference = fields.text("account", max_length=253, required=True)
-    account = index.find(reference) if reference else None
-    if reference and account is None:
-        problems.append(f"no account matches {reference!r} by external id, domain or name")
+    account = index.account_of(fields, problems)
     wanted: dict[str, Any] = {}
     for column, length in (("name", 200), ("title", 200), ("external_id", 200)):
         if (value := fields.text(column, max_length=length)) is not None:

@@ -34,10 +34,7 @@ async def plan_row(session: AsyncSession, row: Row, *, principal: Principal, now
                    users: dict[str, str], create_missing: bool = False) -> tuple[str, int]:
     fields = RowFields(row.values)
     problems = row.problems()
-    reference = fields.text("account", max_length=253, required=True)
-    account = index.find(reference) if reference else None
-    if reference and account is None:
-        problems.append(f"no account matches {reference!r} by external id, domain or name")
+    account = index.account_of(fields, problems)
     wanted = _read(fields)
     problems += fields.problems
     if wanted["outcome"] is None and wanted["outcome_id"] is None and wanted["milestone"] is None:
