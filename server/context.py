@@ -34,9 +34,10 @@ class AppContext:
         """The user a call acts as when the transport carries no identity of its own."""
         return self.settings.user
 
-    def public_base_url(self) -> str:
-        """Where people open pages of this server (links in search results)."""
-        return (self.settings.public_url or "http://127.0.0.1:8765").rstrip("/")
+    def public_base_url(self) -> str | None:
+        """Where people open pages of this server (links in search results), when it is known: a server over
+        stdio, or over HTTP at an address nobody named, has no page a link could promise."""
+        return self.settings.public_url.rstrip("/") if self.settings.public_url else None
 
     def agent_deps(self) -> AgentDeps:
         return AgentDeps(read_sessions=self.read_sessions, write_sessions=self.write_sessions, clock=self.clock,

@@ -36,12 +36,15 @@ def tools() -> list[ToolSpec]:
 
 
 def _url(ctx: Context, account_id: int) -> str:
-    return f"{app_of(ctx).public_base_url()}/accounts/{account_id}"
+    """The account's page at CSDESK_PUBLIC_URL, else its brief as an MCP resource (csdesk://accounts/{id})."""
+    base = app_of(ctx).public_base_url()
+    return f"{base}/accounts/{account_id}" if base else f"csdesk://accounts/{account_id}"
 
 
 async def search(ctx: Context, query: Annotated[str, Field(description="Words to look for.")]
                  ) -> Annotated[CallToolResult, SearchResults]:
-    """Search accounts, health notes and health assessments; returns ids for fetch."""
+    """Search accounts, health notes and health assessments; returns ids for fetch. Each url is the account's
+    page at CSDESK_PUBLIC_URL, else its csdesk://accounts/{id} resource."""
     async with unit_of_work(ctx, write=False) as work:
         hits = await crm_search.search(work.session, query=query)
     return respond(SearchResults(results=[SearchResult(id=hit.id, title=hit.title, url=_url(ctx, hit.account_id))
