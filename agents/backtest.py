@@ -14,11 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agents.calibration import Sample, score_samples
+from store.auth.principals import Principal, require_role
 from store.database.models import Account, Renewal
 from store.health.evaluation import Evaluation, evaluate_by_segment
 from store.health.model import HealthModel
 from store.health.signal_facts import load_facts
 from store.health.signals import compute_signals
+from store.vocabulary import PORTFOLIO_WRITER_ROLES
 
 DEFAULT_HORIZON_DAYS = 90
 BAD_BOOKINGS = ("churn", "contraction")
@@ -82,6 +84,16 @@ async def replay(session: AsyncSession, model: HealthModel, outcomes: Sequence[O
         signals = compute_signals(facts, as_of=as_of, model=model.for_segment(facts.segment))
         samples.append(Sample(outcome.account_id, facts.segment, signals, outcome.churned))
     return samples, {reason: count for reason, count in skipped.items() if count}
+
+
+async def backtest_for(session: AsyncSession, principal: Principal, model: HealthModel, *, today: date) -> Backtest:
+    """The backtest a manager (or admin) asks for beside the portfolio summary.
+
+    Raises:
+        Forbidden: the principal is not a manager or an admin.
+    """
+    require_role(principal, PORTFOLIO_WRITER_ROLES, "read the health model's backtest")
+    return await backtest(session, model, today=today)
 
 
 async def backtest(session: AsyncSession, model: HealthModel, *, horizon_days: int = DEFAULT_HORIZON_DAYS,

@@ -9,11 +9,9 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 from pydantic import Field
 
-from agents.backtest import DEFAULT_HORIZON_DAYS, backtest
-from store.auth.principals import require_role
+from agents.backtest import backtest_for
 from store.crm import portfolio
 from store.crm.portfolio_schemas import PortfolioSummary
-from store.vocabulary import PORTFOLIO_WRITER_ROLES
 from tools.common import READ, ToolSpec, app_of, respond, unit_of_work
 
 
@@ -41,7 +39,6 @@ async def portfolio_summary(
             work.session, principal=work.principal, now=work.now, owner=owner, currency=currency,
             period_start=period_start, period_end=period_end, quarters=quarters)
         if health_backtest:
-            require_role(work.principal, PORTFOLIO_WRITER_ROLES, "read the health model's backtest")
-            result = await backtest(work.session, model, horizon_days=DEFAULT_HORIZON_DAYS, today=work.now.date())
+            result = await backtest_for(work.session, work.principal, model, today=work.now.date())
             summary = summary.model_copy(update={"health_backtest": result})
     return respond(summary)

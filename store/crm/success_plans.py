@@ -24,6 +24,7 @@ from store.database.models import Contact, PlanMilestone, PlanOutcome, SuccessPl
 from store.database.one_hop import on_session
 from store.database.versioning import check_version, flush_guarded
 from store.errors import Conflict, InvalidInput, NotFound
+from store.health.signal_facts import progress
 from store.schemas import MilestoneOut, OutcomeOut, SuccessPlanOut
 from store.vocabulary import OUTCOME_STATUSES, PLAN_ACTIONS
 
@@ -52,13 +53,6 @@ class PlanChange:
     value: Decimal | str | None = None
     on: date | None = None
     external_id: str | None = None
-
-
-def progress(outcome: Any) -> float | None:
-    """How far from baseline to target the latest value is (0 at baseline, 1 at target), or None."""
-    if outcome.current_value is None or outcome.target == outcome.baseline:
-        return None
-    return float((outcome.current_value - outcome.baseline) / (outcome.target - outcome.baseline))
 
 
 def reached(outcome: Any) -> bool:

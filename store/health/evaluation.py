@@ -54,23 +54,11 @@ class Evaluation(BaseModel):
 
 def roc_auc(risks: Sequence[float], labels: Sequence[bool]) -> float | None:
     """The chance that a random churner ranks riskier than a random stayer (ties count half); None without both."""
-    positives = sum(labels)
-    negatives = len(labels) - positives
-    if not positives or not negatives:
+    if not any(labels) or all(labels):
         return None
-    # Mann-Whitney U by average ranks.
-    order = sorted(range(len(risks)), key=lambda i: risks[i])
-    ranks = [0.0] * len(risks)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and risks[order[j + 1]] == risks[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    rank_sum = sum(rank for rank, label in zip(ranks, labels, strict=True) if label)
-    return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
+    from sklearn.metrics import roc_auc_score  # imported here: only an evaluation pays for loading it
+
+    return float(roc_auc_score(list(labels), list(risks)))
 
 
 def evaluate(scored: Sequence[Scored], scope: str = "all") -> Evaluation:

@@ -12,7 +12,6 @@ import json
 import re
 import tomllib
 from bisect import bisect_right
-from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -225,9 +224,6 @@ class HealthModel:
 
     def for_segment(self, segment: str) -> SegmentModel:
         return self._segments.get(segment) or self._segments[SEGMENTS[0]]
-
-    def segments(self) -> Mapping[str, SegmentModel]:
-        return self._segments
 
 
 def shipped_text() -> str:

@@ -96,6 +96,13 @@ class PlanOutcomeFact:
     achieved_on: date | None
 
 
+def progress(outcome: Any) -> float | None:
+    """How far from baseline to target an outcome's latest value is (0 at baseline, 1 at target), or None."""
+    if outcome.current_value is None or outcome.target == outcome.baseline:
+        return None
+    return float((outcome.current_value - outcome.baseline) / (outcome.target - outcome.baseline))
+
+
 @dataclass(frozen=True)
 class MilestoneFact:
     id: int

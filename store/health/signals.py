@@ -13,13 +13,13 @@ import json
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.health.model import Dimension, HealthModel, SegmentModel
-from store.health.signal_facts import AccountFacts, Usage, load_facts
+from store.health.signal_facts import AccountFacts, PlanOutcomeFact, Usage, load_facts, progress
 from store.health.thresholds import HealthThresholds
 from store.validation import plain_number
 
@@ -389,14 +389,14 @@ def _plan_progress(facts: AccountFacts, as_of: datetime, t: HealthThresholds) ->
                   evidence="; ".join(parts) + ".")
 
 
-def _behind(outcome: Any, starts_on: date, today: date) -> bool:
+def _behind(outcome: PlanOutcomeFact, starts_on: date, today: date) -> bool:
     """Progress more than a quarter behind the share of the time to the target date that has gone."""
     span = (outcome.target_date - starts_on).days
-    if span <= 0 or outcome.current_value is None or outcome.target == outcome.baseline:
+    share = progress(outcome)
+    if span <= 0 or share is None:
         return False
     elapsed = min(1.0, max(0.0, (today - starts_on).days / span))
-    progress = float((outcome.current_value - outcome.baseline) / (outcome.target - outcome.baseline))
-    return progress < elapsed - 0.25
+    return share < elapsed - 0.25
 
 
 def _figure(number: Decimal | None) -> str:

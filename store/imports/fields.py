@@ -83,6 +83,17 @@ class RowFields:
             self.problems.append(str(exc))
             return None
 
+    def day(self, column: str) -> date | None:
+        """A date like 2026-11-20."""
+        value = self._raw(column, False)
+        if value is None:
+            return None
+        try:
+            return validation.parse_date(value, column)
+        except InvalidInput as exc:
+            self.problems.append(str(exc))
+            return None
+
     def moment(self, column: str, *, now: datetime, required: bool = False, future_ok: bool = False) -> datetime | None:
         """A time (ISO 8601, a time zone or UTC) or a date (midnight UTC), not in the future."""
         value = self._raw(column, required)

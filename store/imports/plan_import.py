@@ -53,16 +53,7 @@ async def plan_row(session: AsyncSession, row: Row, *, principal: Principal, now
 
 
 def _read(fields: RowFields) -> dict[str, Any]:
-    def day(column: str) -> Any:
-        raw = fields.values.get(column, "").strip()
-        if not raw:
-            return None
-        try:
-            return validation.parse_date(raw, column)
-        except InvalidInput as exc:
-            fields.problems.append(str(exc))
-            return None
-
+    day = fields.day
     return {
         "plan": fields.text("plan", max_length=200, required=True), "plan_id": fields.text("plan_id", max_length=200),
         "plan_start": day("plan_start"), "outcome": fields.text("outcome", max_length=1000),
