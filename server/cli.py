@@ -132,9 +132,10 @@ def serve(
         tokens = run(count_active_tokens(settings))
         oauth = f"; JWTs from {settings.oauth_issuer} too" if settings.oauth_issuer else ""
         mode = " statelessly" if settings.stateless_http else ""
-        err.print(f"csdesk serving {settings.describe_database()}{mode} at http://{host}:{port}/mcp; every request "
+        base = f"http://{host}:{port}"
+        err.print(f"csdesk serving {settings.describe_database()}{mode} at {base}/mcp; every request "
                   f"needs `Authorization: Bearer <token>` ({tokens} active API token(s); create one with "
-                  f"`csdesk tokens create`{oauth}). Review page: /review", highlight=False)
+                  f"`csdesk tokens create`{oauth}). Web desk: {base}/ (sign in with a token)", highlight=False)
         if settings.stateless_http and settings.session_secret is None:
             err.print("warning: CSDESK_SESSION_SECRET is not set, so a review-page sign-in holds only on the process "
                       "that made it; set the same secret on every process behind the address", highlight=False)

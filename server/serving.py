@@ -22,9 +22,9 @@ from server.context import AppContext, open_app
 from server.event_rollup import rolling_up
 from server.ingest_web import ingest_routes
 from server.oauth import EitherVerifier, JwtVerifier
-from server.review_web import review_routes
 from server.settings import Settings
-from server.web_session import SessionSigner
+from server.web import web_routes
+from server.web.session import SessionSigner
 from store.auth.principals import Principal
 from store.auth.tokens import TOKEN_PREFIX, check_token, list_tokens
 from store.auth.users import principal_for
@@ -57,8 +57,8 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
 
 
 def build_http_app(settings: Settings, *, host: str, port: int = 8765) -> Starlette:
-    """MCP at /mcp (bearer tokens), the review page at /review, product events at /v1 (write keys), and
-    /healthz."""
+    """MCP at /mcp (bearer tokens), the web desk (/, /renewals, /accounts, /portfolio, /review), product
+    events at /v1 (write keys), and /healthz."""
     opened: dict[str, AppContext] = {}
     public_url = settings.public_url or f"http://{host if host not in {'0.0.0.0', '::'} else '127.0.0.1'}:{port}"
     mcp = build_server(settings, token_verifier=token_verifier(settings, lambda: opened["app"], public_url),
@@ -95,8 +95,8 @@ def build_http_app(settings: Settings, *, host: str, port: int = 8765) -> Starle
 
     routes = [Route("/healthz", healthz, methods=["GET"]),
               *ingest_routes(lambda request: request.app.state.csdesk, security),
-              *review_routes(lambda request: request.app.state.csdesk, SessionSigner(secret),
-                             secure_cookies=settings.secure_cookies),
+              *web_routes(lambda request: request.app.state.csdesk, SessionSigner(secret), security,
+                          secure_cookies=settings.secure_cookies),
               Mount("/", app=mcp_app)]
     return Starlette(routes=routes, lifespan=lifespan)
 

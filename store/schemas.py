@@ -112,6 +112,15 @@ class RenewalOut(Out):
     version: int
 
 
+class RenewalTotal(Out):
+    """What a list of renewals adds up to in one currency."""
+
+    currency: str
+    renewals: int
+    target: Decimal
+    forecast: Decimal
+
+
 class TaskOut(Out):
     id: int
     account_id: int

@@ -124,10 +124,11 @@ async def list_accounts(
 
 def retention_view(
     db: Connection, *, principal: Principal, filters: AccountFilters, today: date,
-    limit: int = 25, cursor: str | None = None,
+    limit: int = 25, cursor: str | None = None, offset: int | None = None,
 ) -> AccountPage:
     """The retention view: accounts with health and ARR side by side, filtered, sorted, paginated; a read
-    unit (see store.database.one_hop).
+    unit (see store.database.one_hop). `offset` stands in for the cursor where pages are numbered (the
+    web desk).
 
     Raises:
         InvalidInput: a filter, the sort or the cursor is malformed. NotFound: the owner is unknown.
@@ -137,7 +138,7 @@ def retention_view(
         raise InvalidInput(f"sort must be one of {', '.join(ACCOUNT_SORTS)}; got {filters.sort!r}")
     parameters = _bound_filters(db, principal=principal, filters=filters, today=today)
     fingerprint = filters_fingerprint({**filters.__dict__, "who": principal.user_id})
-    offset = decode_cursor(cursor, fingerprint)
+    offset = decode_cursor(cursor, fingerprint) if offset is None else offset
     bound = frozenset(parameters)
     page, total = page_and_total(db, _retention_view(bound, filters.include_churned, filters.sort),
                                  _retention_count(bound, filters.include_churned), parameters,

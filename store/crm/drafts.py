@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Connection, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import validation
@@ -173,7 +173,7 @@ async def get_draft(session: AsyncSession, *, draft_id: int) -> DraftOut:
                     health_status=account.health_status, health_score=account.health_score)
 
 
-def _row_fields(draft: Draft, account_name: str, owner: str) -> dict[str, Any]:
+def _row_fields(draft: Any, account_name: str, owner: str) -> dict[str, Any]:
     return {"id": draft.id, "account_id": draft.account_id, "account_name": account_name, "owner": owner,
             "kind": draft.kind, "status": draft.status, "to": f"{draft.to_name} <{draft.to_email}>",
             "subject": draft.subject, "author": draft.author, "created_at": draft.created_at,
@@ -183,9 +183,10 @@ def _row_fields(draft: Draft, account_name: str, owner: str) -> dict[str, Any]:
 async def list_drafts(
     session: AsyncSession, *, principal: Principal, statuses: tuple[str, ...] = ("pending_review",),
     kinds: tuple[str, ...] = (), owner: str | None = None, account_id: int | None = None, limit: int = 25,
-    cursor: str | None = None,
+    cursor: str | None = None, created_before: datetime | None = None, offset: int | None = None,
 ) -> DraftPage:
-    """The review queue, oldest first.
+    """The review queue, oldest first; `created_before` keeps drafts older than a moment, and `offset`
+    stands in for the cursor where pages are numbered (the web desk).
 
     Raises:
         InvalidInput: a filter or the cursor is malformed. NotFound: the owner is unknown.
@@ -204,12 +205,24 @@ async def list_drafts(
         statement = statement.where(Account.owner_id == owner_id)
     if account_id is not None:
         statement = statement.where(Draft.account_id == account_id)
-    fingerprint = filters_fingerprint({"s": statuses, "k": kinds, "o": owner_id, "a": account_id})
-    offset = decode_cursor(cursor, fingerprint)
+    if created_before is not None:
+        statement = statement.where(Draft.created_at < created_before)
+    fingerprint = filters_fingerprint({"s": statuses, "k": kinds, "o": owner_id, "a": account_id,
+                                       "b": created_before})
+    offset = decode_cursor(cursor, fingerprint) if offset is None else offset
     total = await session.scalar(select(func.count()).select_from(statement.subquery())) or 0
     rows = await session.execute(statement.order_by(Draft.created_at, Draft.id).offset(offset).limit(limit))
     items = [DraftRow(**_row_fields(draft, name, email)) for draft, name, email in rows]
     return DraftPage(items=items, total=total, next_cursor=next_cursor(offset, len(items), total, fingerprint))
+
+
+def draft_rows(db: Connection, *, account_id: int, statuses: tuple[str, ...]) -> list[DraftRow]:
+    """One account's drafts in these statuses, oldest first (a read unit, for the account's page)."""
+    statement = select(Draft.id, Draft.account_id, Account.name, User.email, Draft.kind, Draft.status,
+                       Draft.to_name, Draft.to_email, Draft.subject, Draft.author, Draft.created_at, Draft.version) \
+        .join(Account, Account.id == Draft.account_id).join(User, User.id == Account.owner_id) \
+        .where(Draft.account_id == account_id, Draft.status.in_(statuses)).order_by(Draft.created_at, Draft.id)
+    return [DraftRow(**_row_fields(row, row.name, row.email)) for row in db.execute(statement)]
 
 
 async def stale_reason(session: AsyncSession, draft: Draft) -> str | None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, Select, and_, case, cast, func, or_, select
+from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from store.auth.principals import Principal
 from store.auth.users import user_id_filter
+from store.crm.cents import cents, money
 from store.crm.portfolio_schemas import PortfolioSummary, QuarterPipeline, RetentionFigures, RiskMover, StatusSlice
 from store.crm.renewals import add_months
 from store.database.models import Account, Assessment, Renewal, RevenueEvent, User
@@ -26,14 +27,6 @@ WEEK_AGO_DAYS = 7
 MOVERS_SHOWN = 10
 MAX_QUARTERS = 8
 UNASSESSED = "unassessed"
-
-
-def cents(column: ColumnElement) -> ColumnElement:
-    return cast(func.round(column * 100), BigInteger)
-
-
-def money(total_cents: int | None) -> Decimal:
-    return (Decimal(total_cents or 0) / 100).quantize(Decimal("0.01"))
 
 
 def percent(part: int, whole: int) -> Decimal | None:
@@ -225,7 +218,30 @@ async def _pipeline(session: AsyncSession, owner_id: int | None, currency: str, 
 async def retention(session: AsyncSession, *, owner_id: int | None, currency: str, start: date,
                     end: date) -> RetentionFigures:
     """GRR, NRR and logo churn of the accounts that were paying when the period began."""
-    per_account = _scoped(select(arr_on(start, currency, inclusive=False).label("begin"),
+    return (await _retention_rows(session, owner_id=owner_id, currency=currency, start=start, end=end))[0][1]
+
+
+async def retention_by_segment(session: AsyncSession, *, owner_id: int | None, currency: str, start: date,
+                               end: date) -> dict[str, RetentionFigures]:
+    """The same figures for each segment's accounts (churn by segment), in one pass."""
+    figures = await _retention_rows(session, owner_id=owner_id, currency=currency, start=start, end=end,
+                                    by_segment=True)
+    return {str(segment): one for segment, one in figures}
+
+
+async def retention_trend(session: AsyncSession, *, owner_id: int | None, currency: str, today: date,
+                          months: int = 12) -> list[RetentionFigures]:
+    """GRR and NRR over the twelve months ending at each of the last `months` month ends (the latest
+    point ends today), oldest first: how retention has moved."""
+    this_month = today.replace(day=1)
+    ends = [add_months(this_month, -back) - timedelta(days=1) for back in range(months - 1, 0, -1)] + [today]
+    return [await retention(session, owner_id=owner_id, currency=currency, start=add_months(end, -12)
+                            + timedelta(days=1), end=end) for end in ends]
+
+
+async def _retention_rows(session: AsyncSession, *, owner_id: int | None, currency: str, start: date, end: date,
+                          by_segment: bool = False) -> list[tuple[str | None, RetentionFigures]]:
+    per_account = _scoped(select(Account.segment, arr_on(start, currency, inclusive=False).label("begin"),
                                  arr_on(end, currency).label("finish")).select_from(Account), owner_id) \
         .cte("per_account").prefix_with("MATERIALIZED")  # each account's lookups run once, not once per use
     begin, finish = per_account.c.begin, per_account.c.finish
@@ -235,19 +251,25 @@ async def retention(session: AsyncSession, *, owner_id: int | None, currency: st
         return func.sum(case((where, value), else_=0))
 
     # One pass over the accounts: the starting cohort's figures and the new logos together.
-    figures = await session.execute(select(
+    statement = select(
         total(1, in_cohort), total(begin, in_cohort), total(finish, in_cohort),
         total(case((finish < begin, finish), else_=begin), in_cohort),
         total(finish - begin, and_(in_cohort, finish > begin)),
         total(begin - finish, and_(in_cohort, finish > 0, finish < begin)),
         total(begin, and_(in_cohort, finish == 0)), total(1, and_(in_cohort, finish == 0)),
-        total(1, newcomer), total(finish, newcomer)))
-    accounts, starting, ending, kept, expansion, contraction, churned, logos_lost, new_logos, new_arr = \
-        (int(value or 0) for value in figures.one())
-    return RetentionFigures(
-        period_start=start, period_end=end, starting_accounts=accounts, starting_arr=money(starting),
-        expansion=money(expansion), contraction=money(contraction), churned_arr=money(churned),
-        ending_arr=money(ending), grr_pct=percent(kept, starting), nrr_pct=percent(ending, starting),
-        logos_churned=logos_lost, logo_churn_pct=percent(logos_lost, accounts), new_logos=new_logos,
-        new_logo_arr=money(new_arr),
-    )
+        total(1, newcomer), total(finish, newcomer))
+    if by_segment:
+        statement = statement.add_columns(per_account.c.segment).group_by(per_account.c.segment) \
+            .order_by(per_account.c.segment)
+    answers = []
+    for row in await session.execute(statement):
+        accounts, starting, ending, kept, expansion, contraction, churned, logos_lost, new_logos, new_arr = \
+            (int(value or 0) for value in row[:10])
+        answers.append((row[10] if by_segment else None, RetentionFigures(
+            period_start=start, period_end=end, starting_accounts=accounts, starting_arr=money(starting),
+            expansion=money(expansion), contraction=money(contraction), churned_arr=money(churned),
+            ending_arr=money(ending), grr_pct=percent(kept, starting), nrr_pct=percent(ending, starting),
+            logos_churned=logos_lost, logo_churn_pct=percent(logos_lost, accounts), new_logos=new_logos,
+            new_logo_arr=money(new_arr),
+        )))
+    return answers

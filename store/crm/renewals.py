@@ -17,13 +17,14 @@ from store.auth.principals import Principal, require_account_writer
 from store.auth.users import user_id_of
 from store.crm import revenue
 from store.crm.accounts import renewal_window
+from store.crm.cents import cents, money
 from store.crm.pagination import check_page_size, decode_cursor, filters_fingerprint, next_cursor, page_and_total
 from store.database.engine import core_rows, core_write
 from store.database.models import Account, Renewal, User
 from store.database.one_hop import on_session
 from store.database.versioning import check_version, flush_guarded
 from store.errors import Conflict, InvalidInput, NotFound
-from store.schemas import RenewalOut, RenewalPage
+from store.schemas import RenewalOut, RenewalPage, RenewalTotal
 from store.vocabulary import CLOSED_RENEWAL_STAGES, HEALTH_STATUSES, OPEN_RENEWAL_STAGES, RENEWAL_STAGES
 
 # A won renewal rolls the contract forward by one term.
@@ -62,9 +63,11 @@ def renewals_due(
     db: Connection, *, principal: Principal, today: date, owner: str | None = None,
     within_days: int | None = 90, include_overdue: bool = True, stages: tuple[str, ...] = (),
     health_statuses: tuple[str, ...] = (), sort: str = "due_date", limit: int = 25, cursor: str | None = None,
+    offset: int | None = None,
 ) -> RenewalPage:
     """Renewals due within a window (open ones by default), with the account's health beside each; a read
-    unit (see store.database.one_hop).
+    unit (see store.database.one_hop). `offset` stands in for the cursor where pages are numbered (the
+    web desk).
 
     Raises:
         InvalidInput: a filter, the sort or the cursor is malformed. NotFound: the owner is unknown.
@@ -72,6 +75,38 @@ def renewals_due(
     check_page_size(limit)
     if sort not in RENEWAL_SORTS:
         raise InvalidInput(f"sort must be one of {', '.join(RENEWAL_SORTS)}; got {sort!r}")
+    values = _bound_filters(db, principal=principal, today=today, owner=owner, within_days=within_days,
+                            include_overdue=include_overdue, stages=stages, health_statuses=health_statuses)
+    fingerprint = filters_fingerprint({"owner": values.get("owner_id"), "within": within_days,
+                                       "overdue": include_overdue, "stages": stages, "health": health_statuses,
+                                       "sort": sort})
+    offset = decode_cursor(cursor, fingerprint) if offset is None else offset
+    bound = frozenset(values)
+    page, total = page_and_total(db, _renewals_view(bound, sort), _renewals_count(bound), values,
+                                 offset=offset, limit=limit)
+    items = [renewal_out(row, row, row.owner, today) for row in page]
+    return RenewalPage(items=items, total=total, next_cursor=next_cursor(offset, len(items), total, fingerprint))
+
+
+def renewal_totals(
+    db: Connection, *, principal: Principal, today: date, owner: str | None = None,
+    within_days: int | None = 90, include_overdue: bool = True, stages: tuple[str, ...] = (),
+    health_statuses: tuple[str, ...] = (),
+) -> list[RenewalTotal]:
+    """What the renewals renewals_due lists add up to, per currency: how many, their targets and their
+    forecasts (a read unit). Summed in cents, exact on every backend."""
+    values = _bound_filters(db, principal=principal, today=today, owner=owner, within_days=within_days,
+                            include_overdue=include_overdue, stages=stages, health_statuses=health_statuses)
+    statement = select(Renewal.currency, func.count(), func.sum(cents(Renewal.target_amount)),
+                       func.sum(cents(Renewal.forecast_amount))).join(Account, Account.id == Renewal.account_id) \
+        .where(*_renewal_conditions(frozenset(values))).group_by(Renewal.currency).order_by(Renewal.currency)
+    return [RenewalTotal(currency=currency, renewals=int(count), target=money(target), forecast=money(forecast))
+            for currency, count, target, forecast in db.execute(statement, values)]
+
+
+def _bound_filters(db: Connection, *, principal: Principal, today: date, owner: str | None, within_days: int | None,
+                   include_overdue: bool, stages: tuple[str, ...], health_statuses: tuple[str, ...]) -> dict[str, Any]:
+    """The values a renewals question binds, each validated; their names say which filters apply."""
     for stage in stages:
         validation.one_of(stage, RENEWAL_STAGES, "stage")
     for status in health_statuses:
@@ -86,14 +121,7 @@ def renewals_due(
             values["due_from"] = start
     if health_statuses:
         values["statuses"] = list(health_statuses)
-    fingerprint = filters_fingerprint({"owner": owner_id, "within": within_days, "overdue": include_overdue,
-                                       "stages": stages, "health": health_statuses, "sort": sort})
-    offset = decode_cursor(cursor, fingerprint)
-    bound = frozenset(values)
-    page, total = page_and_total(db, _renewals_view(bound, sort), _renewals_count(bound), values,
-                                 offset=offset, limit=limit)
-    items = [renewal_out(row, row, row.owner, today) for row in page]
-    return RenewalPage(items=items, total=total, next_cursor=next_cursor(offset, len(items), total, fingerprint))
+    return values
 
 
 @functools.cache

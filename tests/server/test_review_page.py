@@ -79,18 +79,26 @@ async def test_a_reviewer_signs_in_reads_the_draft_safely_and_approves_it(
         page = await browser.new_page(viewport={"width": 1200, "height": 900})
         page.on("dialog", lambda dialog: dialogs.append(dialog.message))
         await page.goto(f"{review_server}/review")
-        assert page.url.endswith("/review/login")
+        assert page.url.endswith("/review/login?next=%2Freview")
         await page.fill("#token", str(review_setup["csm_token"]))
         await page.click("button[type=submit]")
-        assert "only reviewers, managers and admins review drafts" in await page.inner_text("main")
+        # A CSM is brought back to the queue and sees their accounts' drafts, read-only, told why.
+        await page.wait_for_url(f"{review_server}/review")
+        assert "Approving or rejecting a draft needs the reviewer, manager or admin role" in \
+            await page.inner_text(".flash")
+        assert "waiting for a reviewer" in await page.inner_text("#queue")
+        await page.click("text=Checking in on Acme")
+        assert "Read-only: this draft is waiting for a reviewer" in await page.inner_text(".flash")
+        assert await page.locator("button[value=approve]").count() == 0
         await page.goto(f"{review_server}/accounts/1")
-        assert "# Acme <b>Corp</b> (account 1)" in await page.inner_text("#brief")
+        assert "Acme <b>Corp</b>" in await page.inner_text("#account-name")
         await page.click("text=Sign out")
         await page.wait_for_url(f"{review_server}/review/login")
         await page.fill("#token", str(review_setup["reviewer_token"]))
         await page.click("button[type=submit]")
-        await page.wait_for_url(f"{review_server}/review")
-        assert "Drafts waiting for review (1)" in await page.inner_text("h1")
+        await page.wait_for_url(f"{review_server}/")
+        await page.goto(f"{review_server}/review")
+        assert "Drafts pending review (1)" in await page.inner_text("h1")
         assert "Acme <b>Corp</b>" in await page.inner_text("table")
         if screenshots:
             await page.screenshot(path=str(screenshots / "review-queue.png"), full_page=True)
@@ -108,7 +116,7 @@ async def test_a_reviewer_signs_in_reads_the_draft_safely_and_approves_it(
             await page.screenshot(path=str(screenshots / "review-draft.png"), full_page=True)
         await page.click("button[value=approve]")
         assert "is now approved" in await page.inner_text(".flash")
-        assert await page.inner_text("#status") == "approved"
+        assert await page.inner_text("#status") == "approved, waiting to be sent"
         await browser.close()
     assert dialogs == []
 
@@ -126,7 +134,7 @@ async def test_forms_without_the_csrf_token_change_nothing(review_server: str,
         page = await client.get(f"/review/drafts/{draft_id}")
     assert forged_login.status_code == 403 and signed_in.status_code == 303
     assert forged.status_code == 303 and "error=" in forged.headers["location"]
-    assert '<strong id="status">pending review</strong>' in page.text
+    assert '<strong id="status">waiting for a reviewer</strong>' in page.text
 
 
 async def test_the_review_page_needs_a_signed_in_reviewer(review_server: str) -> None:
@@ -137,4 +145,4 @@ async def test_the_review_page_needs_a_signed_in_reviewer(review_server: str) ->
         client.cookies.set("csdesk_review", "eyJ1IjoxfQ.bad")
         forged_cookie = await client.get("/review")
     for response in (queue, draft, post, forged_cookie):
-        assert response.status_code == 303 and response.headers["location"] == "/review/login"
+        assert response.status_code == 303 and response.headers["location"].startswith("/review/login?next=")
