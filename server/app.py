@@ -9,6 +9,7 @@ from mcp.server import MCPServer
 from mcp.server.auth.provider import TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 
+from server.apps import apps_extension, bind_views
 from server.auth import TOKEN_SCOPE
 from server.context import AppContext, open_app
 from server.settings import Settings
@@ -46,8 +47,10 @@ def build_server(settings: Settings, *, clock: Clock | None = None, token_verifi
                             # this server for itself, and an issuer's JWTs carry the configured audience,
                             # which may be an API identifier rather than this URL.
                             validate_token_resource=False)
+    tools = build_tools()
+    bind_views(tools)
     mcp: MCPServer[AppContext] = MCPServer("csdesk", instructions=INSTRUCTIONS, version="0.1.0",
-                                           lifespan=lifespan, log_level=settings.log_level, tools=build_tools(),
-                                           token_verifier=token_verifier, auth=auth)
+                                           lifespan=lifespan, log_level=settings.log_level, tools=tools,
+                                           token_verifier=token_verifier, auth=auth, extensions=[apps_extension()])
     resources.register(mcp)
     return mcp

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from mcp.server.apps import client_supports_apps
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
@@ -55,7 +56,12 @@ async def list_drafts(
         page = await drafts.list_drafts(work.session, principal=work.principal,
                                         statuses=tuple(status or ("pending_review",)), kinds=tuple(kind or ()),
                                         owner=owner, account_id=account_id, limit=limit, cursor=cursor)
-    return respond(page)
+    result = respond(page)
+    if client_supports_apps(ctx):
+        # For the review-queue view alone: whether to offer approve and reject (review_draft checks again).
+        result.meta = {"csdesk/viewer": {"role": work.principal.role,
+                                         "reviews": work.principal.role in drafts.DECIDERS}}
+    return result
 
 
 async def get_draft(ctx: Context, draft_id: int) -> Annotated[CallToolResult, DraftOut]:

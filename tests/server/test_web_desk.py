@@ -4,6 +4,7 @@ sees, the filters in the URL, bad filters refused, Host and Origin checked on ev
 from __future__ import annotations
 
 import html
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ import pytest
 
 from tests.backends import fetch_rows
 from tests.server.processes import DEMO_CSM, csdesk_env, http_server, run_csdesk
+from tests.server.test_review_page import CHROMIUM, CHROMIUM_ARGS, _browser_available
 
 MANAGER = "morgan.lee@example.com"
 REVIEWER = "riley.chen@example.com"
@@ -210,3 +212,45 @@ def test_signing_in_returns_to_the_page_asked_for_and_never_off_the_site(desk: s
             csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
             answer = client.post("/review/login", data={"token": tokens["csm"], "csrf": csrf, "next": target})
         assert answer.status_code == 303 and answer.headers["location"] == lands, target
+
+
+async def test_every_page_loads_in_a_real_browser_with_no_script_run(desk: str, desk_db: Path,
+                                                                     tokens: dict[str, str]) -> None:
+    reason = _browser_available()
+    if reason:
+        if os.environ.get("CSDESK_TEST_REQUIRE_BROWSER") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from playwright.async_api import async_playwright
+
+    ((account_id,),) = fetch_rows(desk_db, "SELECT id FROM accounts WHERE health_status = 'at_risk' "
+                                           "ORDER BY arr DESC LIMIT 1")
+    screenshots = Path(os.environ["CSDESK_SCREENSHOT_DIR"]) if os.environ.get("CSDESK_SCREENSHOT_DIR") else None
+    pages = {"desk-accounts": ("/", "#accounts"), "desk-renewals": ("/renewals", "#renewals"),
+             "desk-account": (f"/accounts/{account_id}", "#health-chart"),
+             "desk-portfolio": ("/portfolio", "#retention-trend"), "desk-review-queue": ("/review", "#queue")}
+    errors: list[str] = []
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("dialog", lambda dialog: errors.append(dialog.message))
+        await page.goto(f"{desk}/portfolio")
+        await page.fill("#token", tokens["manager"])
+        await page.click("button[type=submit]")
+        await page.wait_for_url(f"{desk}/portfolio")
+        for name, (path, landmark) in pages.items():
+            await page.goto(f"{desk}{path}")
+            assert await page.locator(landmark).count() == 1, path
+            assert await page.locator("script").count() == 0, path
+            if screenshots:
+                await page.screenshot(path=str(screenshots / f"{name}.png"), full_page=True)
+        # The filters are a form whose result is a URL to share.
+        await page.goto(f"{desk}/")
+        await page.select_option("select[name=status]", "at_risk")
+        await page.click("form.filters button")
+        await page.wait_for_url(re.compile(r".*status=at_risk.*"))
+        statuses = await page.locator("#accounts tbody .badge").all_inner_texts()
+        await browser.close()
+    assert statuses and all(text.startswith("at risk") for text in statuses)
+    assert errors == []
