@@ -1,7 +1,8 @@
 """Every benchmark in one run: tool latency by portfolio size (csdesk over stdio, HTTP and in process,
-the raw-SQL floor, the generic SQL peer), agent cycles, memory and import throughput at the largest
-size, live product events at 10,000 accounts, the health model's ranking of churners, the context cost
-of the catalogue and its answers, and LLM-backed throughput against a local model server; with
+the raw-SQL floor, the generic SQL peer), the web desk's pages, agent cycles, memory and import
+throughput at the largest size, live product events at 10,000 accounts, the health model's ranking of
+churners, the context cost of the catalogue and its answers, and LLM-backed throughput against a local
+model server; with
 CSDESK_BENCH_POSTGRES_URL, tool latency, a cycle shared by workers, imports and live events on
 PostgreSQL at 10,000 accounts.
 
@@ -21,7 +22,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import context_cost, health, imports, ingestion, latency, model_throughput, peer, workers
+from bench import context_cost, health, imports, ingestion, latency, model_throughput, pages, peer, workers
 from bench.portfolio import settings_for
 
 SIZES = (1_000, 10_000, 100_000)
@@ -78,6 +79,8 @@ def main() -> None:
         print(f"\n{accounts:,} accounts:", flush=True)
         latency.report(asyncio.run(latency.measure_size(accounts, None, args.calls)))
     largest = max(args.accounts)
+    print(f"\nWeb desk pages on SQLite, {largest:,} accounts:", flush=True)
+    pages.report(largest, asyncio.run(pages.measure_pages(settings_for(largest), largest, pages.CALLS)))
     print(f"\nAgent cycles at {largest:,} accounts (rules engine, each its own process):", flush=True)
     print(csdesk_run(largest), flush=True)
     print(csdesk_run(largest, "--force"), flush=True)
@@ -107,6 +110,9 @@ def main() -> None:
         # accounts there takes minutes more, and `python -m bench.latency --database-url` measures any size.
         print(f"\n{POSTGRES_SIZE:,} accounts on PostgreSQL:", flush=True)
         latency.report(asyncio.run(latency.measure_size(POSTGRES_SIZE, postgres, args.calls)))
+        print(f"\nWeb desk pages on PostgreSQL, {POSTGRES_SIZE:,} accounts:", flush=True)
+        pages.report(POSTGRES_SIZE, asyncio.run(pages.measure_pages(settings_for(POSTGRES_SIZE, postgres),
+                                                                     POSTGRES_SIZE, pages.CALLS)))
         print(f"\nShared forced cycle on PostgreSQL, {POSTGRES_SIZE:,} accounts:", flush=True)
         for line in workers.report(POSTGRES_SIZE, postgres):
             print(line, flush=True)
