@@ -1,6 +1,8 @@
 """The touchpoint agent: drafts outreach from a skeleton and the account's facts, for a human to review.
 
-With no model the skeleton renders a plain message (method "template"). With a model, the model
+With no model the skeleton renders a plain message (method "template"); a CSM's instruction, which no
+template can follow, is left in it as a marked paragraph the reviewer writes in before approving
+(store.crm.instruction_note). With a model, the model
 rewrites the skeleton; its answer is kept only if everything in it is grounded (store.text_checks):
 no address, link, phone or bank number that is not in the account's facts or at one of the sender's
 domains, no figure (in digits or words) that is not in the facts, no markup, no commercial term the
@@ -25,6 +27,7 @@ from store.auth.principals import Principal, require_account_writer
 from store.crm.accounts import load_account
 from store.crm.draft_grounding import review_draft_text
 from store.crm.drafts import DRAFT_KINDS, create_draft
+from store.crm.instruction_note import MARKED_MODEL_REFUSED, MARKED_NO_MODEL, WRITTEN_BY_MODEL, with_note
 from store.database.models import Contact, User
 from store.errors import InvalidInput
 from store.health.signal_facts import AccountFacts
@@ -170,7 +173,7 @@ async def compose(kind: str, context: DraftContext, *, model: StructuredModel | 
                         recipient_email=recipient.email, subject=subject, body=body, method="template",
                         grounding=grounding)
     if model is None:
-        return composed
+        return with_instruction(composed, instruction, MARKED_NO_MODEL)
     system = render("draft_system.j2", recipient_first_name=recipient.first_name, owner_name=context.owner_name,
                     instruction=instruction or "")
     shown = {name: value for name, value in values.items() if value is not None}
@@ -179,18 +182,33 @@ async def compose(kind: str, context: DraftContext, *, model: StructuredModel | 
     try:
         completion = await model.complete(system=system, user=user, schema=ModelDraft)
     except ModelFailure as failure:
-        return composed.model_copy(update={"fallback_reason": failure.reason, "prompt_tokens": failure.prompt_tokens,
-                                           "completion_tokens": failure.completion_tokens})
+        fallback = composed.model_copy(update={"fallback_reason": failure.reason, "prompt_tokens": failure.prompt_tokens,
+                                               "completion_tokens": failure.completion_tokens})
+        return with_instruction(fallback, instruction, MARKED_MODEL_REFUSED)
     tokens = {"prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens}
     subject_text, body_text = completion.parsed.subject.strip(), completion.parsed.body.strip()
     checked = check_draft(subject_text, body_text, grounding=grounding, recipient=recipient)
     if checked.problems:
-        return composed.model_copy(update={"fallback_reason": fallback_reason(checked.problems), **tokens})
+        fallback = composed.model_copy(update={"fallback_reason": fallback_reason(checked.problems), **tokens})
+        return with_instruction(fallback, instruction, MARKED_MODEL_REFUSED)
     terms = sorted({h.text.lower() for h in checked.highlights if h.kind == "commitment"})
     notes = [f"Offers commercial terms the CSM asked for ({', '.join(terms)}): check them against what was "
              "agreed before approving."] if terms else []
-    return composed.model_copy(update={"subject": subject_text, "body": body_text,
+    if instruction:
+        grounding = {**grounding, "instruction_use": WRITTEN_BY_MODEL}
+    return composed.model_copy(update={"subject": subject_text, "body": body_text, "grounding": grounding,
                                        "method": f"llm:{model.name}", "review_notes": notes, **tokens})
+
+
+def with_instruction(composed: Composed, instruction: str | None, how: str) -> Composed:
+    """A template draft carrying the CSM's instruction as a marked paragraph, and the grounding saying so."""
+    if not instruction:
+        return composed
+    return composed.model_copy(update={
+        "body": with_note(composed.body, instruction),
+        "grounding": {**composed.grounding, "instruction_use": how},
+        "review_notes": [*composed.review_notes, "The CSM's instruction is in the body as a marked paragraph: "
+                                                 "write it into the message before approving."]})
 
 
 @dataclass(frozen=True)

@@ -311,6 +311,9 @@ class DraftOut(DraftRow):
     highlights: list[DraftHighlight]
     method: str
     fallback_reason: str | None
+    instruction_use: str | None = Field(None, description="How the CSM's instruction reached the message, when "
+                                        "there was one: written in by the model, or left as a marked paragraph "
+                                        "that must be written in before approval")
     original_subject: str | None
     original_body: str | None
     reviewer: str | None

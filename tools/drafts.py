@@ -29,7 +29,9 @@ async def draft_touchpoint(
     ctx: Context,
     account_id: AccountId,
     kind: DraftKind,
-    instruction: Annotated[str | None, Field(description='e.g. "mention the new reporting feature"')] = None,
+    instruction: Annotated[str | None, Field(description=(
+        'e.g. "mention the new reporting feature"; with no model it is left in the body as a marked paragraph '
+        "to write in before approval (see instruction_use)"))] = None,
 ) -> Annotated[CallToolResult, DraftOut]:
     """Draft an email for an account you own, written from its real situation, addressed to the right contact
     (sponsor for renewals, champion for check-ins). It waits for a reviewer; nothing is sent."""

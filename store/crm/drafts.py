@@ -20,6 +20,7 @@ from store.auth.principals import Principal, require_account_writer
 from store.auth.users import user_id_filter
 from store.crm.accounts import load_account
 from store.crm.draft_grounding import review_draft_text, risk_summary
+from store.crm.instruction_note import holds_note, note_refusal
 from store.crm.pagination import check_page_size, decode_cursor, filters_fingerprint, next_cursor
 from store.database.models import Account, Contact, Draft, Renewal, User
 from store.database.versioning import check_version, flush_guarded
@@ -167,6 +168,7 @@ async def get_draft(session: AsyncSession, *, draft_id: int) -> DraftOut:
                     risk=risk_summary(checked, recorded=draft.grounding is not None),
                     highlights=[DraftHighlight(**h.as_dict()) for h in checked.highlights],
                     method=draft.method, fallback_reason=draft.fallback_reason,
+                    instruction_use=(draft.grounding or {}).get("instruction_use"),
                     original_subject=draft.original_subject, original_body=draft.original_body, reviewer=reviewer,
                     review_note=draft.review_note, decided_at=draft.decided_at, stale_reason=draft.stale_reason,
                     sent_at=draft.sent_at, delivery=draft.delivery, delivery_error=draft.delivery_error,
@@ -278,6 +280,8 @@ async def review_draft(
         await _require_canceller(session, principal, draft)
     if principal.role == "agent":
         raise Forbidden("the agent cannot change a decision on a draft")
+    if target == "approved" and holds_note(body if body is not None else draft.body):
+        raise InvalidInput(note_refusal(draft_id))
     before = audit.snapshot(draft)
     if decision in {"edit", "edit_and_approve"}:
         _apply_edit(draft, subject=subject, body=body)

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from agents.cycle import run_cycle
 from agents.touchpoint import draft_on_request
 from store.crm.contacts import upsert_contact
+from store.crm.drafts import review_draft
 from store.database.models import Draft, SurveyResponse
 from store.errors import Forbidden, InvalidInput
 from tests.agents.conftest import deps_for
@@ -57,8 +58,48 @@ async def test_a_csm_asks_for_a_draft_and_is_its_author(db: Db, fake_openai: Fak
     assert (draft.author, draft.method, draft.status) == ("ana@example.com", "llm:test-model", "pending_review")
     assert draft.subject == "New reporting for Acme Corp"
     assert "mention the new reporting feature" in fake_openai.requests[0]["messages"][0]["content"]
+    assert draft.instruction_use == "written into the message by the model" and "[CSM's" not in draft.body
     with pytest.raises(Forbidden):
         await draft_on_request(deps_for(db), principal=db.principals["ben"], account_id=account_id, kind="check_in")
+
+
+async def test_without_a_model_the_instruction_is_a_marked_paragraph_the_reviewer_must_write_in(db: Db) -> None:
+    account_id = await _account_with_contacts(db)
+    draft = await draft_on_request(deps_for(db), principal=db.principals["ana"], account_id=account_id,
+                                   kind="check_in", instruction="mention the new reporting feature")
+    paragraphs = draft.body.rstrip().split("\n\n")
+    # The CSM's words are in the message, on their own, just before the sign-off; the result says how.
+    assert paragraphs[-2] == "[CSM's instruction, to write in before approving: mention the new reporting feature]"
+    assert paragraphs[-1] == "Best regards,\nAna Garcia"
+    assert draft.method == "template" and "no model is configured" in (draft.instruction_use or "")
+    assert any("marked paragraph" in reason for reason in draft.reasons)
+    riley = db.principals["riley"]
+    # Approved as it stands, the paragraph would reach the customer: refused, and nothing changes.
+    async with db.write() as session:
+        with pytest.raises(InvalidInput, match="still holds the CSM's instruction"):
+            await review_draft(session, principal=riley, now=NOW, draft_id=draft.id, decision="approve")
+    async with db.write() as session:
+        with pytest.raises(InvalidInput, match="still holds the CSM's instruction"):
+            await review_draft(session, principal=riley, now=NOW, draft_id=draft.id, decision="edit_and_approve",
+                               subject="Checking in", body=draft.body.replace("Best", "Kind"))
+    async with db.read() as session:
+        stored = await session.get(Draft, draft.id)
+        assert stored is not None and (stored.status, stored.body) == ("pending_review", draft.body)
+    written = draft.body.replace(paragraphs[-2], "Our new reporting feature is out: shall I show your team?")
+    async with db.write() as session:
+        approved = await review_draft(session, principal=riley, now=NOW, draft_id=draft.id,
+                                      decision="edit_and_approve", body=written)
+    assert approved.status == "approved" and "reporting feature is out" in approved.body
+
+
+async def test_a_model_draft_that_is_not_used_leaves_the_instruction_marked_and_says_why(
+        db: Db, fake_openai: FakeOpenAI, model) -> None:  # noqa: ANN001
+    account_id = await _account_with_contacts(db)
+    fake_openai.script = [Reply(content="{not json")]
+    draft = await draft_on_request(deps_for(db, model), principal=db.principals["ana"], account_id=account_id,
+                                   kind="check_in", instruction="mention the new reporting feature")
+    assert draft.method == "template" and "the model's draft was not used" in (draft.instruction_use or "")
+    assert "[CSM's instruction, to write in before approving: mention the new reporting feature]" in draft.body
 
 
 @pytest.mark.parametrize(("reply", "reason"), [
