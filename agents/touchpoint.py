@@ -182,7 +182,8 @@ async def compose(kind: str, context: DraftContext, *, model: StructuredModel | 
     try:
         completion = await model.complete(system=system, user=user, schema=ModelDraft)
     except ModelFailure as failure:
-        fallback = composed.model_copy(update={"fallback_reason": failure.reason, "prompt_tokens": failure.prompt_tokens,
+        fallback = composed.model_copy(update={"fallback_reason": failure.reason,
+                                               "prompt_tokens": failure.prompt_tokens,
                                                "completion_tokens": failure.completion_tokens})
         return with_instruction(fallback, instruction, MARKED_MODEL_REFUSED)
     tokens = {"prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens}

@@ -49,7 +49,7 @@ async def import_file(settings: Settings, *, kind: str, path: str, format: str |
         column_map = (column_map or NO_MAP).with_columns(columns)
     async with open_app(settings) as app:
         async with app.read_sessions() as session:
-            principal = await users.principal_for(session, email=as_user or settings.user)
+            principal = await users.principal_for(session, email=settings.acting_email(as_user))
         with sources.opened(path, format=format) as source:
             if kind in ENTITY_KINDS:
                 report = await import_entities(app.write_sessions, kind=kind, source=source, principal=principal,

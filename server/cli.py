@@ -399,11 +399,11 @@ def drafts_list(
 
 
 @drafts_app.command("show")
-def drafts_show(ctx: typer.Context, draft_id: int) -> None:
+def drafts_show(ctx: typer.Context, draft_id: int, as_user: AsUser = None) -> None:
     """Show one draft: recipient, text, why it was written, and the account's health."""
     from server.draft_commands import print_draft, show
 
-    print_draft(Console(soft_wrap=True), run(show(settings_of(ctx), draft_id=draft_id)))
+    print_draft(Console(soft_wrap=True), run(show(settings_of(ctx), as_user=as_user, draft_id=draft_id)))
 
 
 def _decide(ctx: typer.Context, draft_id: int, decision: str, as_user: str | None, **changes: str | None) -> None:

@@ -61,9 +61,21 @@ async def run_demo(settings: Settings, *, accounts: int = 80) -> None:
         console.print(table)
     for note in summary.notes:
         console.print(f"[dim]{note}[/dim]", highlight=False)
+    console.print(next_steps(), highlight=False)
+
+
+def next_steps() -> str:
+    """Who can do what in the demo, and the commands that start each."""
     csm = next(email for email, _name, role in DEMO_USERS if role == "csm")
-    console.print(f"\nNext: connect an assistant as a CSM, e.g. [bold]CSDESK_USER={csm} .venv/bin/csdesk serve[/] "
-                  "(see the README).", highlight=False)
+    reviewer = next(email for email, _name, role in DEMO_USERS if role == "reviewer")
+    return (f"\nNext:\n"
+            f"  connect an assistant as a CSM: [bold]CSDESK_USER={csm} .venv/bin/csdesk serve[/] (see the README)\n"
+            f"  review the drafted outreach as {reviewer} (the demo's reviewer) in the terminal:\n"
+            f"    [bold].venv/bin/csdesk drafts list --as {reviewer}[/]\n"
+            f"  or in the browser: [bold].venv/bin/csdesk tokens create --user {reviewer} --name browser[/] "
+            f"prints a token;\n"
+            f"    [bold].venv/bin/csdesk serve --http[/], then sign in with it at "
+            "http://127.0.0.1:8765/review")
 
 
 def _main_reason(assessment: AssessmentOut) -> str:

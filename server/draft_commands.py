@@ -16,20 +16,21 @@ from store.schemas import DraftOut, DraftRow
 async def list_queue(settings: Settings, *, as_user: str | None, statuses: tuple[str, ...], owner: str | None
                      ) -> list[DraftRow]:
     async with open_app(settings) as app, app.read_sessions() as session:
-        principal = await principal_for(session, email=as_user or settings.user)
+        principal = await principal_for(session, email=settings.acting_email(as_user))
         page = await drafts.list_drafts(session, principal=principal, statuses=statuses, owner=owner, limit=200)
         return page.items
 
 
-async def show(settings: Settings, *, draft_id: int) -> DraftOut:
+async def show(settings: Settings, *, as_user: str | None, draft_id: int) -> DraftOut:
     async with open_app(settings) as app, app.read_sessions() as session:
+        await principal_for(session, email=settings.acting_email(as_user))  # an active user, as over MCP
         return await drafts.get_draft(session, draft_id=draft_id)
 
 
 async def decide(settings: Settings, *, as_user: str | None, draft_id: int, decision: str, note: str | None = None,
                  subject: str | None = None, body: str | None = None) -> DraftOut:
     async with open_app(settings) as app, app.write_sessions() as session, session.begin():
-        principal = await principal_for(session, email=as_user or settings.user)
+        principal = await principal_for(session, email=settings.acting_email(as_user))
         return await drafts.review_draft(session, principal=principal, now=app.clock.now(), draft_id=draft_id,
                                          decision=decision, note=note, subject=subject, body=body)  # type: ignore[arg-type]
 
@@ -46,7 +47,7 @@ async def send(settings: Settings, *, as_user: str | None, resend_unfinished: bo
     transport = transport_for(settings)
     async with open_app(settings) as app:
         async with app.read_sessions() as session:
-            principal = await principal_for(session, email=as_user or settings.user)
+            principal = await principal_for(session, email=settings.acting_email(as_user))
         report = await send_approved(app, principal=principal, transport=transport,
                                      resend_unfinished=resend_unfinished)
     where = (f"SMTP {settings.smtp_host}:{settings.smtp_port}" if settings.smtp_host

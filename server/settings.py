@@ -99,6 +99,18 @@ class Settings(BaseSettings):
     def llm_configured(self) -> bool:
         return bool(self.llm_model)
 
+    def acting_email(self, as_user: str | None) -> str:
+        """Who a terminal command acts as: `--as`, else CSDESK_USER.
+
+        Raises:
+            InvalidInput: neither is given.
+        """
+        email = as_user or self.user
+        if not email:
+            raise InvalidInput("no user given: pass --as EMAIL or set CSDESK_USER to the email of a csdesk user "
+                               "(`csdesk users list` shows them)")
+        return email
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or sqlite_url(str(self.db_path))

@@ -194,6 +194,9 @@ class AssessmentBrief(Out):
     summary: str
     drivers: list[dict[str, Any]]
     next_actions: list[str]
+    inputs_changed: str | None = Field(None, description=(
+        'Set when the account changed after this assessment was made, e.g. "assessed before: the renewal changed '
+        'on 2026-11-23 (now proposal_sent, forecast 120000.00 USD)"; the next assessment takes the change in.'))
 
 
 class AssessmentOut(AssessmentBrief):

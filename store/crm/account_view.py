@@ -32,6 +32,7 @@ from store.database.one_hop import on_session
 from store.errors import NotFound
 from store.health.assessments import health_history, latest_assessment_of
 from store.health.signal_facts import MEETING_KINDS, OUTBOUND_KINDS
+from store.runs.account_marks import CHANGE_WORDS, pending_change
 from store.schemas import (
     Account360,
     AssessmentBrief,
@@ -142,9 +143,13 @@ def account_360(db: Connection, *, account_id: int, now: datetime, full_text: bo
     last_outbound, last_meeting = rows(db, LAST_CONTACT, bound).one()
     latest = latest_assessment_of(db, account_id)
     history = health_history(db, account_id)
+    assessment = None
+    if latest is not None:
+        assessment = AssessmentBrief.model_validate(
+            {**latest.model_dump(), "inputs_changed": _changed_since(db, account_id, latest.created_at, renewal)})
     return Account360(
         account=account_detail(account, owner, today),
-        assessment=AssessmentBrief.model_validate(latest.model_dump()) if latest else None,
+        assessment=assessment,
         health_history=[HealthPointOut(at=point.at.date(), status=point.status, score=point.score)
                         for point in history],
         contacts=[ContactOut.model_validate(contact) for contact in contacts],
@@ -159,6 +164,19 @@ def account_360(db: Connection, *, account_id: int, now: datetime, full_text: bo
         surveys=[_survey(row, text_limit) for row in surveys],
         success_plan=active_plan_of(db, account_id, today=today),
     )
+
+
+def _changed_since(db: Connection, account_id: int, assessed_at: datetime, renewal: Any) -> str | None:
+    """What changed on the account after its assessment was made and is not assessed yet, in words."""
+    change = pending_change(db, account_id)
+    if change is None or change[0] <= assessed_at:
+        return None
+    marked_at, words = change
+    now_stands = ""
+    if words == CHANGE_WORDS["renewal.update"] and renewal is not None:
+        forecast = f", forecast {renewal.forecast_amount} {renewal.currency}" if renewal.forecast_amount else ""
+        now_stands = f" (now {renewal.stage}{forecast})"
+    return f"assessed before: {words} on {marked_at.date().isoformat()}{now_stands}; the next assessment takes it in"
 
 
 def _touchpoint(row: Any, author_email: str, limit: int) -> TouchpointOut:

@@ -13,6 +13,7 @@ from store.auth.principals import Principal, require_account_writer
 from store.crm.accounts import load_account
 from store.database.models import Contact, HealthNote, Touchpoint
 from store.errors import InvalidInput, NotFound
+from store.runs.account_marks import mark_accounts
 from store.schemas import NoteOut, TouchpointOut
 from store.vocabulary import Sentiment, TouchpointKind
 
@@ -69,5 +70,6 @@ async def log_touchpoint(
     await session.flush()
     audit.record(session, principal=principal, action="touchpoint.create", entity="touchpoint",
                  entity_id=touchpoint.id, at=now, after=audit.snapshot(touchpoint))
+    await mark_accounts(session, [account_id], now=now, reason="touchpoint.create")
     return TouchpointOut(id=touchpoint.id, kind=touchpoint.kind, occurred_at=touchpoint.occurred_at,
                          summary=touchpoint.summary, contact_id=contact_id, author=principal.email)

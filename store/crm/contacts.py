@@ -15,6 +15,7 @@ from store.crm.accounts import load_account
 from store.database.models import Contact
 from store.database.versioning import check_version, flush_guarded
 from store.errors import Conflict, InvalidInput, NotFound
+from store.runs.account_marks import mark_accounts
 from store.schemas import ContactOut
 from store.vocabulary import CONTACT_ROLES
 
@@ -70,6 +71,7 @@ async def upsert_contact(
             .values(is_primary_sponsor=False, updated_at=now, version=Contact.version + 1)
             .execution_options(synchronize_session="fetch")
         )
+    await mark_accounts(session, [account_id], now=now, reason="contact.update")
     return ContactOut.model_validate(contact)
 
 

@@ -24,6 +24,7 @@ from store.database.models import Account, Renewal, User
 from store.database.one_hop import on_session
 from store.database.versioning import check_version, flush_guarded
 from store.errors import Conflict, InvalidInput, NotFound
+from store.runs.account_marks import mark_accounts
 from store.schemas import RenewalOut, RenewalPage, RenewalTotal
 from store.vocabulary import CLOSED_RENEWAL_STAGES, HEALTH_STATUSES, OPEN_RENEWAL_STAGES, RENEWAL_STAGES
 
@@ -220,6 +221,8 @@ async def _move(session: AsyncSession, *, principal: Principal, now: datetime, l
         await session.refresh(held)
     await audit.write(session, principal=principal, action="renewal.update", entity="renewal", entity_id=line.id,
                       at=now, before={key: getattr(line, key) for key in changes}, after=changes)
+    if changes.get("stage", line.stage) != line.stage or "forecast_amount" in changes:
+        await mark_accounts(session, [line.account_id], now=now, reason="renewal.update")
     moved_line = line._replace(**{key: value for key, value in changes.items() if key in line._fields},
                                version=version)
     return renewal_out(moved_line, moved_line, moved_line.owner, now.date())
@@ -257,6 +260,7 @@ async def _close(session: AsyncSession, *, principal: Principal, now: datetime, 
     if audit.snapshot(account) != before_account:
         audit.record(session, principal=principal, action="account.update", entity="account",
                      entity_id=account.id, at=now, before=before_account, after=audit.snapshot(account))
+    await mark_accounts(session, [account.id], now=now, reason="renewal.update")
     owner = await session.scalar(select(User.email).where(User.id == renewal.owner_id)) or ""
     return renewal_out(renewal, account, owner, now.date())
 

@@ -25,6 +25,7 @@ from store.database.one_hop import on_session
 from store.database.versioning import check_version, flush_guarded
 from store.errors import Conflict, InvalidInput, NotFound
 from store.health.signal_facts import progress
+from store.runs.account_marks import mark_accounts
 from store.schemas import MilestoneOut, OutcomeOut, SuccessPlanOut
 from store.vocabulary import OUTCOME_STATUSES, PLAN_ACTIONS
 
@@ -145,6 +146,7 @@ async def update_success_plan(session: AsyncSession, *, principal: Principal, no
         await flush_guarded(session, "success plan", plan.id)
         audit.record(session, principal=principal, action=f"success_plan.{change.action}", entity="success_plan",
                      entity_id=plan.id, at=now, after={"account_id": account_id, **detail})
+    await mark_accounts(session, [account_id], now=now, reason="success_plan.update")
     plan_id = plan.id
     answer = await active_plan(session, account_id, today=today)
     if answer is None:  # the change closed it

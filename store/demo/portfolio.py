@@ -44,6 +44,7 @@ DEMO_USERS = (
     ("ana.garcia@example.com", "Ana Garcia", "csm"),
     ("ben.okafor@example.com", "Ben Okafor", "csm"),
     ("chloe.martin@example.com", "Chloe Martin", "csm"),
+    ("riley.chen@example.com", "Riley Chen", "reviewer"),
 )
 SEEDER = "demo-seed"
 # Share of the portfolio each story gets; the rest are steady accounts.

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, case, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.database.models import AccountMark
@@ -90,3 +90,28 @@ async def clear_marked_before(session: AsyncSession, *, before: datetime, now: d
             .execution_options(synchronize_session=False),
             [{"id": row.account_id, "lag": round((now - row.pending_since).total_seconds(), 3)} for row in rows])
     return len(rows)
+
+
+# What a CSM's own writes mark: the assessment's inputs moved, so the account page and the brief say the
+# assessment predates the change until the next one takes it in (a watch worker does within seconds).
+CHANGE_WORDS = {
+    "renewal.update": "the renewal changed",
+    "touchpoint.create": "a touchpoint was logged",
+    "contact.update": "a contact changed",
+    "success_plan.update": "the success plan changed",
+    "events": "product events arrived",
+    "events.rebuild": "product usage was recounted",
+}
+PENDING_CHANGE = select(MARKS.c.marked_at, MARKS.c.reason).where(
+    MARKS.c.account_id == bindparam("account_id"), MARKS.c.pending_since.is_not(None))
+
+
+def pending_change(db: Connection, account_id: int) -> tuple[datetime, str] | None:
+    """When the account last changed in a way not yet assessed, and the change in words."""
+    row = db.execute(PENDING_CHANGE, {"account_id": account_id}).first()
+    if row is None:
+        return None
+    reason = row.reason
+    words = CHANGE_WORDS.get(reason) or (f"{reason.removeprefix('import.')} imported"
+                                         if reason.startswith("import.") else reason)
+    return row.marked_at, words

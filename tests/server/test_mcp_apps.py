@@ -68,9 +68,6 @@ def apps_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def tokens(apps_db: Path) -> dict[str, str]:
     env = csdesk_env(apps_db)
-    if not fetch_rows(apps_db, f"SELECT id FROM users WHERE email = '{REVIEWER}'"):
-        assert run_csdesk("users", "add", REVIEWER, "--name", "Riley Chen", "--role", "reviewer",
-                          env=env).returncode == 0
     return {who: run_csdesk("tokens", "create", "--user", email, "--name", "apps", env=env).stdout.strip()
             for who, email in (("csm", DEMO_CSM), ("manager", "morgan.lee@example.com"), ("reviewer", REVIEWER))}
 

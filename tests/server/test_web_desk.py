@@ -33,9 +33,6 @@ def desk_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def tokens(desk_db: Path) -> dict[str, str]:
     env = csdesk_env(desk_db)
-    if not fetch_rows(desk_db, f"SELECT id FROM users WHERE email = '{REVIEWER}'"):
-        assert run_csdesk("users", "add", REVIEWER, "--name", "Riley Chen", "--role", "reviewer",
-                          env=env).returncode == 0
     made = {who: run_csdesk("tokens", "create", "--user", email, "--name", "desk", env=env).stdout.strip()
             for who, email in (("csm", DEMO_CSM), ("manager", MANAGER), ("reviewer", REVIEWER))}
     assert all(token.startswith("csd_") for token in made.values()), made
@@ -162,6 +159,10 @@ def test_the_account_page_reads_as_a_page_and_crm_text_stays_inert(
         missing = client.get("/accounts/999999")
     assert before.status_code == 200 and noted.returncode == 0, noted.stderr
     assert f'<h1 id="account-name">{html.escape(name)}' in page.text
+    # The touchpoint came in after the account was assessed: the assessment says it predates it.
+    assert 'id="inputs-changed"' not in before.text
+    changed = page.text.split('id="inputs-changed">', 1)[1].split("</p>", 1)[0]
+    assert changed.startswith("assessed before: touchpoints imported on ")
     assert "&lt;script&gt;alert(2)&lt;/script&gt;" in page.text and "<script>" not in page.text
     assert "&lt;img src=x onerror=" in page.text and "<img" not in page.text
     health = page.text.split('<svg id="health-chart"', 1)[1].split("</svg>", 1)[0]
