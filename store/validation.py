@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
 from store.errors import InvalidInput
@@ -88,6 +88,22 @@ def parse_date(value: str | date, field: str) -> date:
         return date.fromisoformat(value.strip())
     except ValueError as exc:
         raise InvalidInput(f"{field} must be a date like 2027-03-31; got {value!r}") from exc
+
+
+# A user's "today" may still be yesterday in UTC; a day earlier than that is a date they did not mean.
+PAST_DATE_GRACE = timedelta(days=1)
+
+
+def not_in_past(value: date | None, field: str, *, today: date, hint: str = "") -> date | None:
+    """A date a user sets for something still to happen: not before yesterday.
+
+    Raises:
+        InvalidInput: the date is further back, with today's date and what is accepted.
+    """
+    if value is not None and value < today - PAST_DATE_GRACE:
+        raise InvalidInput(f"{field} {value.isoformat()} is in the past (today is {today.isoformat()}): give today "
+                           f"or a later date{hint}")
+    return value
 
 
 def truncate(body: str, limit: int) -> tuple[str, bool]:

@@ -10,6 +10,7 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 from pydantic import Field
 
+from store import validation
 from store.crm import account_view, accounts
 from store.schemas import Account360, AccountDetail, AccountPage
 from store.vocabulary import AccountStatus, HealthStatus, LifecycleStage, OnboardingStatus, Segment
@@ -134,6 +135,8 @@ async def update_account(
         "churn_risk_reason": churn_risk_reason, "status": status,
     }.items() if value is not None}
     async with unit_of_work(ctx, write=True) as work:
+        validation.not_in_past(renewal_date, "renewal_date", today=work.today,
+                               hint="; a renewal that was decided is closed with update_renewal")
         detail = await accounts.update_account(work.session, principal=work.principal, now=work.now,
                                                account_id=account_id, expected_version=expected_version,
                                                changes=changes)

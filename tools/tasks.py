@@ -9,6 +9,7 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 from pydantic import Field
 
+from store import validation
 from store.crm import tasks
 from store.schemas import TaskOut, TaskPage
 from store.vocabulary import TaskPriority, TaskStatus
@@ -53,8 +54,9 @@ async def create_task(
     priority: TaskPriority = "normal",
     notes: str | None = None,
 ) -> Annotated[CallToolResult, TaskOut]:
-    """Create a task on an account you own (managers and admins: any account)."""
+    """Create a task on an account you own (managers and admins: any account). A due date is today or later."""
     async with unit_of_work(ctx, write=True) as work:
+        validation.not_in_past(due_date, "due_date", today=work.today)
         task = await tasks.create_task(work.session, principal=work.principal, now=work.now, account_id=account_id,
                                        title=title, assignee=assignee, due_date=due_date, priority=priority,
                                        notes=notes)
@@ -78,6 +80,7 @@ async def update_task(
                                               "notes": notes, "due_date": due_date, "priority": priority}.items()
                if value is not None}
     async with unit_of_work(ctx, write=True) as work:
+        validation.not_in_past(due_date, "due_date", today=work.today)
         task = await tasks.update_task(work.session, principal=work.principal, now=work.now, task_id=task_id,
                                        changes=changes, expected_version=expected_version)
     return respond(task)

@@ -90,6 +90,28 @@ async def test_tasks_are_created_reassigned_and_completed(connect: ClientFactory
     assert "does not own" in refused and "due_date" in bad_date
 
 
+async def test_dates_in_the_past_are_refused_with_today_named_and_nothing_changes(connect: ClientFactory) -> None:
+    async with connect("ana") as client:
+        account = await call_ok(client, "create_account", name="Dated Co", segment="smb", arr="12000",
+                                renewal_date="2027-02-01")
+        long_ago = await call_error(client, "create_task", account_id=account["id"], title="Call", due_date="2020-01-01")
+        # Yesterday in UTC may still be today where the CSM is: accepted (and shown overdue).
+        yesterday = await call_ok(client, "create_task", account_id=account["id"], title="Call",
+                                  due_date="2026-11-22")
+        moved_back = await call_error(client, "update_task", task_id=yesterday["id"], due_date="2026-11-01")
+        renewal_back = await call_error(client, "update_account", account_id=account["id"],
+                                        expected_version=account["version"], renewal_date="2025-12-31")
+        view = await call_ok(client, "get_account", account_id=account["id"])
+        tasks = await call_ok(client, "list_tasks", account_id=account["id"])
+    assert "due_date 2020-01-01 is in the past (today is 2026-11-23): give today or a later date" in long_ago
+    assert yesterday["due_date"] == "2026-11-22"
+    assert "due_date 2026-11-01 is in the past (today is 2026-11-23)" in moved_back
+    assert "renewal_date 2025-12-31 is in the past (today is 2026-11-23)" in renewal_back
+    assert "closed with update_renewal" in renewal_back
+    assert view["open_renewal"]["due_date"] == "2027-02-01" and view["account"]["version"] == account["version"]
+    assert [(t["title"], t["due_date"]) for t in tasks["items"]] == [("Call", "2026-11-22")]
+
+
 async def test_notifications_are_listed_and_marked_read(connect: ClientFactory, main_db) -> None:  # noqa: ANN001
     from store.crm.notifications import notify
     from tests.conftest import NOW

@@ -45,7 +45,7 @@ async def test_the_brief_shows_the_success_plan_and_one_task_per_line(connect: C
     async with connect("ana") as client:
         account = await call_ok(client, "create_account", name="Planned Co", segment="smb", arr="9000")
         await call_ok(client, "create_task", account_id=account["id"], title="Send the summary",
-                      due_date="2026-11-20")
+                      due_date="2026-11-22")
         await call_ok(client, "create_task", account_id=account["id"], title="Book the QBR")
         plan = await call_ok(client, "update_success_plan", account_id=account["id"], action="start",
                              text="Faster month-end", on="2026-10-01")
@@ -57,5 +57,5 @@ async def test_the_brief_shows_the_success_plan_and_one_task_per_line(connect: C
     assert "Faster month-end (since 2026-10-01)" in lines
     assert "- Close the books in 3 days: Days to close 10 → not measured of 3 days by 2027-03-31 (on track)" in lines
     tasks = lines[lines.index("## Open tasks") + 1:]
-    assert tasks[:2] == ["- Send the summary — ana@example.com, due 2026-11-20 (overdue)",
+    assert tasks[:2] == ["- Send the summary — ana@example.com, due 2026-11-22 (overdue)",
                          "- Book the QBR — ana@example.com"]
