@@ -13,6 +13,8 @@ from pydantic import BaseModel
 
 from agents.assessment import AccountOutcome, agent_principal, assess_each
 from agents.deps import AgentDeps
+from store.auth.principals import Principal
+from store.crm import portfolio_snapshots
 from store.crm.drafts import sweep_stale
 from store.database.engine import refresh_statistics
 from store.events.rollup import roll_up_all
@@ -168,6 +170,7 @@ async def _run_cycle(deps: AgentDeps, *, force: bool, on_start: Callable[[int], 
                 await _finish(deps, run_id)
         status = "completed"
         await _refresh_statistics(deps, assessed=tally.assessed)
+        await _refresh_portfolio_figures(deps, agent)
     finally:
         try:
             summary = tally.summary(run_id, time.perf_counter() - started)
@@ -191,6 +194,15 @@ async def _refresh_statistics(deps: AgentDeps, *, assessed: int) -> None:
         await refresh_statistics(deps.write_sessions, REWRITTEN_TABLES)
     except Exception:  # the cycle's work is done and committed; stale statistics only slow reads down
         logger.warning("could not refresh the planner's statistics after the cycle", exc_info=True)
+
+
+async def _refresh_portfolio_figures(deps: AgentDeps, agent: Principal) -> None:
+    """The dashboard a manager opens next is read from storage, not computed (store.crm.portfolio_snapshots)."""
+    try:
+        await portfolio_snapshots.refresh(deps.read_sessions, deps.write_sessions, principal=agent,
+                                          now=deps.clock.now())
+    except Exception:  # the cycle's work is done and committed; the dashboard computes its figures itself
+        logger.warning("could not refresh the portfolio's stored figures after the cycle", exc_info=True)
 
 
 async def _claim(deps: AgentDeps, run_id: int, cycle_id: int) -> list[int]:

@@ -10,7 +10,7 @@ from mcp.types import CallToolResult
 from pydantic import Field
 
 from agents.backtest import backtest_for
-from store.crm import portfolio
+from store.crm import portfolio, portfolio_snapshots
 from store.crm.portfolio_schemas import PortfolioSummary
 from tools.common import READ, ToolSpec, app_of, respond, unit_of_work
 
@@ -33,11 +33,18 @@ async def portfolio_summary(
 ) -> Annotated[CallToolResult, PortfolioSummary]:
     """Portfolio health: count and ARR per health status now and 30 days ago, accounts that became or left
     at_risk in 7 days, open renewals by quarter (due, forecast, at risk), and GRR, NRR and logo churn."""
-    model = app_of(ctx).health_models.current()
+    app = app_of(ctx)
+    model = app.health_models.current()
     async with unit_of_work(ctx, write=False) as work:
-        summary = await portfolio.portfolio_summary(
-            work.session, principal=work.principal, now=work.now, owner=owner, currency=currency,
-            period_start=period_start, period_end=period_end, quarters=quarters)
+        if period_start is None and period_end is None:
+            # The default period: the whole portfolio's figures are kept while exact (portfolio_snapshots).
+            summary = await portfolio_snapshots.summary(app.read_sessions, app.write_sessions, principal=work.principal,
+                                                        now=work.now, owner=owner, currency=currency,
+                                                        quarters=quarters)
+        else:
+            summary = await portfolio.portfolio_summary(
+                work.session, principal=work.principal, now=work.now, owner=owner, currency=currency,
+                period_start=period_start, period_end=period_end, quarters=quarters)
         if health_backtest:
             result = await backtest_for(work.session, work.principal, model, today=work.now.date())
             summary = summary.model_copy(update={"health_backtest": result})

@@ -6,7 +6,6 @@ figures")."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -15,9 +14,8 @@ from starlette.routing import Route
 from server.web.charts import Chart, Series, column_chart, line_chart
 from server.web.pages import Pages, Viewer
 from server.web.query import QueryReader
-from store.auth.users import user_id_filter
-from store.crm.portfolio import portfolio_summary, retention_by_segment, retention_trend
-from store.crm.portfolio_schemas import PortfolioSummary, QuarterPipeline, RetentionFigures, StatusSlice
+from store.crm import portfolio_snapshots
+from store.crm.portfolio_schemas import QuarterPipeline, RetentionFigures, StatusSlice
 from store.errors import CsdeskError
 
 
@@ -85,22 +83,17 @@ def portfolio_routes(pages: Pages) -> list[Route]:
         if reader.problems:
             return pages.problem(viewer, "; ".join(reader.problems), status=400, title="Portfolio")
         app = pages.app_of(request)
-        now = app.clock.now()
         try:
-            async with app.read_sessions() as db:
-                summary: PortfolioSummary = await portfolio_summary(db, principal=viewer.principal, now=now,
-                                                                    owner=owner, currency=currency)
-                owner_id = await user_id_filter(db, ref=owner, principal=viewer.principal)
-                period = summary.retention
-                found: dict[str, Any] = {
-                    "trend": await retention_trend(db, owner_id=owner_id, currency=summary.currency, today=now.date()),
-                    "by_segment": await retention_by_segment(db, owner_id=owner_id, currency=summary.currency,
-                                                             start=period.period_start, end=period.period_end)}
+            found = await portfolio_snapshots.dashboard(app.read_sessions, app.write_sessions,
+                                                        principal=viewer.principal, now=app.clock.now(),
+                                                        owner=owner, currency=currency)
         except CsdeskError as exc:
             return pages.problem(viewer, str(exc), status=400, title="Portfolio")
+        summary = found.summary
         return pages.render("portfolio.html", viewer=viewer, section="portfolio", s=summary, owner=owner or "",
                             health=health_chart(summary.health),
                             pipeline=pipeline_chart(summary.pipeline, summary.currency),
-                            trend_chart=trend_chart(found["trend"]), churn=churn_chart(found["by_segment"]), **found)
+                            trend_chart=trend_chart(found.trend), churn=churn_chart(found.by_segment),
+                            trend=found.trend, by_segment=found.by_segment)
 
     return [pages.route("/portfolio", portfolio)]

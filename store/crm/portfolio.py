@@ -229,14 +229,13 @@ async def retention_by_segment(session: AsyncSession, *, owner_id: int | None, c
     return {str(segment): one for segment, one in figures}
 
 
-async def retention_trend(session: AsyncSession, *, owner_id: int | None, currency: str, today: date,
-                          months: int = 12) -> list[RetentionFigures]:
-    """GRR and NRR over the twelve months ending at each of the last `months` month ends (the latest
-    point ends today), oldest first: how retention has moved."""
+def month_ends(today: date, months: int = 12) -> list[tuple[date, date]]:
+    """The twelve-month periods ending at each of the last `months - 1` month ends, oldest first; with the
+    period ending today (retention_period's default) they make the monthly trend."""
     this_month = today.replace(day=1)
-    ends = [add_months(this_month, -back) - timedelta(days=1) for back in range(months - 1, 0, -1)] + [today]
-    return [await retention(session, owner_id=owner_id, currency=currency, start=add_months(end, -12)
-                            + timedelta(days=1), end=end) for end in ends]
+    # The last day of each of the `months - 1` months before this one: Oct 31 back to Dec 31 on Nov 23.
+    ends = [add_months(this_month, 1 - back) - timedelta(days=1) for back in range(months - 1, 0, -1)]
+    return [(add_months(end, -12) + timedelta(days=1), end) for end in ends]
 
 
 async def _retention_rows(session: AsyncSession, *, owner_id: int | None, currency: str, start: date, end: date,

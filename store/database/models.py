@@ -410,8 +410,10 @@ class AgentRun(Base):
 
 class Assessment(Base):
     __tablename__ = "assessments"
-    # Covering: "status as of a date" per account is read from the index alone (store.crm.portfolio).
-    __table_args__ = (Index("ix_assessments_account_created_status", "account_id", "created_at", "id", "status"),)
+    # Covering: "status as of a date" per account is read from the index alone (store.crm.portfolio);
+    # by time alone: whether any assessment falls in a stretch of time (store.crm.portfolio_snapshots).
+    __table_args__ = (Index("ix_assessments_account_created_status", "account_id", "created_at", "id", "status"),
+                      Index("ix_assessments_created_at", "created_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
@@ -648,3 +650,20 @@ class IngestRejection(Base):
     token_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id", ondelete="SET NULL"))
     status: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(String(500))
+
+
+class PortfolioSnapshot(Base):
+    """Portfolio figures for the whole portfolio as computed at `computed_for`, with what they were
+    computed from: the newest audit and revenue ids then, and how many relevant rows sat in the newest
+    ids' range (so that a row committed late under a lower id is noticed). See store.crm.portfolio_snapshots."""
+
+    __tablename__ = "portfolio_snapshots"
+
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    computed_for: Mapped[datetime] = mapped_column(UtcDateTime())
+    audit_seen: Mapped[int] = mapped_column(Integer)
+    audit_recent: Mapped[int] = mapped_column(Integer)
+    revenue_seen: Mapped[int] = mapped_column(Integer)
+    revenue_recent: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)

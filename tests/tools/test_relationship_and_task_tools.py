@@ -94,7 +94,8 @@ async def test_dates_in_the_past_are_refused_with_today_named_and_nothing_change
     async with connect("ana") as client:
         account = await call_ok(client, "create_account", name="Dated Co", segment="smb", arr="12000",
                                 renewal_date="2027-02-01")
-        long_ago = await call_error(client, "create_task", account_id=account["id"], title="Call", due_date="2020-01-01")
+        long_ago = await call_error(client, "create_task", account_id=account["id"], title="Call",
+                                    due_date="2020-01-01")
         # Yesterday in UTC may still be today where the CSM is: accepted (and shown overdue).
         yesterday = await call_ok(client, "create_task", account_id=account["id"], title="Call",
                                   due_date="2026-11-22")
