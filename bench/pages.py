@@ -11,15 +11,20 @@ import argparse
 import asyncio
 import re
 import subprocess
+import time
 
 import httpx
+from sqlalchemy import delete
 
 from bench.latency import CSDESK, http_server, server_env
 from bench.portfolio import MANAGER, ensure_portfolio, settings_for
-from bench.timing import Timing, measure
+from bench.timing import Timing, measure, summarise
+from server.context import open_app
 from server.settings import Settings
+from store.database.models import PortfolioSnapshot
 
 CALLS = 30
+RECOMPUTED_CALLS = 3
 LIST_BUDGET_MS = 300
 DASHBOARD_BUDGET_MS = 250
 # (who, path, budget): the questions a CSM and a manager open the desk for.
@@ -71,12 +76,33 @@ async def measure_pages(settings: Settings, accounts: int, calls: int) -> list[t
                         raise RuntimeError(f"{url}: {answer.status_code}")
 
                 results.append((who, url, budget, await measure(call, calls)))
+            results.append(("manager", "/portfolio (figures computed again, as after a write)", DASHBOARD_BUDGET_MS,
+                            await _recomputed_dashboard(settings, manager)))
     return results
+
+
+async def _recomputed_dashboard(settings: Settings, manager: httpx.AsyncClient) -> Timing:
+    """The dashboard when its stored figures no longer hold (the first page after an account, renewal,
+    assessment or revenue write): each call finds none stored and computes them."""
+    samples = []
+    async with open_app(settings, migrate=False) as app:
+        for _ in range(RECOMPUTED_CALLS):
+            async with app.write_sessions() as session, session.begin():
+                await session.execute(delete(PortfolioSnapshot))
+            started = time.perf_counter()
+            answer = await manager.get("/portfolio")
+            samples.append((time.perf_counter() - started) * 1000)
+            if answer.status_code != 200:
+                raise RuntimeError(f"/portfolio: {answer.status_code}")
+    return summarise(samples)
 
 
 def report(accounts: int, results: list[tuple[str, str, int, Timing]]) -> None:
     print(f"  web desk pages at {accounts:,} accounts, ms p50 / p99 over loopback HTTP:")
     for who, url, budget, timing in results:
+        if url.startswith("/portfolio ("):
+            print(f"    {who:8} {url:70} {timing}  (once after such a write; then stored)")
+            continue
         verdict = "met" if timing.p50_ms <= budget else "MISSED"
         print(f"    {who:8} {url:70} {timing}  (budget {budget} ms: {verdict})")
 

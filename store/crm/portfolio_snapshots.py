@@ -11,7 +11,8 @@ gets them back when nothing they depend on has changed since:
   under a lower id (concurrent writers on PostgreSQL) is caught as well as a new one;
 - no assessment falls in the stretch the "30 days ago" and "7 days ago" moments have moved over.
 Anything else is computed again, exactly as `portfolio_summary` does, and stored. A closed month's
-twelve-month retention depends only on revenue events dated up to its end, and is kept on that alone.
+twelve-month retention depends only on revenue events dated up to its end: the last eleven months are kept
+on that alone.
 The agent cycle refreshes the whole portfolio's figures after each run (`refresh`), so the dashboard a
 manager opens is read from storage.
 """
@@ -176,27 +177,29 @@ async def dashboard(read_sessions: async_sessionmaker[AsyncSession], write_sessi
     by_segment = await _remembered(read_sessions, write_sessions, kind="by_segment", key=f"{found.currency}", now=now,
                                    exact=lambda session, row: _summary_still_exact(session, row, now),
                                    compute=segments)
-    trend = [await closed_retention(read_sessions, write_sessions, currency=found.currency, start=start, end=end,
-                                    now=now) for start, end in month_ends(now.date())]
+    trend = await closed_months(read_sessions, write_sessions, currency=found.currency, now=now)
     return Dashboard(summary=found, by_segment={name: RetentionFigures.model_validate(one)
                                                 for name, one in by_segment.items()}, trend=[*trend, period])
 
 
-async def closed_retention(read_sessions: async_sessionmaker[AsyncSession],
-                           write_sessions: async_sessionmaker[AsyncSession], *, currency: str, start: date, end: date,
-                           now: datetime) -> RetentionFigures:
-    """The whole portfolio's retention over a period that has ended: it moves only with revenue events
-    dated up to its end (one recorded late, or an import of history)."""
+async def closed_months(read_sessions: async_sessionmaker[AsyncSession],
+                        write_sessions: async_sessionmaker[AsyncSession], *, currency: str,
+                        now: datetime) -> list[RetentionFigures]:
+    """The whole portfolio's twelve-month retention at each of the last eleven month ends, oldest first.
+    Those periods have ended: they move only with a revenue event dated up to the last of them (one
+    recorded late, or an import of history)."""
+    periods = month_ends(now.date())
+    last_end = periods[-1][1]
 
     async def compute(session: AsyncSession) -> dict[str, Any]:
-        figures = await retention(session, owner_id=None, currency=currency, start=start, end=end)
-        return figures.model_dump(mode="json")
+        return {"months": [(await retention(session, owner_id=None, currency=currency, start=start, end=end))
+                           .model_dump(mode="json") for start, end in periods]}
 
     payload = await _remembered(
-        read_sessions, write_sessions, kind="retention", key=f"{currency}|{start.isoformat()}|{end.isoformat()}",
-        now=now, revenue_until=end, compute=compute,
-        exact=lambda session, row: _unchanged(session, row, audits=False, revenue_until=end))
-    return RetentionFigures.model_validate(payload)
+        read_sessions, write_sessions, kind="closed_months", key=f"{currency}|{last_end.isoformat()}", now=now,
+        revenue_until=last_end, compute=compute,
+        exact=lambda session, row: _unchanged(session, row, audits=False, revenue_until=last_end))
+    return [RetentionFigures.model_validate(one) for one in payload["months"]]
 
 
 async def refresh(read_sessions: async_sessionmaker[AsyncSession], write_sessions: async_sessionmaker[AsyncSession],

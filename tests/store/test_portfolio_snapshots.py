@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from store.crm.activity import add_health_note
 from store.crm.portfolio import month_ends, portfolio_summary, retention
 from store.crm.portfolio_schemas import PortfolioSummary
-from store.crm.portfolio_snapshots import closed_retention, dashboard, summary
+from store.crm.portfolio_snapshots import closed_months, dashboard, summary
 from store.database.models import AuditEvent, PortfolioSnapshot, RevenueEvent
 from tests.conftest import NOW, Db
 from tests.store.test_portfolio import _assess, _change, _close, _fixture
@@ -84,26 +84,28 @@ async def test_a_write_committed_late_under_a_lower_id_is_noticed(db: Db) -> Non
     assert await _computed_for(db) != first
 
 
-async def test_a_closed_month_is_kept_until_a_revenue_event_dated_in_it_arrives(db: Db) -> None:
+async def test_closed_months_are_kept_until_a_revenue_event_dated_in_them_arrives(db: Db) -> None:
     ids = await _fixture(db)
-    start, end = month_ends(NOW.date())[-1]
+    periods = month_ends(NOW.date())
     sessions = db.app.read_sessions, db.app.write_sessions
 
-    async def fresh() -> object:
+    async def fresh() -> list[object]:
         async with db.read() as session:
-            return await retention(session, owner_id=None, currency="USD", start=start, end=end)
+            return [await retention(session, owner_id=None, currency="USD", start=start, end=end)
+                    for start, end in periods]
 
-    kept = await closed_retention(*sessions, currency="USD", start=start, end=end, now=NOW)
+    kept = await closed_months(*sessions, currency="USD", now=NOW)
     assert kept == await fresh()
-    # Today's ARR change is after the month ended: the month's figures are kept.
+    # Today's ARR change is after the months ended: their figures are kept.
     await _change(db, ids["Echo"], NOW.date(), arr="47000")
-    assert await closed_retention(*sessions, currency="USD", start=start, end=end, now=LATER) == kept
-    assert await _computed_for(db, "retention") == NOW
-    # A revenue event dated inside it (history recorded late) changes them.
+    assert await closed_months(*sessions, currency="USD", now=LATER) == kept
+    assert await _computed_for(db, "closed_months") == NOW
+    # A revenue event dated inside them (history recorded late) changes them.
     async with db.write() as session:
-        session.add(RevenueEvent(account_id=ids["Echo"], occurred_on=end - timedelta(days=3), kind="expansion",
-                                 currency="USD", arr_before=40000, arr_after=52000, source="import", created_at=NOW))
-    moved = await closed_retention(*sessions, currency="USD", start=start, end=end, now=LATER)
+        session.add(RevenueEvent(account_id=ids["Echo"], occurred_on=periods[-1][1] - timedelta(days=3),
+                                 kind="expansion", currency="USD", arr_before=40000, arr_after=52000, source="import",
+                                 created_at=NOW))
+    moved = await closed_months(*sessions, currency="USD", now=LATER)
     assert moved == await fresh() and moved != kept
 
 
