@@ -48,8 +48,7 @@ def desk_routes(pages: Pages) -> list[Route]:
             query=reader.text("q"), sort=reader.choice("sort", ACCOUNT_SORTS, "arr_desc") or "arr_desc")
         number, size = reader.page()
         if reader.problems:
-            return pages.problem(viewer, "This view's filters are not valid: " + "; ".join(reader.problems) + ".",
-                                 status=400, title="Accounts")
+            return pages.refused(viewer, reader.problems, what="This view's filters", title="Accounts")
         app = pages.app_of(request)
         today = app.clock.now().date()
 
@@ -78,8 +77,7 @@ def desk_routes(pages: Pages) -> list[Route]:
         sort = reader.choice("sort", RENEWAL_SORTS, "due_date") or "due_date"
         number, size = reader.page()
         if reader.problems:
-            return pages.problem(viewer, "This view's filters are not valid: " + "; ".join(reader.problems) + ".",
-                                 status=400, title="Renewals")
+            return pages.refused(viewer, reader.problems, what="This view's filters", title="Renewals")
         app = pages.app_of(request)
         today = app.clock.now().date()
 

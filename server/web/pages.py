@@ -71,6 +71,10 @@ class Pages:
         return self.render("problem.html", viewer=viewer, status=status, title=title, flash=message,
                            flash_error=True)
 
+    def refused(self, viewer: Viewer, problems: list[str], *, what: str, title: str) -> HTMLResponse:
+        """400: the query's filters, every problem with what is accepted (server.web.query)."""
+        return self.problem(viewer, f"{what} are not valid: " + "; ".join(problems) + ".", status=400, title=title)
+
     async def viewer(self, request: Request) -> Viewer | None:
         """Who the session cookie belongs to: None when it is missing, forged, expired, or the user is gone,
         deactivated or the agent's own."""

@@ -81,7 +81,7 @@ def portfolio_routes(pages: Pages) -> list[Route]:
         owner = reader.text("owner")
         currency = reader.text("currency", longest=3)
         if reader.problems:
-            return pages.problem(viewer, "; ".join(reader.problems), status=400, title="Portfolio")
+            return pages.refused(viewer, reader.problems, what="This dashboard's filters", title="Portfolio")
         app = pages.app_of(request)
         try:
             found = await portfolio_snapshots.dashboard(app.read_sessions, app.write_sessions,

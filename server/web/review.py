@@ -43,8 +43,7 @@ def review_routes(pages: Pages) -> list[Route]:
         if not reviews(viewer):
             owner = "me"  # a CSM's view: the drafts on their own accounts
         if reader.problems:
-            return pages.problem(viewer, "This queue's filters are not valid: " + "; ".join(reader.problems) + ".",
-                                 status=400, title="Review queue")
+            return pages.refused(viewer, reader.problems, what="This queue's filters", title="Review queue")
         app = pages.app_of(request)
         now = app.clock.now()
         try:

@@ -18,6 +18,8 @@ from server.settings import Settings
 from tests.backends import database_env, fetch_rows
 
 CSDESK = str(Path(sys.executable).parent / "csdesk")
+DEMO_MANAGER = "morgan.lee@example.com"
+DEMO_REVIEWER = "riley.chen@example.com"
 DEMO_CSM = "ana.garcia@example.com"
 
 
@@ -99,3 +101,19 @@ def wait_for_rollup(db_path: Path) -> None:
     while fetch_rows(db_path, "SELECT count(*) FROM product_events WHERE state = 0")[0][0]:
         assert time.monotonic() < deadline, "the roll-up did not count the stored events"
         time.sleep(0.05)
+
+
+def seeded_demo(path: Path) -> Path:
+    """A database at `path` holding the demo portfolio, as `make demo` leaves it."""
+    result = run_csdesk("demo", env=csdesk_env(path))
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+def demo_tokens(path: Path, *, name: str) -> dict[str, str]:
+    """A fresh API token for the demo's CSM, manager and reviewer, by those words."""
+    env = csdesk_env(path)
+    made = {who: run_csdesk("tokens", "create", "--user", email, "--name", name, env=env).stdout.strip()
+            for who, email in (("csm", DEMO_CSM), ("manager", DEMO_MANAGER), ("reviewer", DEMO_REVIEWER))}
+    assert all(token.startswith("csd_") for token in made.values()), made
+    return made

@@ -18,10 +18,10 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
 
 from tests.backends import fetch_rows
-from tests.server.processes import DEMO_CSM, csdesk_env, http_server, run_csdesk
+from tests.server.processes import DEMO_REVIEWER, csdesk_env, demo_tokens, http_server, seeded_demo
 from tests.server.test_review_page import CHROMIUM, CHROMIUM_ARGS, _browser_available
 
-REVIEWER = "riley.chen@example.com"
+REVIEWER = DEMO_REVIEWER
 PLANTED = '<img src=x onerror="window.parent.postMessage(\'pwned\', \'*\')"><script>alert(1)</script>'
 # What a host builds from a view's declared CSP when it names no outside origin: nothing remote loads.
 VIEW_CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
@@ -59,17 +59,12 @@ def apps_client(url: str, token: str, *, with_apps: bool = True) -> Client:
 
 @pytest.fixture(scope="module")
 def apps_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("apps") / "csdesk.db"
-    result = run_csdesk("demo", env=csdesk_env(path))
-    assert result.returncode == 0, result.stderr
-    return path
+    return seeded_demo(tmp_path_factory.mktemp("apps") / "csdesk.db")
 
 
 @pytest.fixture(scope="module")
 def tokens(apps_db: Path) -> dict[str, str]:
-    env = csdesk_env(apps_db)
-    return {who: run_csdesk("tokens", "create", "--user", email, "--name", "apps", env=env).stdout.strip()
-            for who, email in (("csm", DEMO_CSM), ("manager", "morgan.lee@example.com"), ("reviewer", REVIEWER))}
+    return demo_tokens(apps_db, name="apps")
 
 
 @pytest.fixture(scope="module")

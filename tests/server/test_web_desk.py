@@ -15,28 +15,30 @@ import httpx
 import pytest
 
 from tests.backends import fetch_rows
-from tests.server.processes import DEMO_CSM, csdesk_env, http_server, run_csdesk
+from tests.server.processes import (
+    DEMO_CSM,
+    DEMO_MANAGER,
+    DEMO_REVIEWER,
+    csdesk_env,
+    demo_tokens,
+    http_server,
+    run_csdesk,
+    seeded_demo,
+)
 from tests.server.test_review_page import CHROMIUM, CHROMIUM_ARGS, _browser_available
 
-MANAGER = "morgan.lee@example.com"
-REVIEWER = "riley.chen@example.com"
+MANAGER = DEMO_MANAGER
+REVIEWER = DEMO_REVIEWER
 
 
 @pytest.fixture(scope="module")
 def desk_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("desk") / "csdesk.db"
-    result = run_csdesk("demo", env=csdesk_env(path))
-    assert result.returncode == 0, result.stderr
-    return path
+    return seeded_demo(tmp_path_factory.mktemp("desk") / "csdesk.db")
 
 
 @pytest.fixture(scope="module")
 def tokens(desk_db: Path) -> dict[str, str]:
-    env = csdesk_env(desk_db)
-    made = {who: run_csdesk("tokens", "create", "--user", email, "--name", "desk", env=env).stdout.strip()
-            for who, email in (("csm", DEMO_CSM), ("manager", MANAGER), ("reviewer", REVIEWER))}
-    assert all(token.startswith("csd_") for token in made.values()), made
-    return made
+    return demo_tokens(desk_db, name="desk")
 
 
 @pytest.fixture(scope="module")
