@@ -170,7 +170,7 @@ async def _run_cycle(deps: AgentDeps, *, force: bool, on_start: Callable[[int], 
                 await _finish(deps, run_id)
         status = "completed"
         await _refresh_statistics(deps, assessed=tally.assessed)
-        await _refresh_portfolio_figures(deps, agent)
+        await refresh_portfolio_figures(deps, agent)
     finally:
         try:
             summary = tally.summary(run_id, time.perf_counter() - started)
@@ -196,7 +196,7 @@ async def _refresh_statistics(deps: AgentDeps, *, assessed: int) -> None:
         logger.warning("could not refresh the planner's statistics after the cycle", exc_info=True)
 
 
-async def _refresh_portfolio_figures(deps: AgentDeps, agent: Principal) -> None:
+async def refresh_portfolio_figures(deps: AgentDeps, agent: Principal) -> None:
     """The dashboard a manager opens next is read from storage, not computed (store.crm.portfolio_snapshots)."""
     try:
         await portfolio_snapshots.refresh(deps.read_sessions, deps.write_sessions, principal=agent,

@@ -63,3 +63,28 @@ async def test_an_unchanged_marked_account_is_claimed_and_skipped_without_a_new_
     done = await assess_marked(deps, claimer=await _open_watch(db))
     assert (done.claimed, done.assessed) == (5, 0), "the marks were cleared, the digests unchanged"
     assert await _assessments_per_account(db) == before
+
+
+async def test_an_idle_watch_brings_the_dashboards_stored_figures_up_to_date(db: Db, monkeypatch) -> None:  # noqa: ANN001
+    from agents import watch as watch_module
+    from store.database.models import PortfolioSnapshot
+
+    monkeypatch.setattr(watch_module, "FIGURES_EVERY_SECONDS", 0)
+    async with db.write() as session:
+        await seed_demo_portfolio(session, today=TODAY, accounts=5)
+    deps = deps_for(db)
+    async with db.read() as session:
+        ids = list((await session.scalars(select(Assessment.account_id).distinct())).all())
+    async with db.write() as session:
+        await mark_accounts(session, ids, now=deps.wall_clock.now(), reason="events")
+    stop, passes = asyncio.Event(), []
+
+    async def between() -> None:
+        passes.append(1)
+        if len(passes) == 2:  # the second pass found nothing marked: the figures were refreshed in it
+            stop.set()
+
+    await watch_module.watch(deps, stop, poll_seconds=0.01, between=between)
+    async with db.read() as session:
+        kinds = set(await session.scalars(select(PortfolioSnapshot.kind)))
+    assert kinds == {"summary", "by_segment", "closed_months"}
