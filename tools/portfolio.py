@@ -6,13 +6,15 @@ from datetime import date
 from typing import Annotated
 
 from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
 from pydantic import Field
 
 from agents.backtest import backtest_for
 from store.crm import portfolio, portfolio_snapshots
 from store.crm.portfolio_schemas import PortfolioSummary
-from tools.common import READ, ToolSpec, app_of, respond, unit_of_work
+from store.errors import CsdeskError
+from tools.common import READ, ToolSpec, acting_principal, app_of, respond, unit_of_work
 
 
 def tools() -> list[ToolSpec]:
@@ -35,13 +37,18 @@ async def portfolio_summary(
     at_risk in 7 days, open renewals by quarter (due, forecast, at risk), and GRR, NRR and logo churn."""
     app = app_of(ctx)
     model = app.health_models.current()
-    async with unit_of_work(ctx, write=False) as work:
-        if period_start is None and period_end is None:
-            # The default period: the whole portfolio's figures are kept while exact (portfolio_snapshots).
-            summary = await portfolio_snapshots.summary(app.read_sessions, app.write_sessions, principal=work.principal,
-                                                        now=work.now, owner=owner, currency=currency,
+    if period_start is None and period_end is None:
+        # The default period: the whole portfolio's figures are kept while exact (portfolio_snapshots),
+        # read and stored in sessions of their own, so no connection is held while they are.
+        principal = await acting_principal(ctx)
+        try:
+            summary = await portfolio_snapshots.summary(app.read_sessions, app.write_sessions, principal=principal,
+                                                        now=app.clock.now(), owner=owner, currency=currency,
                                                         quarters=quarters)
-        else:
+        except CsdeskError as exc:
+            raise ToolError(str(exc)) from exc
+    async with unit_of_work(ctx, write=False) as work:
+        if period_start is not None or period_end is not None:
             summary = await portfolio.portfolio_summary(
                 work.session, principal=work.principal, now=work.now, owner=owner, currency=currency,
                 period_start=period_start, period_end=period_end, quarters=quarters)
