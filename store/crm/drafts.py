@@ -198,21 +198,27 @@ async def list_drafts(
         validation.one_of(status, DRAFT_STATUSES, "status")
     for kind in kinds:
         validation.one_of(kind, DRAFT_KINDS, "kind")
-    statement = select(Draft, Account.name, User.email).join(Account, Account.id == Draft.account_id) \
-        .join(User, User.id == Account.owner_id).where(Draft.status.in_(statuses))
+    conditions = [Draft.status.in_(statuses)]
     if kinds:
-        statement = statement.where(Draft.kind.in_(kinds))
+        conditions.append(Draft.kind.in_(kinds))
     owner_id = await user_id_filter(session, ref=owner, principal=principal)
     if owner_id is not None:
-        statement = statement.where(Account.owner_id == owner_id)
+        conditions.append(Account.owner_id == owner_id)
     if account_id is not None:
-        statement = statement.where(Draft.account_id == account_id)
+        conditions.append(Draft.account_id == account_id)
     if created_before is not None:
-        statement = statement.where(Draft.created_at < created_before)
+        conditions.append(Draft.created_at < created_before)
     fingerprint = filters_fingerprint({"s": statuses, "k": kinds, "o": owner_id, "a": account_id,
                                        "b": created_before})
     offset = decode_cursor(cursor, fingerprint) if offset is None else offset
-    total = await session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    # The count reads the drafts alone (their accounts only to filter by owner): a queue of 150,000
+    # drafts is counted from the (status, created_at, id) index instead of joined row by row.
+    counted = select(func.count()).select_from(Draft)
+    if owner_id is not None:
+        counted = counted.join(Account, Account.id == Draft.account_id)
+    total = await session.scalar(counted.where(*conditions)) or 0
+    statement = select(Draft, Account.name, User.email).join(Account, Account.id == Draft.account_id) \
+        .join(User, User.id == Account.owner_id).where(*conditions)
     rows = await session.execute(statement.order_by(Draft.created_at, Draft.id).offset(offset).limit(limit))
     items = [DraftRow(**_row_fields(draft, name, email)) for draft, name, email in rows]
     return DraftPage(items=items, total=total, next_cursor=next_cursor(offset, len(items), total, fingerprint))

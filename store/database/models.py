@@ -443,7 +443,8 @@ class Draft(Base):
     """Drafted outreach waiting for, or past, a human reviewer's decision."""
 
     __tablename__ = "drafts"
-    __table_args__ = (Index("ix_drafts_status_created", "status", "created_at"),
+    # The review queue: a status's drafts oldest first, in the index's own order (ties by id).
+    __table_args__ = (Index("ix_drafts_status_created_id", "status", "created_at", "id"),
                       Index("ix_drafts_account", "account_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)

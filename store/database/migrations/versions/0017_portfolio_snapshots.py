@@ -1,4 +1,5 @@
-"""portfolio snapshots: the whole portfolio's figures kept while still exact; assessments by time
+"""portfolio snapshots: the whole portfolio's figures kept while still exact; assessments by time; the
+review queue's order in its index
 
 Revision ID: 0017
 Revises: 0016
@@ -29,8 +30,12 @@ def upgrade() -> None:
         sa.Column('payload', sa.JSON(), nullable=False),
     )
     op.create_index('ix_assessments_created_at', 'assessments', ['created_at'])
+    op.drop_index('ix_drafts_status_created', table_name='drafts')
+    op.create_index('ix_drafts_status_created_id', 'drafts', ['status', 'created_at', 'id'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_drafts_status_created_id', table_name='drafts')
+    op.create_index('ix_drafts_status_created', 'drafts', ['status', 'created_at'])
     op.drop_index('ix_assessments_created_at', table_name='assessments')
     op.drop_table('portfolio_snapshots')
