@@ -20,6 +20,7 @@ from server.app import build_server
 from server.auth import ApiTokenVerifier
 from server.context import AppContext, open_app
 from server.event_rollup import rolling_up
+from server.figure_keeper import keeping_figures
 from server.ingest_web import ingest_routes
 from server.oauth import EitherVerifier, JwtVerifier
 from server.settings import Settings
@@ -73,7 +74,8 @@ def build_http_app(settings: Settings, *, host: str, port: int = 8765) -> Starle
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with open_app(settings) as context, mcp.session_manager.run(), rolling_up(context):
+        async with open_app(settings) as context, mcp.session_manager.run(), rolling_up(context), \
+                keeping_figures(context):
             app.state.csdesk = opened["app"] = context
             yield
 

@@ -13,8 +13,8 @@ gets them back when nothing they depend on has changed since:
 Anything else is computed again, exactly as `portfolio_summary` does, and stored. A closed month's
 twelve-month retention depends only on revenue events dated up to its end: the last eleven months are kept
 on that alone.
-The agent cycle refreshes the whole portfolio's figures after each run (`refresh`), so the dashboard a
-manager opens is read from storage.
+The agent cycle (after each run), an idle watch and the HTTP server (every minute) refresh the whole
+portfolio's figures (`refresh`), so the dashboard a manager opens is read from storage.
 """
 
 from __future__ import annotations

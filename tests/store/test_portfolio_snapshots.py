@@ -123,3 +123,4 @@ async def test_the_dashboard_trend_ends_with_the_summarys_own_period(db: Db) -> 
         keys = set(await session.scalars(select(PortfolioSnapshot.key)))
     assert "ana" not in " ".join(keys)
 
+
