@@ -13,7 +13,6 @@ from pydantic import BaseModel
 
 from agents.assessment import AccountOutcome, agent_principal, assess_each
 from agents.deps import AgentDeps
-from store.auth.principals import Principal
 from store.crm import portfolio_snapshots
 from store.crm.drafts import sweep_stale
 from store.database.engine import refresh_statistics
@@ -171,7 +170,7 @@ async def _run_cycle(deps: AgentDeps, *, force: bool, on_start: Callable[[int], 
                 await _finish(deps, run_id)
         status = "completed"
         await _refresh_statistics(deps, assessed=tally.assessed)
-        await refresh_portfolio_figures(deps, agent)
+        await refresh_portfolio_figures(deps)
     finally:
         try:
             summary = tally.summary(run_id, time.perf_counter() - started)
@@ -197,11 +196,10 @@ async def _refresh_statistics(deps: AgentDeps, *, assessed: int) -> None:
         logger.warning("could not refresh the planner's statistics after the cycle", exc_info=True)
 
 
-async def refresh_portfolio_figures(deps: AgentDeps, agent: Principal) -> None:
+async def refresh_portfolio_figures(deps: AgentDeps) -> None:
     """The dashboard a manager opens next is read from storage, not computed (store.crm.portfolio_snapshots)."""
     try:
-        await portfolio_snapshots.refresh(deps.read_sessions, deps.write_sessions, principal=agent,
-                                          now=deps.clock.now())
+        await portfolio_snapshots.refresh(deps.read_sessions, deps.write_sessions, now=deps.clock.now())
     except Exception:  # the cycle's work is done and committed; the dashboard computes its figures itself
         logger.warning("could not refresh the portfolio's stored figures after the cycle", exc_info=True)
 

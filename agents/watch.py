@@ -55,7 +55,7 @@ async def watch(deps: AgentDeps, stop: asyncio.Event, *, poll_seconds: float,
             assessed_since_figures += done.assessed
             idle_for = (deps.wall_clock.now() - last_figures).total_seconds()
             if not done.claimed and assessed_since_figures and idle_for >= FIGURES_EVERY_SECONDS:
-                await refresh_portfolio_figures(deps, await agent_principal(deps))
+                await refresh_portfolio_figures(deps)
                 last_figures, assessed_since_figures = deps.wall_clock.now(), 0
             if between is not None:
                 await between()

@@ -10,7 +10,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from agents.assessment import agent_principal
 from server.context import AppContext
 from store.crm import portfolio_snapshots
 
@@ -38,8 +37,6 @@ async def _keep(app: AppContext, stop: asyncio.Event, every: float) -> None:
         if stop.is_set():
             return
         try:
-            deps = app.agent_deps()
-            await portfolio_snapshots.refresh(app.read_sessions, app.write_sessions,
-                                              principal=await agent_principal(deps), now=app.clock.now())
+            await portfolio_snapshots.refresh(app.read_sessions, app.write_sessions, now=app.clock.now())
         except Exception:  # the dashboard then computes its figures itself, as it would without this
             logger.exception("could not bring the stored portfolio figures up to date; trying again in %s s", every)

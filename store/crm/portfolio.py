@@ -43,11 +43,20 @@ async def portfolio_summary(
     Raises:
         InvalidInput: a bad period, currency or quarter count. NotFound: the owner is unknown.
     """
+    owner_id = await user_id_filter(session, ref=owner, principal=principal)
+    return await summary_of(session, owner_id=owner_id, now=now, currency=currency, period_start=period_start,
+                            period_end=period_end, quarters=quarters)
+
+
+async def summary_of(
+    session: AsyncSession, *, owner_id: int | None, now: datetime, currency: str | None = None,
+    period_start: date | None = None, period_end: date | None = None, quarters: int = 4,
+) -> PortfolioSummary:
+    """portfolio_summary of one owner's book (an id) or, with None, the whole portfolio."""
     today = now.date()
     period_start, period_end = retention_period(today, period_start, period_end)
     if not 1 <= quarters <= MAX_QUARTERS:
         raise InvalidInput(f"quarters must be between 1 and {MAX_QUARTERS}; got {quarters}")
-    owner_id = await user_id_filter(session, ref=owner, principal=principal)
     health_now = await _health_now(session, owner_id)
     chosen, others = _currencies(health_now, currency)
     notes = [f"Accounts billed in {', '.join(others)} are left out; ask again with currency set to see them."] \

@@ -34,9 +34,9 @@ from store.crm.portfolio import (
     MONTH_AGO_DAYS,
     WEEK_AGO_DAYS,
     month_ends,
-    portfolio_summary,
     retention,
     retention_by_segment,
+    summary_of,
 )
 from store.crm.portfolio_schemas import PortfolioSummary, RetentionFigures
 from store.database.models import Assessment, AuditEvent, PortfolioSnapshot, RevenueEvent
@@ -141,11 +141,17 @@ async def summary(read_sessions: async_sessionmaker[AsyncSession], write_session
     async with read_sessions() as session:
         owner_id = await user_id_filter(session, ref=owner, principal=principal)
         if owner_id is not None:
-            return await portfolio_summary(session, principal=principal, now=now, owner=owner, currency=currency,
-                                           quarters=quarters)
+            return await summary_of(session, owner_id=owner_id, now=now, currency=currency, quarters=quarters)
+    return await whole_portfolio_summary(read_sessions, write_sessions, now=now, currency=currency, quarters=quarters)
+
+
+async def whole_portfolio_summary(read_sessions: async_sessionmaker[AsyncSession],
+                                  write_sessions: async_sessionmaker[AsyncSession], *, now: datetime,
+                                  currency: str | None = None, quarters: int = 4) -> PortfolioSummary:
+    """The whole portfolio's summary over the default period, from storage while exact."""
 
     async def compute(session: AsyncSession) -> dict[str, Any]:
-        found = await portfolio_summary(session, principal=principal, now=now, currency=currency, quarters=quarters)
+        found = await summary_of(session, owner_id=None, now=now, currency=currency, quarters=quarters)
         return found.model_dump(mode="json")
 
     payload = await _remembered(read_sessions, write_sessions, kind="summary", key=f"{currency or '*'}|{quarters}",
@@ -158,16 +164,25 @@ async def dashboard(read_sessions: async_sessionmaker[AsyncSession], write_sessi
                     *, principal: Principal, now: datetime, owner: str | None = None,
                     currency: str | None = None) -> Dashboard:
     """The portfolio page's figures: the summary, churn by segment over its period, and the trend."""
-    found = await summary(read_sessions, write_sessions, principal=principal, now=now, owner=owner, currency=currency)
-    period = found.retention
     async with read_sessions() as session:
         owner_id = await user_id_filter(session, ref=owner, principal=principal)
         if owner_id is not None:
+            found = await summary_of(session, owner_id=owner_id, now=now, currency=currency)
+            period = found.retention
             by_segment = await retention_by_segment(session, owner_id=owner_id, currency=found.currency,
                                                     start=period.period_start, end=period.period_end)
             closed = [await retention(session, owner_id=owner_id, currency=found.currency, start=start, end=end)
                       for start, end in month_ends(now.date())]
             return Dashboard(summary=found, by_segment=by_segment, trend=[*closed, period])
+    return await whole_portfolio_dashboard(read_sessions, write_sessions, now=now, currency=currency)
+
+
+async def whole_portfolio_dashboard(read_sessions: async_sessionmaker[AsyncSession],
+                                    write_sessions: async_sessionmaker[AsyncSession], *, now: datetime,
+                                    currency: str | None = None) -> Dashboard:
+    """The whole portfolio's dashboard, from storage while exact."""
+    found = await whole_portfolio_summary(read_sessions, write_sessions, now=now, currency=currency)
+    period = found.retention
 
     async def segments(session: AsyncSession) -> dict[str, Any]:
         figures = await retention_by_segment(session, owner_id=None, currency=found.currency,
@@ -203,7 +218,7 @@ async def closed_months(read_sessions: async_sessionmaker[AsyncSession],
 
 
 async def refresh(read_sessions: async_sessionmaker[AsyncSession], write_sessions: async_sessionmaker[AsyncSession],
-                  *, principal: Principal, now: datetime) -> None:
-    """Bring the whole portfolio's stored figures up to date (after an agent cycle), so that the next
-    dashboard is read, not computed."""
-    await dashboard(read_sessions, write_sessions, principal=principal, now=now)
+                  *, now: datetime) -> None:
+    """Bring the whole portfolio's stored figures up to date (after an agent cycle, beside the HTTP
+    server), so that the next dashboard is read, not computed; a few milliseconds while they hold."""
+    await whole_portfolio_dashboard(read_sessions, write_sessions, now=now)
