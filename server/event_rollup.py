@@ -5,12 +5,12 @@ for requests: on two cores, a server that also rolled up took 6,800 events/s, on
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+from server.background import repeating
 from server.context import AppContext
 from store.events.rollup import roll_up_all
 from store.runs.agent_runs import watch_running
@@ -23,17 +23,8 @@ ROLLUP_EVERY_SECONDS = 0.5
 async def rolling_up(app: AppContext, *, every: float = ROLLUP_EVERY_SECONDS) -> AsyncIterator[None]:
     """Run the roll-up every `every` seconds while the block runs, unless a watch worker does it; the
     pass under way finishes first."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(_keep_rolling_up(app, stop, every))
-    try:
-        yield
-    finally:
-        stop.set()
-        await task
 
-
-async def _keep_rolling_up(app: AppContext, stop: asyncio.Event, every: float) -> None:
-    while not stop.is_set():
+    async def roll_up() -> None:
         try:
             now = datetime.now(UTC)
             async with app.read_sessions() as session:
@@ -43,5 +34,6 @@ async def _keep_rolling_up(app: AppContext, stop: asyncio.Event, every: float) -
                 await roll_up_all(app.write_sessions, now=now)
         except Exception:  # a failed pass leaves its events NEW; the next pass takes them again
             logger.exception("the product-event roll-up failed; it runs again in %s s", every)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=every)
+
+    async with repeating(roll_up, every=every):
+        yield

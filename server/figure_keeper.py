@@ -5,11 +5,11 @@ milliseconds while they hold — and computed again only when a write has moved 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+from server.background import repeating
 from server.context import AppContext
 from store.crm import portfolio_snapshots
 
@@ -19,24 +19,13 @@ FIGURES_EVERY_SECONDS = 60.0
 
 @contextlib.asynccontextmanager
 async def keeping_figures(app: AppContext, *, every: float = FIGURES_EVERY_SECONDS) -> AsyncIterator[None]:
-    """Keep the stored figures current every `every` seconds while the block runs; the refresh under
-    way finishes first."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(_keep(app, stop, every))
-    try:
-        yield
-    finally:
-        stop.set()
-        await task
+    """Keep the stored figures current every `every` seconds while the block runs."""
 
-
-async def _keep(app: AppContext, stop: asyncio.Event, every: float) -> None:
-    while not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=every)
-        if stop.is_set():
-            return
+    async def keep() -> None:
         try:
             await portfolio_snapshots.refresh(app.read_sessions, app.write_sessions, now=app.clock.now())
         except Exception:  # the dashboard then computes its figures itself, as it would without this
             logger.exception("could not bring the stored portfolio figures up to date; trying again in %s s", every)
+
+    async with repeating(keep, every=every, wait_first=True):
+        yield
