@@ -9,6 +9,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from agents.cycle import run_cycle
+from agents.deps import AgentDeps
 from agents.watch import assess_marked
 from store.database.models import AccountMark, Assessment
 from store.demo.portfolio import seed_demo_portfolio
@@ -32,14 +33,19 @@ async def _open_watch(db: Db) -> int:
         return await open_run(session, kind="watch", now=NOW, wall_now=NOW)
 
 
-async def test_two_watchers_share_the_marked_accounts_and_assess_each_once(db: Db) -> None:
+async def _demo_with_every_account_marked(db: Db, *, accounts: int) -> tuple[AgentDeps, list[int]]:
     async with db.write() as session:
-        await seed_demo_portfolio(session, today=TODAY, accounts=60)
+        await seed_demo_portfolio(session, today=TODAY, accounts=accounts)
     deps = deps_for(db)
     async with db.read() as session:
         ids = list((await session.scalars(select(Assessment.account_id).distinct())).all())
     async with db.write() as session:
         await mark_accounts(session, ids, now=deps.wall_clock.now(), reason="events")
+    return deps, ids
+
+
+async def test_two_watchers_share_the_marked_accounts_and_assess_each_once(db: Db) -> None:
+    deps, ids = await _demo_with_every_account_marked(db, accounts=60)
     first, second = await _open_watch(db), await _open_watch(db)
     passes = await asyncio.gather(assess_marked(deps, claimer=first, limit=25),
                                   assess_marked(deps, claimer=second, limit=25),
@@ -70,13 +76,7 @@ async def test_an_idle_watch_brings_the_dashboards_stored_figures_up_to_date(db:
     from store.database.models import PortfolioSnapshot
 
     monkeypatch.setattr(watch_module, "FIGURES_EVERY_SECONDS", 0)
-    async with db.write() as session:
-        await seed_demo_portfolio(session, today=TODAY, accounts=5)
-    deps = deps_for(db)
-    async with db.read() as session:
-        ids = list((await session.scalars(select(Assessment.account_id).distinct())).all())
-    async with db.write() as session:
-        await mark_accounts(session, ids, now=deps.wall_clock.now(), reason="events")
+    deps, ids = await _demo_with_every_account_marked(db, accounts=5)
     stop, passes = asyncio.Event(), []
 
     async def between() -> None:
