@@ -11,7 +11,7 @@ from mcp.types import CallToolResult
 from pydantic import Field
 
 from agents.backtest import backtest_for
-from store.crm import portfolio, portfolio_snapshots
+from store.crm import portfolio_snapshots
 from store.crm.portfolio_schemas import PortfolioSummary
 from store.errors import CsdeskError
 from tools.common import READ, ToolSpec, acting_principal, app_of, respond, unit_of_work
@@ -37,22 +37,17 @@ async def portfolio_summary(
     at_risk in 7 days, open renewals by quarter (due, forecast, at risk), and GRR, NRR and logo churn."""
     app = app_of(ctx)
     model = app.health_models.current()
-    if period_start is None and period_end is None:
-        # The default period: the whole portfolio's figures are kept while exact (portfolio_snapshots),
-        # read and stored in sessions of their own, so no connection is held while they are.
-        principal = await acting_principal(ctx)
-        try:
-            summary = await portfolio_snapshots.summary(app.read_sessions, app.write_sessions, principal=principal,
-                                                        now=app.clock.now(), owner=owner, currency=currency,
-                                                        quarters=quarters)
-        except CsdeskError as exc:
-            raise ToolError(str(exc)) from exc
-    async with unit_of_work(ctx, write=False) as work:
-        if period_start is not None or period_end is not None:
-            summary = await portfolio.portfolio_summary(
-                work.session, principal=work.principal, now=work.now, owner=owner, currency=currency,
-                period_start=period_start, period_end=period_end, quarters=quarters)
-        if health_backtest:
+    principal = await acting_principal(ctx)
+    try:
+        # Its own sessions (the whole portfolio's figures are read and stored in them): no connection is held.
+        summary = await portfolio_snapshots.summary(app.read_sessions, app.write_sessions, principal=principal,
+                                                    now=app.clock.now(), owner=owner, currency=currency,
+                                                    period_start=period_start, period_end=period_end,
+                                                    quarters=quarters)
+    except CsdeskError as exc:
+        raise ToolError(str(exc)) from exc
+    if health_backtest:
+        async with unit_of_work(ctx, write=False) as work:
             result = await backtest_for(work.session, work.principal, model, today=work.now.date())
             summary = summary.model_copy(update={"health_backtest": result})
     return respond(summary)

@@ -32,7 +32,7 @@ from store.database.one_hop import on_session
 from store.errors import NotFound
 from store.health.assessments import health_history, latest_assessment_of
 from store.health.signal_facts import MEETING_KINDS, OUTBOUND_KINDS
-from store.runs.account_marks import CHANGE_WORDS, pending_change
+from store.runs.account_marks import change_words, pending_change
 from store.schemas import (
     Account360,
     AssessmentBrief,
@@ -171,12 +171,13 @@ def _changed_since(db: Connection, account_id: int, assessed_at: datetime, renew
     change = pending_change(db, account_id)
     if change is None or change[0] <= assessed_at:
         return None
-    marked_at, words = change
+    marked_at, reason = change
     now_stands = ""
-    if words == CHANGE_WORDS["renewal.update"] and renewal is not None:
+    if reason == "renewal.update" and renewal is not None:
         forecast = f", forecast {renewal.forecast_amount} {renewal.currency}" if renewal.forecast_amount else ""
         now_stands = f" (now {renewal.stage}{forecast})"
-    return f"assessed before: {words} on {marked_at.date().isoformat()}{now_stands}; the next assessment takes it in"
+    return (f"assessed before: {change_words(reason)} on {marked_at.date().isoformat()}{now_stands}; "
+            "the next assessment takes it in")
 
 
 def _touchpoint(row: Any, author_email: str, limit: int) -> TouchpointOut:

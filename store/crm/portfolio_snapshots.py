@@ -20,7 +20,7 @@ portfolio's figures (`refresh`), so the dashboard a manager opens is read from s
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -124,7 +124,7 @@ async def _remembered(read_sessions: async_sessionmaker[AsyncSession], write_ses
         payload = await compute(session)
     async with write_sessions() as session, session.begin():
         await insert_or_update(session, SNAPSHOTS, [{"kind": kind, "key": key, "computed_for": now, "payload": payload,
-                                                     **seen.__dict__}],
+                                                     **asdict(seen)}],
                                keys=["kind", "key"], update=["computed_for", "payload", "audit_seen", "audit_recent",
                                                              "revenue_seen", "revenue_recent"])
     return payload
@@ -132,16 +132,19 @@ async def _remembered(read_sessions: async_sessionmaker[AsyncSession], write_ses
 
 async def summary(read_sessions: async_sessionmaker[AsyncSession], write_sessions: async_sessionmaker[AsyncSession],
                   *, principal: Principal, now: datetime, owner: str | None = None, currency: str | None = None,
+                  period_start: date | None = None, period_end: date | None = None,
                   quarters: int = 4) -> PortfolioSummary:
-    """portfolio_summary over the default retention period; the whole portfolio's from storage while exact.
+    """portfolio_summary; the whole portfolio's over the default period from storage while exact, any
+    other computed live.
 
     Raises:
         as portfolio_summary.
     """
     async with read_sessions() as session:
         owner_id = await user_id_filter(session, ref=owner, principal=principal)
-        if owner_id is not None:
-            return await summary_of(session, owner_id=owner_id, now=now, currency=currency, quarters=quarters)
+        if owner_id is not None or period_start is not None or period_end is not None:
+            return await summary_of(session, owner_id=owner_id, now=now, currency=currency, quarters=quarters,
+                                    period_start=period_start, period_end=period_end)
     return await whole_portfolio_summary(read_sessions, write_sessions, now=now, currency=currency, quarters=quarters)
 
 

@@ -107,11 +107,12 @@ PENDING_CHANGE = select(MARKS.c.marked_at, MARKS.c.reason).where(
 
 
 def pending_change(db: Connection, account_id: int) -> tuple[datetime, str] | None:
-    """When the account last changed in a way not yet assessed, and the change in words."""
+    """When the account last changed in a way not yet assessed, and why it was marked (a reason code)."""
     row = db.execute(PENDING_CHANGE, {"account_id": account_id}).first()
-    if row is None:
-        return None
-    reason = row.reason
-    words = CHANGE_WORDS.get(reason) or (f"{reason.removeprefix('import.')} imported"
-                                         if reason.startswith("import.") else reason)
-    return row.marked_at, words
+    return (row.marked_at, row.reason) if row is not None else None
+
+
+def change_words(reason: str) -> str:
+    """A mark's reason in words: "the renewal changed", "usage imported"."""
+    return CHANGE_WORDS.get(reason) or (f"{reason.removeprefix('import.')} imported"
+                                        if reason.startswith("import.") else reason)
