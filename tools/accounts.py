@@ -120,7 +120,8 @@ async def update_account(
     currency: str | None = None,
     seats: Annotated[int | None, Field(ge=0)] = None,
     contract_start: date | None = None,
-    renewal_date: Annotated[date | None, Field(description="Moves the open renewal's due date too.")] = None,
+    renewal_date: Annotated[date | None, Field(description="Moves the open renewal's due date too; not into the "
+                                                           "past.")] = None,
     onboarding_status: OnboardingStatus | None = None,
     churn_risk_reason: Annotated[str | None, Field(description='Why it may churn; "" clears it.')] = None,
     status: AccountStatus | None = None,
