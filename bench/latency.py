@@ -34,7 +34,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from bench.peer import ask_peer, peer_client, questions
 from bench.portfolio import CSM, MANAGER, NOW, ensure_portfolio, settings_for
-from bench.questions import READ_UNITS, TOOLS, RolledBack, Targets, in_process, pick_targets, tool_arguments, tool_of
+from bench.questions import TOOLS, UNITS, RolledBack, Targets, in_process, pick_targets, tool_arguments, tool_of
 from bench.sql_floor import PostgresReplay, SqliteReplay, capture
 from bench.timing import BUDGET_SECONDS, WARMUP, Timing, measure, measure_alternating, measure_sync, summarise
 from server.context import AppContext, open_app
@@ -207,18 +207,28 @@ def _version_of(account_view: object, renewal_id: int) -> int:
 
 
 async def measure_one_hop(settings: Settings, targets: Targets, calls: int) -> dict[str, tuple[Timing, Timing]]:
-    """Each question whose tool reads as one unit, over stdio from two servers on the same file in
-    alternating rounds: one runs the read as one unit on a database thread (the default), the other in an
-    async session (CSDESK_ONE_HOP_READS=false) — the A/B that store.database.one_hop must keep winning."""
+    """Each question whose tool runs as one unit, over stdio from two servers on the same file in
+    alternating rounds: one runs the unit on a database thread (the default), the other in an async
+    session (CSDESK_ONE_HOP_UNITS=false) — the A/B that store.database.one_hop must keep winning."""
     servers = {name: StdioServerParameters(command=CSDESK, args=["serve"], env=server_env(
-        settings, CSDESK_USER=CSM, CSDESK_ONE_HOP_READS=flag)) for name, flag in (("on", "true"), ("off", "false"))}
+        settings, CSDESK_USER=CSM, CSDESK_ONE_HOP_UNITS=flag)) for name, flag in (("on", "true"), ("off", "false"))}
     figures = {}
     async with Client(servers["on"]) as on, Client(servers["off"]) as off:
-        for tool in READ_UNITS:
-            async def ask(client: Client, tool: str = tool) -> object:
-                result = await client.call_tool(tool_of(tool), tool_arguments(tool, targets, 0, 0))
+        for tool in UNITS:
+            # Both servers move the same renewal, each sending the version the last answer gave.
+            state = {"version": 0, "turn": 0}
+            if tool == "update_renewal":
+                state["version"] = _version_of(await on.call_tool("get_account", {"account_id": targets.account_id}),
+                                               targets.renewal_id)
+
+            async def ask(client: Client, tool: str = tool, state: dict = state) -> object:
+                result = await client.call_tool(tool_of(tool), tool_arguments(tool, targets, state["version"],
+                                                                              state["turn"]))
+                state["turn"] += 1
                 if result.is_error:
                     raise RuntimeError(f"{tool} failed: {result.content[0].text}")
+                if tool == "update_renewal":
+                    state["version"] = result.structured_content["version"]
                 return result
 
             timings = await measure_alternating({"on": partial(ask, on), "off": partial(ask, off)}, calls)
@@ -328,7 +338,7 @@ def report(run: Run) -> None:
         print(line)
     if run.one_hop:
         print("  A/B over stdio in alternating rounds: the read as one unit on a database thread, and in an "
-              "async session (CSDESK_ONE_HOP_READS=false):")
+              "async session (CSDESK_ONE_HOP_UNITS=false):")
     for tool, (on, off) in run.one_hop.items():
         saved = 1 - on.p50_ms / off.p50_ms
         verdict = "worth keeping (over 20 %)" if saved > ONE_HOP_WORTH else "NOT worth its seam (20 % or less)"

@@ -74,8 +74,9 @@ class RolledBack(Exception):
     """Ends a unit of work in process with a rollback: a write captured for its floor leaves no trace."""
 
 
-# The questions whose tools read as one unit (see store.database.one_hop); the rest run in a session.
+# The questions whose tools run as one unit (see store.database.one_hop); the rest run in a session.
 READ_UNITS = ("list_accounts", "list_accounts/25", "get_account", "list_renewals")
+UNITS = (*READ_UNITS, "update_renewal")
 
 
 async def in_process(app: AppContext, tool: str, targets: Targets, csm_email: str, manager_email: str,
@@ -86,7 +87,13 @@ async def in_process(app: AppContext, tool: str, targets: Targets, csm_email: st
     email = manager_email if tool == "portfolio_summary" else csm_email
     now = app.clock.now()
     if tool in READ_UNITS and not roll_back:
-        return await app.reads.run(lambda db: _read(db, principal_of(db, email=email), now, tool, targets))
+        return await app.units.run(lambda db: _read(db, principal_of(db, email=email), now, tool, targets))
+    if tool == "update_renewal" and not roll_back:
+        answer = await app.units.write(lambda db: renewal_service.move_renewal(
+            db, principal=principal_of(db, email=email), now=now, renewal_id=targets.renewal_id,
+            expected_version=targets.renewal_version, forecast_amount=FORECASTS[turn % 2]))
+        targets.renewal_version = answer.version
+        return answer
     if tool == "portfolio_summary" and not roll_back:
         # As the tool answers: the whole portfolio's stored figures while they hold. The captured
         # statements (roll_back) are those of computing them, which the floor replays.

@@ -15,7 +15,7 @@ from server.settings import Settings
 from store.clock import Clock, FixedClock, SystemClock
 from store.database.engine import create_engine, session_factory
 from store.database.migrate import upgrade
-from store.database.one_hop import OneHopReads
+from store.database.one_hop import OneHopUnits
 from store.health.model_source import HealthModelSource
 
 
@@ -26,7 +26,7 @@ class AppContext:
     read_sessions: async_sessionmaker[AsyncSession]
     write_sessions: async_sessionmaker[AsyncSession]
     clock: Clock
-    reads: OneHopReads
+    units: OneHopUnits
     model: StructuredModel | None = None
     health_models: HealthModelSource = field(default_factory=lambda: HealthModelSource(None))
 
@@ -77,20 +77,21 @@ async def open_app(settings: Settings, *, migrate: bool = True, clock: Clock | N
         if migrate:
             await upgrade(engine)
         read_sessions = session_factory(engine)
-        reads = OneHopReads(engine, read_sessions, enabled=settings.one_hop_reads)
+        write_sessions = session_factory(engine, write=True)
+        units = OneHopUnits(engine, read_sessions, write_sessions, enabled=settings.one_hop_units)
         try:
             yield AppContext(
                 settings=settings,
                 engine=engine,
                 read_sessions=read_sessions,
-                write_sessions=session_factory(engine, write=True),
+                write_sessions=write_sessions,
                 clock=clock or clock_for(settings),
-                reads=reads,
+                units=units,
                 model=model or owned_model,
                 health_models=health_models,
             )
         finally:
-            reads.close()
+            units.close()
     finally:
         if owned_model is not None:
             await owned_model.close()

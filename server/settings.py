@@ -57,9 +57,10 @@ class Settings(BaseSettings):
     allowed_hosts: list[str] = Field(default_factory=list, description='More Host values to accept, e.g. '
                                      '["csdesk.internal:8765"]; loopback and the public URL\'s host always are.')
     allowed_origins: list[str] = Field(default_factory=list, description="More browser origins to accept.")
-    one_hop_reads: bool = Field(True, description="On a SQLite file, run the retention view, the account 360 and "
-                                                  "the renewals list as one unit each on a database thread "
-                                                  "(see store.database.one_hop); false runs them in a session.")
+    one_hop_units: bool = Field(True, description="On a SQLite file, run the retention view, the account 360, "
+                                                  "the renewals list and a renewal's move as one unit each on a "
+                                                  "database thread (see store.database.one_hop); false runs them "
+                                                  "in a session.")
     stateless_http: bool = Field(False, description="Serve MCP over HTTP without per-process sessions, for several "
                                                     "processes behind one load balancer.")
     events_feature_property: str | None = Field(

@@ -22,7 +22,7 @@ from store.auth.principals import Principal
 from store.auth.users import principal_for, principal_of
 from store.clock import Clock
 from store.database.engine import transaction
-from store.database.one_hop import OneHopReads
+from store.database.one_hop import OneHopUnits
 from store.errors import CsdeskError
 
 ResultT = TypeVar("ResultT")
@@ -34,7 +34,7 @@ class ToolDeps(Protocol):
     read_sessions: async_sessionmaker[AsyncSession]
     write_sessions: async_sessionmaker[AsyncSession]
     clock: Clock
-    reads: OneHopReads
+    units: OneHopUnits
 
     def acting_email(self) -> str | None: ...
 
@@ -80,8 +80,9 @@ async def unit_of_work(ctx: Context, *, write: bool) -> AsyncIterator[Work]:
 
 
 @dataclass(frozen=True)
-class ReadWork:
-    """What a read unit works with: its connection, the acting principal and the moment of the call."""
+class UnitWork:
+    """What a unit of work (a read, or a write unit) works with: its connection, the acting principal and
+    the moment of the call."""
 
     db: Connection
     principal: Principal
@@ -92,19 +93,31 @@ class ReadWork:
         return self.now.date()
 
 
-async def read_unit(ctx: Context, fn: Callable[[ReadWork], ResultT]) -> ResultT:
+async def read_unit(ctx: Context, fn: Callable[[UnitWork], ResultT]) -> ResultT:
     """A read as the acting principal, run as a whole in one unit with the principal's lookup
     (see store.database.one_hop); store errors become tool errors."""
+    return await _unit(ctx, fn, write=False)
+
+
+async def write_unit(ctx: Context, fn: Callable[[UnitWork], ResultT]) -> ResultT:
+    """A write as the acting principal, run as a whole in one unit with the principal's lookup: committed if
+    `fn` returns, rolled back if it raises; store errors become tool errors."""
+    return await _unit(ctx, fn, write=True)
+
+
+async def _unit(ctx: Context, fn: Callable[[UnitWork], ResultT], *, write: bool) -> ResultT:
     app = app_of(ctx)
     email, now = acting_email(app), app.clock.now()
 
     def unit(db: Connection) -> ResultT:
-        return fn(ReadWork(db=db, principal=principal_of(db, email=email), now=now))
+        return fn(UnitWork(db=db, principal=principal_of(db, email=email), now=now))
 
     try:
-        return await app.reads.run(unit)
+        return await (app.units.write(unit) if write else app.units.run(unit))
     except CsdeskError as exc:
         raise ToolError(str(exc)) from exc
+    except IntegrityError as exc:
+        raise ToolError("the write conflicts with a change made at the same moment; re-read and retry") from exc
 
 
 @asynccontextmanager

@@ -13,7 +13,7 @@ from store.crm import renewals
 from store.schemas import RenewalOut, RenewalPage
 from store.vocabulary import HealthStatus, RenewalStage
 from tools.accounts import Cursor, Limit, Version
-from tools.common import READ, TRANSITION, ToolSpec, read_unit, respond, unit_of_work
+from tools.common import READ, TRANSITION, ToolSpec, read_unit, respond, unit_of_work, write_unit
 
 
 def tools() -> list[ToolSpec]:
@@ -55,6 +55,11 @@ async def update_renewal(
 ) -> Annotated[CallToolResult, RenewalOut]:
     """Move a renewal's stage or forecast. closed_won (with final_amount) sets the account's ARR and opens
     next year's renewal; closed_lost marks the account churned. Closed renewals cannot change."""
+    if not renewals.closes(stage):
+        return respond(await write_unit(ctx, lambda work: renewals.move_renewal(
+            work.db, principal=work.principal, now=work.now, renewal_id=renewal_id,
+            expected_version=expected_version, stage=stage, forecast_amount=forecast_amount,
+            final_amount=final_amount, notes=notes)))
     async with unit_of_work(ctx, write=True) as work:
         renewal = await renewals.update_renewal(
             work.session, principal=work.principal, now=work.now, renewal_id=renewal_id,

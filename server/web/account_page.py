@@ -51,7 +51,7 @@ def account_routes(pages: Pages) -> list[Route]:
                     "drafts": draft_rows(db, account_id=account_id, statuses=("pending_review", "approved"))}
 
         try:
-            found = await app.reads.run(read)
+            found = await app.units.run(read)
         except NotFound as exc:
             return pages.problem(viewer, str(exc), status=404, title="Not found")
         except CsdeskError as exc:

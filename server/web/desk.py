@@ -58,7 +58,7 @@ def desk_routes(pages: Pages) -> list[Route]:
             return {"page": page, "facts": row_facts(db, [row.id for row in page.items]), "owners": owners(db)}
 
         try:
-            found = await app.reads.run(read)
+            found = await app.units.run(read)
         except CsdeskError as exc:
             return pages.problem(viewer, str(exc), status=400, title="Accounts")
         return pages.render("desk.html", viewer=viewer, section="accounts", reader=reader, filters=filters,
@@ -88,7 +88,7 @@ def desk_routes(pages: Pages) -> list[Route]:
                     "owners": owners(db)}
 
         try:
-            found = await app.reads.run(read)
+            found = await app.units.run(read)
         except CsdeskError as exc:
             return pages.problem(viewer, str(exc), status=400, title="Renewals")
         return pages.render("renewals.html", viewer=viewer, section="renewals", reader=reader, question=question,

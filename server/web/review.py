@@ -52,7 +52,7 @@ def review_routes(pages: Pages) -> list[Route]:
                     db, principal=viewer.principal, statuses=(status,), kinds=kinds, owner=owner or None,
                     account_id=account_id, limit=size, offset=(number - 1) * size,
                     created_before=now - timedelta(days=int(older)) if older else None)
-            facts = await app.reads.run(row_facts, [row.account_id for row in found.items])
+            facts = await app.units.run(row_facts, [row.account_id for row in found.items])
         except CsdeskError as exc:
             return pages.problem(viewer, str(exc), status=400, title="Review queue")
         notice = None if reviews(viewer) else (

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, inspect
+from sqlalchemy import Connection, insert, inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.auth.principals import Principal
@@ -64,10 +64,19 @@ async def write(
 ) -> None:
     """Write an audit event now, as a Core statement, for writes made with Core statements; `before` and
     `after` hold the changed fields' values (made JSON-ready here). It commits or rolls back with them."""
-    await core_write(session, AUDIT_INSERT, _event(
-        principal, action, entity, entity_id, at,
-        {key: _jsonable(value) for key, value in before.items()},
-        {key: _jsonable(value) for key, value in after.items()}))
+    await core_write(session, AUDIT_INSERT, _written(principal, action, entity, entity_id, at, before, after))
+
+
+def write_on(db: Connection, *, principal: Principal | str, action: str, entity: str, entity_id: int, at: datetime,
+             before: dict[str, Any], after: dict[str, Any]) -> None:
+    """`write`, on a unit of work's connection (see store.database.one_hop)."""
+    db.execute(AUDIT_INSERT, _written(principal, action, entity, entity_id, at, before, after))
+
+
+def _written(principal: Principal | str, action: str, entity: str, entity_id: int, at: datetime,
+             before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    return _event(principal, action, entity, entity_id, at, {key: _jsonable(value) for key, value in before.items()},
+                  {key: _jsonable(value) for key, value in after.items()})
 
 
 def _event(principal: Principal | str, action: str, entity: str, entity_id: int, at: datetime,

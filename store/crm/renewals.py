@@ -19,12 +19,12 @@ from store.crm import revenue
 from store.crm.accounts import renewal_window
 from store.crm.cents import cents, money
 from store.crm.pagination import check_page_size, decode_cursor, filters_fingerprint, next_cursor, page_and_total
-from store.database.engine import core_rows, core_write
+from store.database.engine import core_rows, rows
 from store.database.models import Account, Renewal, User
 from store.database.one_hop import on_session
 from store.database.versioning import check_version, flush_guarded
 from store.errors import Conflict, InvalidInput, NotFound
-from store.runs.account_marks import mark_accounts
+from store.runs.account_marks import mark_accounts, mark_accounts_on
 from store.schemas import RenewalOut, RenewalPage, RenewalTotal
 from store.vocabulary import CLOSED_RENEWAL_STAGES, HEALTH_STATUSES, OPEN_RENEWAL_STAGES, RENEWAL_STAGES
 
@@ -177,55 +177,92 @@ async def update_renewal(
     Raises:
         NotFound, Forbidden, InvalidInput, Conflict (stale version, or the renewal is already closed).
     """
+    if not closes(stage):
+        moved = await on_session(session, move_renewal, principal=principal, now=now, renewal_id=renewal_id,
+                                 expected_version=expected_version, stage=stage, forecast_amount=forecast_amount,
+                                 final_amount=final_amount, notes=notes)
+        # A copy the caller loaded before holds the new values; a tool call's own session has loaded nothing
+        # (working out the key alone cost a thirtieth of the call).
+        loaded = session.sync_session.identity_map
+        held = loaded.get(identity_key(Renewal, moved.id)) if len(loaded) else None
+        if held is not None:
+            await session.refresh(held)
+        return moved
+    assert stage is not None
+    line = _checked_line((await core_rows(session, RENEWAL_FOR_UPDATE, {"renewal_id": renewal_id})).first(),
+                         principal=principal, renewal_id=renewal_id, expected_version=expected_version)
+    changes = _plain_changes(forecast_amount, notes)
+    _check_final_amount(stage, final_amount)
+    final = validation.money(final_amount, "final_amount") if final_amount is not None else None
+    return await _close(session, principal=principal, now=now, renewal_id=line.id, read_version=line.version,
+                        stage=stage, changes=changes, final=final)
+
+
+def closes(stage: str | None) -> bool:
+    """Whether an update to `stage` closes the renewal (through the ORM, with what closing does) rather than
+    moving it within the pipeline (one unit: `move_renewal`)."""
+    return stage in CLOSED_RENEWAL_STAGES
+
+
+def move_renewal(
+    db: Connection, *, principal: Principal, now: datetime, renewal_id: int, expected_version: int,
+    stage: str | None = None, forecast_amount: Decimal | str | None = None,
+    final_amount: Decimal | str | None = None, notes: str | None = None,
+) -> RenewalOut:
+    """update_renewal for a stage that does not close the renewal: one guarded UPDATE, its audit row and the
+    account's mark for re-assessment, as Core statements in a write unit (see store.database.one_hop; the
+    ORM's load and unit of work for the same row cost most of a tool call).
+
+    Raises:
+        as update_renewal.
+    """
     if stage is None and forecast_amount is None and final_amount is None and notes is None:
         raise InvalidInput("nothing to update: pass stage, forecast_amount, final_amount or notes")
-    line = (await core_rows(session, RENEWAL_FOR_UPDATE, {"renewal_id": renewal_id})).first()
+    line = _checked_line(rows(db, RENEWAL_FOR_UPDATE, {"renewal_id": renewal_id}).first(),
+                         principal=principal, renewal_id=renewal_id, expected_version=expected_version)
+    changes = _plain_changes(forecast_amount, notes)
+    changes["stage"] = validation.one_of(stage, RENEWAL_STAGES, "stage") if stage is not None else line.stage
+    _check_final_amount(changes["stage"], final_amount)
+    version = line.version + 1
+    moved = db.execute(MOVE_RENEWAL, {**changes, "updated_at": now, "version": version, "renewal_id": line.id,
+                                      "read_version": line.version}).rowcount
+    if moved != 1:
+        raise Conflict(f"renewal {line.id} was changed by someone else just now; re-read it and retry")
+    audit.write_on(db, principal=principal, action="renewal.update", entity="renewal", entity_id=line.id, at=now,
+                   before={key: getattr(line, key) for key in changes}, after=changes)
+    if changes["stage"] != line.stage or "forecast_amount" in changes:
+        mark_accounts_on(db, [line.account_id], now=now, reason="renewal.update")
+    moved_line = line._replace(**{key: value for key, value in changes.items() if key in line._fields},
+                               version=version)
+    return renewal_out(moved_line, moved_line, moved_line.owner, now.date())
+
+
+def _check_final_amount(stage: str, final_amount: Decimal | str | None) -> None:
+    if final_amount is not None and stage != "closed_won":
+        raise InvalidInput("final_amount is set only when closing a renewal: pass stage closed_won with it")
+    if stage == "closed_won" and final_amount is None:
+        raise InvalidInput("closing a renewal won needs final_amount: the amount actually booked")
+
+
+def _checked_line(line: Any, *, principal: Principal, renewal_id: int, expected_version: int) -> Any:
+    """The renewal as read for an update, once the caller may change it, the version is the one they read
+    and it is still open."""
     if line is None:
         raise NotFound(f"no renewal with id {renewal_id}; find ids with list_renewals or get_account")
     require_account_writer(principal, owner_id=line.account_owner_id, account_name=line.name)
     check_version("renewal", line.id, line.version, expected_version)
     if line.stage in CLOSED_RENEWAL_STAGES:
         raise Conflict(f"renewal {line.id} is {line.stage}; closed renewals are final")
+    return line
+
+
+def _plain_changes(forecast_amount: Decimal | str | None, notes: str | None) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     if forecast_amount is not None:
         changes["forecast_amount"] = validation.money(forecast_amount, "forecast_amount")
     if notes is not None:
         changes["notes"] = validation.text(notes, "notes", max_length=4000, required=False) or None
-    new_stage = validation.one_of(stage, RENEWAL_STAGES, "stage") if stage is not None else line.stage
-    if final_amount is not None and new_stage != "closed_won":
-        raise InvalidInput("final_amount is set only when closing a renewal: pass stage closed_won with it")
-    if new_stage == "closed_won" and final_amount is None:
-        raise InvalidInput("closing a renewal won needs final_amount: the amount actually booked")
-    if new_stage in CLOSED_RENEWAL_STAGES:
-        final = validation.money(final_amount, "final_amount") if final_amount is not None else None
-        return await _close(session, principal=principal, now=now, renewal_id=line.id, read_version=line.version,
-                            stage=new_stage, changes=changes, final=final)
-    changes["stage"] = new_stage
-    return await _move(session, principal=principal, now=now, line=line, changes=changes)
-
-
-async def _move(session: AsyncSession, *, principal: Principal, now: datetime, line: Any,
-                changes: dict[str, Any]) -> RenewalOut:
-    """Change an open renewal's forecast, notes or stage: one guarded UPDATE and its audit row, written
-    as Core statements (the ORM's load and unit of work for the same row cost most of a tool call)."""
-    version = line.version + 1
-    moved = await core_write(session, MOVE_RENEWAL, {**changes, "updated_at": now, "version": version,
-                                                     "renewal_id": line.id, "read_version": line.version})
-    if moved != 1:
-        raise Conflict(f"renewal {line.id} was changed by someone else just now; re-read it and retry")
-    # A copy the caller loaded before holds the new values; a tool call's own session has loaded nothing
-    # (working out the key alone cost a thirtieth of the call).
-    loaded = session.sync_session.identity_map
-    held = loaded.get(identity_key(Renewal, line.id)) if len(loaded) else None
-    if held is not None:
-        await session.refresh(held)
-    await audit.write(session, principal=principal, action="renewal.update", entity="renewal", entity_id=line.id,
-                      at=now, before={key: getattr(line, key) for key in changes}, after=changes)
-    if changes.get("stage", line.stage) != line.stage or "forecast_amount" in changes:
-        await mark_accounts(session, [line.account_id], now=now, reason="renewal.update")
-    moved_line = line._replace(**{key: value for key, value in changes.items() if key in line._fields},
-                               version=version)
-    return renewal_out(moved_line, moved_line, moved_line.owner, now.date())
+    return changes
 
 
 async def _close(session: AsyncSession, *, principal: Principal, now: datetime, renewal_id: int, read_version: int,

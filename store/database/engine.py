@@ -16,6 +16,8 @@ from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+# The execution options of a connection whose transactions write (see tune_sqlite's on_begin).
+WRITE_OPTIONS = {"csdesk_write": True}
 
 
 def sqlite_url(path: str) -> str:
@@ -67,7 +69,7 @@ def tune_sqlite(engine: Engine) -> None:
 
 def session_factory(engine: AsyncEngine, *, write: bool = False) -> async_sessionmaker[AsyncSession]:
     """Sessions on `engine`; `write=True` ones begin their transaction ready to write."""
-    bind = engine.execution_options(csdesk_write=True) if write else engine
+    bind = engine.execution_options(**WRITE_OPTIONS) if write else engine
     return async_sessionmaker(bind, expire_on_commit=False)
 
 

@@ -12,7 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 
 def _insert(session: AsyncSession, table: Table) -> Any:
-    dialect = session.get_bind().dialect.name
+    return insert_for(session.get_bind().dialect.name, table)
+
+
+def insert_for(dialect: str, table: Table) -> Any:
+    """An INSERT into `table` that can take ON CONFLICT clauses, for the dialect named."""
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 

@@ -9,30 +9,51 @@ cleared with the one that was assessed.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.database.models import AccountMark
-from store.database.upsert import excluded_of, insert_or_update
+from store.database.upsert import insert_for
 
 MARKS = AccountMark.__table__
 
 
 async def mark_accounts(session: AsyncSession, account_ids: Iterable[int], *, now: datetime, reason: str) -> int:
     """Mark the accounts as changed at `now`, in the caller's transaction; returns how many."""
-    ids = sorted(set(account_ids))
-    if not ids:
-        return 0
-    excluded = excluded_of(session, MARKS)
-    await insert_or_update(session, MARKS, [{"account_id": account_id, "marked_at": now, "pending_since": now,
-                                             "reason": reason} for account_id in ids], keys=["account_id"],
-                           update={"marked_at": excluded.marked_at, "reason": excluded.reason,
-                                   "pending_since": func.coalesce(MARKS.c.pending_since, excluded.pending_since)})
-    return len(ids)
+    rows = _mark_rows(account_ids, now, reason)
+    if rows:
+        await session.execute(_marking(session.get_bind().dialect.name), rows)
+    return len(rows)
+
+
+def mark_accounts_on(db: Connection, account_ids: Iterable[int], *, now: datetime, reason: str) -> int:
+    """`mark_accounts`, on a unit of work's connection (see store.database.one_hop)."""
+    rows = _mark_rows(account_ids, now, reason)
+    if rows:
+        db.execute(_marking(db.dialect.name), rows)
+    return len(rows)
+
+
+def _mark_rows(account_ids: Iterable[int], now: datetime, reason: str) -> list[dict[str, Any]]:
+    return [{"account_id": account_id, "marked_at": now, "pending_since": now, "reason": reason}
+            for account_id in sorted(set(account_ids))]
+
+
+@functools.cache
+def _marking(dialect: str) -> Any:
+    """Insert a mark, or move an existing one's time and reason on; an account already pending stays
+    pending since the earlier change."""
+    statement = insert_for(dialect, MARKS)
+    excluded = statement.excluded
+    return statement.on_conflict_do_update(index_elements=["account_id"], set_={
+        "marked_at": excluded.marked_at, "reason": excluded.reason,
+        "pending_since": func.coalesce(MARKS.c.pending_since, excluded.pending_since)})
 
 
 @dataclass(frozen=True)
