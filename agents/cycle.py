@@ -199,7 +199,7 @@ async def _refresh_statistics(deps: AgentDeps, *, assessed: int) -> None:
 async def refresh_portfolio_figures(deps: AgentDeps) -> None:
     """The dashboard a manager opens next is read from storage, not computed (store.crm.portfolio_snapshots)."""
     try:
-        await portfolio_snapshots.refresh(deps.read_sessions, deps.write_sessions, now=deps.clock.now())
+        await portfolio_snapshots.refresh(deps.units, now=deps.clock.now())
     except Exception:  # the cycle's work is done and committed; the dashboard computes its figures itself
         logger.warning("could not refresh the portfolio's stored figures after the cycle", exc_info=True)
 

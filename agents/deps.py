@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agents.llm import StructuredModel
 from store.clock import Clock, SystemClock
+from store.database.one_hop import OneHopUnits
 from store.health.model import HealthModel, default_model
 from store.runs.agent_runs import DEFAULT_LEASE
 
@@ -17,6 +18,8 @@ from store.runs.agent_runs import DEFAULT_LEASE
 class AgentDeps:
     read_sessions: async_sessionmaker[AsyncSession]
     write_sessions: async_sessionmaker[AsyncSession]
+    # The same database's units of work (store.database.one_hop), for the store's functions that take them.
+    units: OneHopUnits
     clock: Clock
     model: StructuredModel | None = None
     health_model: HealthModel = field(default_factory=default_model)

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.context import AppContext
 from store.auth.principals import Principal
-from store.auth.users import principal_for, principal_of
+from store.auth.users import principal_of
 from store.crm import accounts as account_service
 from store.crm import portfolio_snapshots
 from store.crm import renewals as renewal_service
@@ -97,9 +97,7 @@ async def in_process(app: AppContext, tool: str, targets: Targets, csm_email: st
     if tool == "portfolio_summary" and not roll_back:
         # As the tool answers: the whole portfolio's stored figures while they hold. The captured
         # statements (roll_back) are those of computing them, which the floor replays.
-        async with app.read_sessions() as session:
-            manager = await principal_for(session, email=email)
-        return await portfolio_snapshots.summary(app.read_sessions, app.write_sessions, principal=manager, now=now)
+        return await portfolio_snapshots.summary(app.units, email=email, now=now)
     async with work_as(app, email, write=tool == "update_renewal") as work:
         if tool in READ_UNITS:
             answer = await on_session(work.session, lambda db: _read(db, work.principal, work.now, tool, targets))

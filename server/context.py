@@ -40,7 +40,8 @@ class AppContext:
         return self.settings.public_url.rstrip("/") if self.settings.public_url else None
 
     def agent_deps(self) -> AgentDeps:
-        return AgentDeps(read_sessions=self.read_sessions, write_sessions=self.write_sessions, clock=self.clock,
+        return AgentDeps(read_sessions=self.read_sessions, write_sessions=self.write_sessions, units=self.units,
+                         clock=self.clock,
                          model=self.model, health_model=self.health_models.current(),
                          segment_instructions=self.settings.segment_instructions,
                          concurrency=self.settings.assessment_concurrency,

@@ -23,7 +23,7 @@ async def keeping_figures(app: AppContext, *, every: float = FIGURES_EVERY_SECON
 
     async def keep() -> None:
         try:
-            await portfolio_snapshots.refresh(app.read_sessions, app.write_sessions, now=app.clock.now())
+            await portfolio_snapshots.refresh(app.units, now=app.clock.now())
         except Exception:  # the dashboard then computes its figures itself, as it would without this
             logger.exception("could not bring the stored portfolio figures up to date; trying again in %s s", every)
 

@@ -14,7 +14,7 @@ from agents.backtest import backtest_for
 from store.crm import portfolio_snapshots
 from store.crm.portfolio_schemas import PortfolioSummary
 from store.errors import CsdeskError
-from tools.common import READ, ToolSpec, acting_principal, app_of, respond, unit_of_work
+from tools.common import READ, ToolSpec, acting_email, app_of, respond, unit_of_work
 
 
 def tools() -> list[ToolSpec]:
@@ -37,13 +37,10 @@ async def portfolio_summary(
     at_risk in 7 days, open renewals by quarter (due, forecast, at risk), and GRR, NRR and logo churn."""
     app = app_of(ctx)
     model = app.health_models.current()
-    principal = await acting_principal(ctx)
     try:
-        # Its own sessions (the whole portfolio's figures are read and stored in them): no connection is held.
-        summary = await portfolio_snapshots.summary(app.read_sessions, app.write_sessions, principal=principal,
-                                                    now=app.clock.now(), owner=owner, currency=currency,
-                                                    period_start=period_start, period_end=period_end,
-                                                    quarters=quarters)
+        summary = await portfolio_snapshots.summary(app.units, email=acting_email(app), now=app.clock.now(),
+                                                    owner=owner, currency=currency, period_start=period_start,
+                                                    period_end=period_end, quarters=quarters)
     except CsdeskError as exc:
         raise ToolError(str(exc)) from exc
     if health_backtest:

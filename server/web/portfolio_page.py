@@ -84,8 +84,7 @@ def portfolio_routes(pages: Pages) -> list[Route]:
             return pages.refused(viewer, reader.problems, what="This dashboard's filters", title="Portfolio")
         app = pages.app_of(request)
         try:
-            found = await portfolio_snapshots.dashboard(app.read_sessions, app.write_sessions,
-                                                        principal=viewer.principal, now=app.clock.now(),
+            found = await portfolio_snapshots.dashboard(app.units, principal=viewer.principal, now=app.clock.now(),
                                                         owner=owner, currency=currency)
         except CsdeskError as exc:
             return pages.problem(viewer, str(exc), status=400, title="Portfolio")

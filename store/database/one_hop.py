@@ -37,7 +37,8 @@ class OneHopUnits:
 
     def __init__(self, engine: AsyncEngine, read_sessions: async_sessionmaker[AsyncSession],
                  write_sessions: async_sessionmaker[AsyncSession], *, enabled: bool = True):
-        self._read_sessions, self._write_sessions = read_sessions, write_sessions
+        # The sessions units run in where they do not run on a thread, for callers' work that is not a unit.
+        self.read_sessions, self.write_sessions = read_sessions, write_sessions
         self._engine: Engine | None = None
         if enabled and is_sqlite_file(engine.url):
             self._engine = create_engine(make_url(engine.url).set(drivername="sqlite+pysqlite"))
@@ -50,12 +51,12 @@ class OneHopUnits:
 
     async def run(self, fn: UnitFn[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """A read unit, in a read transaction."""
-        return await self._run(self._read_sessions, self._engine, fn, *args, **kwargs)
+        return await self._run(self.read_sessions, self._engine, fn, *args, **kwargs)
 
     async def write(self, fn: UnitFn[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """A write unit, in a write transaction: committed if it returns, rolled back if it raises."""
         engine = self._engine.execution_options(**WRITE_OPTIONS) if self._engine is not None else None
-        return await self._run(self._write_sessions, engine, fn, *args, **kwargs)
+        return await self._run(self.write_sessions, engine, fn, *args, **kwargs)
 
     async def _run(self, sessions: async_sessionmaker[AsyncSession], engine: Engine | None, fn: UnitFn[P, T],
                    /, *args: P.args, **kwargs: P.kwargs) -> T:

@@ -12,7 +12,7 @@ from tests.conftest import NOW, Db
 
 
 def deps_for(db: Db, model: OpenAICompatibleModel | None = None, **overrides: object) -> AgentDeps:
-    return AgentDeps(read_sessions=db.app.read_sessions, write_sessions=db.app.write_sessions,
+    return AgentDeps(read_sessions=db.app.read_sessions, write_sessions=db.app.write_sessions, units=db.app.units,
                      clock=FixedClock(NOW), model=model, **overrides)
 
 
