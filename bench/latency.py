@@ -337,7 +337,7 @@ def report(run: Run) -> None:
     for line in budget_lines(run):
         print(line)
     if run.one_hop:
-        print("  A/B over stdio in alternating rounds: the read as one unit on a database thread, and in an "
+        print("  A/B over stdio in alternating rounds: the unit of work on a database thread, and in an "
               "async session (CSDESK_ONE_HOP_UNITS=false):")
     for tool, (on, off) in run.one_hop.items():
         saved = 1 - on.p50_ms / off.p50_ms

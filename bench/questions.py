@@ -76,7 +76,7 @@ class RolledBack(Exception):
 
 # The questions whose tools run as one unit (see store.database.one_hop); the rest run in a session.
 READ_UNITS = ("list_accounts", "list_accounts/25", "get_account", "list_renewals")
-UNITS = (*READ_UNITS, "update_renewal")
+UNITS = (*READ_UNITS, "portfolio_summary", "update_renewal")
 
 
 async def in_process(app: AppContext, tool: str, targets: Targets, csm_email: str, manager_email: str,
