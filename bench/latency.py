@@ -75,6 +75,10 @@ class Run:
     server_peak_rss_mb: float | None = None
     built: str = ""
     peer: dict[str, tuple[Timing, int]] = field(default_factory=dict)
+    # The 25-row page's answer as csdesk gave it over stdio (text, structured content), and what the SDK's
+    # empty server takes to hand that same answer back as text alone and with its structured copy.
+    sample_answer: tuple[str, object] | None = None
+    answer_shapes: dict[str, Timing] = field(default_factory=dict)
     # Each read unit's tool over stdio with its read as one unit on a database thread, and in an async session.
     one_hop: dict[str, tuple[Timing, Timing]] = field(default_factory=dict)
 
@@ -166,6 +170,8 @@ async def measure_client(client: Client, run: Run, targets: Targets, calls: int,
             if tool == "update_renewal":
                 state["version"] = result.structured_content["version"]
             state["text"] = result.content[0].text
+            if tool == "list_accounts/25" and channel == "stdio":
+                run.sample_answer = (result.content[0].text, result.structured_content)
             return result
 
         if peer is None:
@@ -242,6 +248,19 @@ async def measure_empty_tool(calls: int) -> Timing:
         return await measure(lambda: client.call_tool("ok", {}), calls)
 
 
+async def measure_answer_shapes(answer: tuple[str, object], calls: int) -> dict[str, Timing]:
+    """The SDK's empty server handing back csdesk's 25-row page unchanged, in alternating rounds with its
+    empty tool: as text alone (the peer's shape) and as text plus structured content (csdesk's)."""
+    with tempfile.TemporaryDirectory() as directory:
+        answer_file = Path(directory) / "answer.json"
+        answer_file.write_text(json.dumps({"text": answer[0], "structured": answer[1]}), encoding="utf-8")
+        params = StdioServerParameters(command=sys.executable, args=[str(Path(__file__).parent / "empty_server.py")],
+                                       env={**os.environ, "BENCH_ANSWER_FILE": str(answer_file)})
+        async with Client(params) as client:
+            return await measure_alternating({name: partial(client.call_tool, name, {})
+                                              for name in ("ok", "answer_as_text", "answer_with_structure")}, calls)
+
+
 @asynccontextmanager
 async def http_server(settings: Settings) -> AsyncIterator[tuple[str, str, int]]:
     """`csdesk serve --http` on a free port, with a token for the CSM; yields (url, token, pid)."""
@@ -302,6 +321,8 @@ async def measure_size(accounts: int, database_url: str | None, calls: int) -> R
             await measure_client(client, run, targets, calls, "http")
         run.server_peak_rss_mb = peak_rss_mb(pid)
     run.empty_tool = await measure_empty_tool(calls)
+    if run.sample_answer is not None:
+        run.answer_shapes = await measure_answer_shapes(run.sample_answer, calls)
     if not database_url:
         run.one_hop = await measure_one_hop(settings, targets, calls)
     return run
@@ -336,6 +357,13 @@ def report(run: Run) -> None:
               f"{figures.answer_chars:12,} {figures.answer_tokens:6,} {peer_chars_text:>10}  {'; '.join(notes)}")
     for line in budget_lines(run):
         print(line)
+    if run.answer_shapes:
+        shapes = run.answer_shapes
+        cost = shapes["answer_with_structure"].p50_ms - shapes["answer_as_text"].p50_ms
+        print(f"  the 25-row page's answer handed back by the SDK's empty server (its empty tool {shapes['ok']}): "
+              f"as text alone {shapes['answer_as_text']}, as text plus structured content "
+              f"{shapes['answer_with_structure']}; the structured copy costs {cost:.2f} ms of the call, which the "
+              f"peer (text alone) does not carry")
     if run.one_hop:
         print("  A/B over stdio in alternating rounds: the unit of work on a database thread, and in an "
               "async session (CSDESK_ONE_HOP_UNITS=false):")
@@ -393,7 +421,9 @@ def main() -> None:
 def _jsonable(run: Run) -> dict:
     from dataclasses import asdict
 
-    return asdict(run)
+    figures = asdict(run)
+    figures.pop("sample_answer")  # the answer itself, not a figure
+    return figures
 
 
 if __name__ == "__main__":
