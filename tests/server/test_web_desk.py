@@ -248,6 +248,15 @@ async def test_every_page_loads_in_a_real_browser_with_no_script_run(desk: str, 
             assert await page.locator("script").count() == 0, path
             if screenshots:
                 await page.screenshot(path=str(screenshots / f"{name}.png"), full_page=True)
+        # In a narrow window nothing on the account page is wider than its card (long email addresses
+        # wrap rather than push a table out).
+        await page.set_viewport_size({"width": 900, "height": 900})
+        await page.goto(f"{desk}/accounts/{account_id}")
+        overflowing = await page.evaluate(
+            "[...document.querySelectorAll('.card')].filter(card => card.scrollWidth > card.clientWidth + 1)"
+            ".map(card => card.id || card.querySelector('h2')?.textContent || 'a card')")
+        assert overflowing == [], f"wider than their card at 900 px: {overflowing}"
+        await page.set_viewport_size({"width": 1280, "height": 900})
         # The filters are a form whose result is a URL to share.
         await page.goto(f"{desk}/")
         await page.select_option("select[name=status]", "at_risk")
