@@ -12,7 +12,9 @@ written as plain functions of a SQLAlchemy Connection and run here:
   transaction — a read one, or a write one begun with BEGIN IMMEDIATE like every async write session's;
 - elsewhere (PostgreSQL), inside an async session through `AsyncSession.run_sync`: each statement
   awaits the driver as any other does.
-`CSDESK_ONE_HOP_UNITS=false` sends SQLite units the second way too (`make bench` compares the two).
+A call cancelled while its unit runs on the thread waits for the unit to end (anyio does not abandon the
+thread), so a unit always commits or rolls back whole. `CSDESK_ONE_HOP_UNITS=false` sends SQLite units
+the second way too (`make bench` compares the two).
 Only public APIs of SQLAlchemy, anyio and the sqlite3 module are used."""
 
 from __future__ import annotations
