@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Integer, bindparam, case, func, or_, select, type_coerce
+from sqlalchemy import Connection, Integer, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -32,7 +32,7 @@ from store.database.one_hop import on_session
 from store.errors import NotFound
 from store.health.assessments import health_history, latest_assessment_of
 from store.health.signal_facts import MEETING_KINDS, OUTBOUND_KINDS
-from store.runs.account_marks import change_words, pending_change
+from store.runs.account_marks import PENDING_MARKS, change_words
 from store.schemas import (
     Account360,
     AssessmentBrief,
@@ -58,10 +58,21 @@ SHORT_TEXT = 400
 # account's rows through an index on account_id, however large the database.
 ACCOUNT_ID = bindparam("account_id", type_=Integer)
 _author = aliased(User)
+
+
+def _last_touch(kinds: tuple[str, ...]) -> Any:
+    return select(func.max(Touchpoint.occurred_at)) \
+        .where(Touchpoint.account_id == Account.id, Touchpoint.kind.in_(kinds)).scalar_subquery()
+
+
+# The account's row with its last outbound contact and meeting and its pending change (if any) beside it.
 ACCOUNT = (
     select(*ROW_COLUMNS, Account.status, Account.lifecycle_stage, Account.domain, Account.external_id, Account.seats,
-           Account.contract_start, Account.onboarding_status, Account.assessed_at, User.email.label("owner_email"))
-    .join(User, User.id == Account.owner_id).where(Account.id == ACCOUNT_ID))
+           Account.contract_start, Account.onboarding_status, Account.assessed_at, User.email.label("owner_email"),
+           _last_touch(OUTBOUND_KINDS).label("last_outbound"), _last_touch(MEETING_KINDS).label("last_meeting"),
+           PENDING_MARKS.c.marked_at.label("changed_at"), PENDING_MARKS.c.reason.label("change_reason"))
+    .join(User, User.id == Account.owner_id)
+    .outerjoin(PENDING_MARKS, PENDING_MARKS.c.account_id == Account.id).where(Account.id == ACCOUNT_ID))
 CONTACTS = (
     select(Contact.id, Contact.name, Contact.email, Contact.title, Contact.role, Contact.is_primary_sponsor,
            Contact.left_company_on, Contact.external_id, Contact.version).where(Contact.account_id == ACCOUNT_ID)
@@ -93,13 +104,6 @@ SURVEYS = (
     select(SurveyResponse.kind, SurveyResponse.score, SurveyResponse.comment, SurveyResponse.responded_at,
            SurveyResponse.contact_id).where(SurveyResponse.account_id == ACCOUNT_ID)
     .order_by(SurveyResponse.responded_at.desc()).limit(RECENT_ITEMS))
-# CASE loses the column type; coercing restores the timezone-aware conversion on every backend.
-LAST_CONTACT = select(
-    type_coerce(func.max(case((Touchpoint.kind.in_(OUTBOUND_KINDS), Touchpoint.occurred_at))), UtcDateTime())
-    .label("last_outbound"),
-    type_coerce(func.max(case((Touchpoint.kind.in_(MEETING_KINDS), Touchpoint.occurred_at))), UtcDateTime())
-    .label("last_meeting"),
-).where(Touchpoint.account_id == ACCOUNT_ID)
 # Open tickets and those closed since the support window began, in one query.
 TICKETS = (
     select(SupportTicket.id, SupportTicket.subject, SupportTicket.priority, SupportTicket.opened_at,
@@ -140,13 +144,12 @@ def account_360(db: Connection, *, account_id: int, now: datetime, full_text: bo
     tasks = rows(db, OPEN_TASKS, bound)
     usage = rows(db, USAGE, bound)
     surveys = rows(db, SURVEYS, bound)
-    last_outbound, last_meeting = rows(db, LAST_CONTACT, bound).one()
     latest = latest_assessment_of(db, account_id)
     history = health_history(db, account_id)
     assessment = None
     if latest is not None:
         assessment = AssessmentBrief.model_validate(
-            {**latest.model_dump(), "inputs_changed": _changed_since(db, account_id, latest.created_at, renewal)})
+            {**latest.model_dump(), "inputs_changed": _changed_since(account, latest.created_at, renewal)})
     return Account360(
         account=account_detail(account, owner, today),
         assessment=assessment,
@@ -154,8 +157,8 @@ def account_360(db: Connection, *, account_id: int, now: datetime, full_text: bo
                         for point in history],
         contacts=[ContactOut.model_validate(contact) for contact in contacts],
         open_renewal=renewal_out(renewal, account, owner, today) if renewal else None,
-        last_outbound_contact_at=last_outbound,
-        last_meeting_at=last_meeting,
+        last_outbound_contact_at=account.last_outbound,
+        last_meeting_at=account.last_meeting,
         recent_touchpoints=[_touchpoint(row, row.email, text_limit) for row in touchpoints],
         recent_notes=[_note(row, row.email, text_limit) for row in notes],
         open_tasks=[task_out(task, account.name, task.email, today) for task in tasks],
@@ -166,12 +169,11 @@ def account_360(db: Connection, *, account_id: int, now: datetime, full_text: bo
     )
 
 
-def _changed_since(db: Connection, account_id: int, assessed_at: datetime, renewal: Any) -> str | None:
+def _changed_since(account: Any, assessed_at: datetime, renewal: Any) -> str | None:
     """What changed on the account after its assessment was made and is not assessed yet, in words."""
-    change = pending_change(db, account_id)
-    if change is None or change[0] <= assessed_at:
+    marked_at, reason = account.changed_at, account.change_reason
+    if marked_at is None or marked_at <= assessed_at:
         return None
-    marked_at, reason = change
     now_stands = ""
     if reason == "renewal.update" and renewal is not None:
         forecast = f", forecast {renewal.forecast_amount} {renewal.currency}" if renewal.forecast_amount else ""

@@ -123,14 +123,10 @@ CHANGE_WORDS = {
     "events": "product events arrived",
     "events.rebuild": "product usage was recounted",
 }
-PENDING_CHANGE = select(MARKS.c.marked_at, MARKS.c.reason).where(
-    MARKS.c.account_id == bindparam("account_id"), MARKS.c.pending_since.is_not(None))
-
-
-def pending_change(db: Connection, account_id: int) -> tuple[datetime, str] | None:
-    """When the account last changed in a way not yet assessed, and why it was marked (a reason code)."""
-    row = db.execute(PENDING_CHANGE, {"account_id": account_id}).first()
-    return (row.marked_at, row.reason) if row is not None else None
+# Each account's pending mark — when it last changed in a way not yet assessed, and why it was marked (a
+# reason code) — for a read to join on account_id.
+PENDING_MARKS = select(MARKS.c.account_id, MARKS.c.marked_at, MARKS.c.reason) \
+    .where(MARKS.c.pending_since.is_not(None)).subquery("pending_marks")
 
 
 def change_words(reason: str) -> str:
