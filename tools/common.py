@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol, TypeVar
@@ -65,13 +65,11 @@ def acting_email(app: ToolDeps) -> str | None:
     return access.subject if access is not None else app.acting_email()
 
 
-@asynccontextmanager
-async def unit_of_work(ctx: Context, *, write: bool) -> AsyncIterator[Work]:
-    """One transaction as the acting principal; store errors become tool errors the model can act on."""
-    app = app_of(ctx)
+@contextmanager
+def store_errors_as_tool_errors() -> Iterator[None]:
+    """Store errors become tool errors the model can act on."""
     try:
-        async with work_as(app, acting_email(app), write=write) as work:
-            yield work
+        yield
     except CsdeskError as exc:
         raise ToolError(str(exc)) from exc
     except IntegrityError as exc:
@@ -79,10 +77,18 @@ async def unit_of_work(ctx: Context, *, write: bool) -> AsyncIterator[Work]:
         raise ToolError("the write conflicts with a change made at the same moment; re-read and retry") from exc
 
 
+@asynccontextmanager
+async def unit_of_work(ctx: Context, *, write: bool) -> AsyncIterator[Work]:
+    """One transaction as the acting principal; store errors become tool errors the model can act on."""
+    app = app_of(ctx)
+    with store_errors_as_tool_errors():
+        async with work_as(app, acting_email(app), write=write) as work:
+            yield work
+
+
 @dataclass(frozen=True)
 class UnitWork:
-    """What a unit of work (a read, or a write unit) works with: its connection, the acting principal and
-    the moment of the call."""
+    """What a read unit works with: its connection, the acting principal and the moment of the call."""
 
     db: Connection
     principal: Principal
@@ -96,28 +102,14 @@ class UnitWork:
 async def read_unit(ctx: Context, fn: Callable[[UnitWork], ResultT]) -> ResultT:
     """A read as the acting principal, run as a whole in one unit with the principal's lookup
     (see store.database.one_hop); store errors become tool errors."""
-    return await _unit(ctx, fn, write=False)
-
-
-async def write_unit(ctx: Context, fn: Callable[[UnitWork], ResultT]) -> ResultT:
-    """A write as the acting principal, run as a whole in one unit with the principal's lookup: committed if
-    `fn` returns, rolled back if it raises; store errors become tool errors."""
-    return await _unit(ctx, fn, write=True)
-
-
-async def _unit(ctx: Context, fn: Callable[[UnitWork], ResultT], *, write: bool) -> ResultT:
     app = app_of(ctx)
     email, now = acting_email(app), app.clock.now()
 
     def unit(db: Connection) -> ResultT:
         return fn(UnitWork(db=db, principal=principal_of(db, email=email), now=now))
 
-    try:
-        return await (app.units.write(unit) if write else app.units.run(unit))
-    except CsdeskError as exc:
-        raise ToolError(str(exc)) from exc
-    except IntegrityError as exc:
-        raise ToolError("the write conflicts with a change made at the same moment; re-read and retry") from exc
+    with store_errors_as_tool_errors():
+        return await app.units.run(unit)
 
 
 @asynccontextmanager

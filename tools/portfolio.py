@@ -6,15 +6,13 @@ from datetime import date
 from typing import Annotated
 
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
 from pydantic import Field
 
 from agents.backtest import backtest_for
 from store.crm import portfolio_snapshots
 from store.crm.portfolio_schemas import PortfolioSummary
-from store.errors import CsdeskError
-from tools.common import READ, ToolSpec, acting_email, app_of, respond, unit_of_work
+from tools.common import READ, ToolSpec, acting_email, app_of, respond, store_errors_as_tool_errors, unit_of_work
 
 
 def tools() -> list[ToolSpec]:
@@ -37,12 +35,10 @@ async def portfolio_summary(
     at_risk in 7 days, open renewals by quarter (due, forecast, at risk), and GRR, NRR and logo churn."""
     app = app_of(ctx)
     model = app.health_models.current()
-    try:
+    with store_errors_as_tool_errors():
         summary = await portfolio_snapshots.summary(app.units, email=acting_email(app), now=app.clock.now(),
                                                     owner=owner, currency=currency, period_start=period_start,
                                                     period_end=period_end, quarters=quarters)
-    except CsdeskError as exc:
-        raise ToolError(str(exc)) from exc
     if health_backtest:
         async with unit_of_work(ctx, write=False) as work:
             result = await backtest_for(work.session, work.principal, model, today=work.now.date())

@@ -13,7 +13,16 @@ from store.crm import renewals
 from store.schemas import RenewalOut, RenewalPage
 from store.vocabulary import HealthStatus, RenewalStage
 from tools.accounts import Cursor, Limit, Version
-from tools.common import READ, TRANSITION, ToolSpec, read_unit, respond, unit_of_work, write_unit
+from tools.common import (
+    READ,
+    TRANSITION,
+    ToolSpec,
+    acting_email,
+    app_of,
+    read_unit,
+    respond,
+    store_errors_as_tool_errors,
+)
 
 
 def tools() -> list[ToolSpec]:
@@ -55,15 +64,10 @@ async def update_renewal(
 ) -> Annotated[CallToolResult, RenewalOut]:
     """Move a renewal's stage or forecast. closed_won (with final_amount) sets the account's ARR and opens
     next year's renewal; closed_lost marks the account churned. Closed renewals cannot change."""
-    if not renewals.closes(stage):
-        return respond(await write_unit(ctx, lambda work: renewals.move_renewal(
-            work.db, principal=work.principal, now=work.now, renewal_id=renewal_id,
+    app = app_of(ctx)
+    with store_errors_as_tool_errors():
+        renewal = await renewals.change_renewal(
+            app.units, email=acting_email(app), now=app.clock.now(), renewal_id=renewal_id,
             expected_version=expected_version, stage=stage, forecast_amount=forecast_amount,
-            final_amount=final_amount, notes=notes)))
-    async with unit_of_work(ctx, write=True) as work:
-        renewal = await renewals.update_renewal(
-            work.session, principal=work.principal, now=work.now, renewal_id=renewal_id,
-            expected_version=expected_version, stage=stage, forecast_amount=forecast_amount,
-            final_amount=final_amount, notes=notes,
-        )
+            final_amount=final_amount, notes=notes)
     return respond(renewal)

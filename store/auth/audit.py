@@ -10,8 +10,8 @@ from sqlalchemy import Connection, insert, inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.auth.principals import Principal
-from store.database.engine import core_write
 from store.database.models import AuditEvent, Base
+from store.database.one_hop import on_session
 
 AUDIT_INSERT = insert(AuditEvent.__table__)
 # Columns that change on every write and would only add noise to a diff.
@@ -64,19 +64,16 @@ async def write(
 ) -> None:
     """Write an audit event now, as a Core statement, for writes made with Core statements; `before` and
     `after` hold the changed fields' values (made JSON-ready here). It commits or rolls back with them."""
-    await core_write(session, AUDIT_INSERT, _written(principal, action, entity, entity_id, at, before, after))
+    await on_session(session, write_on, principal=principal, action=action, entity=entity, entity_id=entity_id,
+                     at=at, before=before, after=after)
 
 
 def write_on(db: Connection, *, principal: Principal | str, action: str, entity: str, entity_id: int, at: datetime,
              before: dict[str, Any], after: dict[str, Any]) -> None:
     """`write`, on a unit of work's connection (see store.database.one_hop)."""
-    db.execute(AUDIT_INSERT, _written(principal, action, entity, entity_id, at, before, after))
-
-
-def _written(principal: Principal | str, action: str, entity: str, entity_id: int, at: datetime,
-             before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
-    return _event(principal, action, entity, entity_id, at, {key: _jsonable(value) for key, value in before.items()},
-                  {key: _jsonable(value) for key, value in after.items()})
+    db.execute(AUDIT_INSERT, _event(principal, action, entity, entity_id, at,
+                                    {key: _jsonable(value) for key, value in before.items()},
+                                    {key: _jsonable(value) for key, value in after.items()}))
 
 
 def _event(principal: Principal | str, action: str, entity: str, entity_id: int, at: datetime,

@@ -168,17 +168,24 @@ def _summary_key(currency: str | None, quarters: int) -> str:
 
 
 def _stored_summary(db: Connection, *, email: str | None, now: datetime, owner: str | None, currency: str | None,
-                    period_start: date | None, period_end: date | None,
-                    quarters: int) -> tuple[Principal, PortfolioSummary | None]:
-    """Who asks, and the stored answer if the question is the whole portfolio's over the default period and
-    its figures are stored and still exact (a read unit)."""
-    principal = principal_of(db, email=email)
-    if user_id_of(db, ref=owner, principal=principal) is not None or period_start is not None \
-            or period_end is not None:
-        return principal, None
+                    whole_period: bool, quarters: int) -> tuple[int | None, PortfolioSummary | None]:
+    """The owner the question filters on (None: everyone), and the stored answer if the question is the
+    whole portfolio's over the default period and its figures are stored and still exact (a read unit that
+    checks who asks)."""
+    owner_id = user_id_of(db, ref=owner, principal=principal_of(db, email=email))
+    if owner_id is not None or not whole_period:
+        return owner_id, None
     payload = _stored(db, kind="summary", key=_summary_key(currency, quarters),
                       exact=lambda db, row: _summary_still_exact(db, row, now))
-    return principal, PortfolioSummary.model_validate(payload) if payload is not None else None
+    return None, PortfolioSummary.model_validate(payload) if payload is not None else None
+
+
+def _whole_summary(now: datetime, currency: str | None, quarters: int) -> Compute:
+    async def compute(session: AsyncSession) -> dict[str, Any]:
+        found = await summary_of(session, owner_id=None, now=now, currency=currency, quarters=quarters)
+        return found.model_dump(mode="json")
+
+    return compute
 
 
 async def summary(units: OneHopUnits, *, email: str | None, now: datetime, owner: str | None = None,
@@ -190,28 +197,27 @@ async def summary(units: OneHopUnits, *, email: str | None, now: datetime, owner
     Raises:
         as portfolio_summary.
     """
-    principal, stored = await units.run(_stored_summary, email=email, now=now, owner=owner, currency=currency,
-                                        period_start=period_start, period_end=period_end, quarters=quarters)
+    whole_period = period_start is None and period_end is None
+    owner_id, stored = await units.run(_stored_summary, email=email, now=now, owner=owner, currency=currency,
+                                       whole_period=whole_period, quarters=quarters)
     if stored is not None:
         return stored
-    async with units.read_sessions() as session:
-        owner_id = await user_id_filter(session, ref=owner, principal=principal)
-        if owner_id is not None or period_start is not None or period_end is not None:
+    if owner_id is not None or not whole_period:
+        async with units.read_sessions() as session:
             return await summary_of(session, owner_id=owner_id, now=now, currency=currency, quarters=quarters,
                                     period_start=period_start, period_end=period_end)
-    return await whole_portfolio_summary(units, now=now, currency=currency, quarters=quarters)
+    # Checked just now in the unit: computed without checking again.
+    return PortfolioSummary.model_validate(await _computed(
+        units, kind="summary", key=_summary_key(currency, quarters), now=now,
+        compute=_whole_summary(now, currency, quarters), revenue_until=None))
 
 
 async def whole_portfolio_summary(units: OneHopUnits, *, now: datetime, currency: str | None = None,
                                   quarters: int = 4) -> PortfolioSummary:
     """The whole portfolio's summary over the default period, from storage while exact."""
-
-    async def compute(session: AsyncSession) -> dict[str, Any]:
-        found = await summary_of(session, owner_id=None, now=now, currency=currency, quarters=quarters)
-        return found.model_dump(mode="json")
-
     payload = await _remembered(units, kind="summary", key=_summary_key(currency, quarters), now=now,
-                                exact=lambda db, row: _summary_still_exact(db, row, now), compute=compute)
+                                exact=lambda db, row: _summary_still_exact(db, row, now),
+                                compute=_whole_summary(now, currency, quarters))
     return PortfolioSummary.model_validate(payload)
 
 

@@ -14,14 +14,14 @@ from sqlalchemy.orm.util import identity_key
 from store import validation
 from store.auth import audit
 from store.auth.principals import Principal, require_account_writer
-from store.auth.users import user_id_of
+from store.auth.users import principal_for, principal_of, user_id_of
 from store.crm import revenue
 from store.crm.accounts import renewal_window
 from store.crm.cents import cents, money
 from store.crm.pagination import check_page_size, decode_cursor, filters_fingerprint, next_cursor, page_and_total
-from store.database.engine import core_rows, rows
+from store.database.engine import core_rows, rows, transaction
 from store.database.models import Account, Renewal, User
-from store.database.one_hop import on_session
+from store.database.one_hop import OneHopUnits, on_session
 from store.database.versioning import check_version, flush_guarded
 from store.errors import Conflict, InvalidInput, NotFound
 from store.runs.account_marks import mark_accounts, mark_accounts_on
@@ -196,6 +196,27 @@ async def update_renewal(
     final = validation.money(final_amount, "final_amount") if final_amount is not None else None
     return await _close(session, principal=principal, now=now, renewal_id=line.id, read_version=line.version,
                         stage=stage, changes=changes, final=final)
+
+
+async def change_renewal(units: OneHopUnits, *, email: str | None, now: datetime, renewal_id: int,
+                         expected_version: int, stage: str | None = None,
+                         forecast_amount: Decimal | str | None = None, final_amount: Decimal | str | None = None,
+                         notes: str | None = None) -> RenewalOut:
+    """update_renewal as the user with `email` asks it, in its own transaction: a move within the pipeline
+    as one write unit (who asks with it), a close through the ORM.
+
+    Raises:
+        as update_renewal, and Forbidden for an unknown or inactive user.
+    """
+    if not closes(stage):
+        return await units.write(lambda db: move_renewal(
+            db, principal=principal_of(db, email=email), now=now, renewal_id=renewal_id,
+            expected_version=expected_version, stage=stage, forecast_amount=forecast_amount,
+            final_amount=final_amount, notes=notes))
+    async with transaction(units.write_sessions) as session:
+        return await update_renewal(session, principal=await principal_for(session, email=email), now=now,
+                                    renewal_id=renewal_id, expected_version=expected_version, stage=stage,
+                                    forecast_amount=forecast_amount, final_amount=final_amount, notes=notes)
 
 
 def closes(stage: str | None) -> bool:

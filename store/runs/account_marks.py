@@ -19,6 +19,7 @@ from sqlalchemy import Connection, and_, bindparam, case, func, or_, select, upd
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.database.models import AccountMark
+from store.database.one_hop import on_session
 from store.database.upsert import insert_for
 
 MARKS = AccountMark.__table__
@@ -26,23 +27,16 @@ MARKS = AccountMark.__table__
 
 async def mark_accounts(session: AsyncSession, account_ids: Iterable[int], *, now: datetime, reason: str) -> int:
     """Mark the accounts as changed at `now`, in the caller's transaction; returns how many."""
-    rows = _mark_rows(account_ids, now, reason)
-    if rows:
-        await session.execute(_marking(session.get_bind().dialect.name), rows)
-    return len(rows)
+    return await on_session(session, mark_accounts_on, account_ids, now=now, reason=reason)
 
 
 def mark_accounts_on(db: Connection, account_ids: Iterable[int], *, now: datetime, reason: str) -> int:
     """`mark_accounts`, on a unit of work's connection (see store.database.one_hop)."""
-    rows = _mark_rows(account_ids, now, reason)
+    rows = [{"account_id": account_id, "marked_at": now, "pending_since": now, "reason": reason}
+            for account_id in sorted(set(account_ids))]
     if rows:
         db.execute(_marking(db.dialect.name), rows)
     return len(rows)
-
-
-def _mark_rows(account_ids: Iterable[int], now: datetime, reason: str) -> list[dict[str, Any]]:
-    return [{"account_id": account_id, "marked_at": now, "pending_since": now, "reason": reason}
-            for account_id in sorted(set(account_ids))]
 
 
 @functools.cache
