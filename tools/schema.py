@@ -77,7 +77,10 @@ def _limit(node: dict[str, Any], defs: dict[str, Any], depth: int) -> dict[str, 
         return {**{key: value for key, value in node.items() if key not in {"items", "description"}},
                 "items": _limit(node.get("items", {}), defs, depth)}
     if "anyOf" in node:
-        return {"anyOf": [_limit(option, defs, depth) for option in node["anyOf"]]}
+        # Cut to depth, a nullable entity's options often differ only in type: one type list says the same,
+        # in fewer tokens, and a client checks it without trying each option.
+        options = [_limit(option, defs, depth) for option in node["anyOf"]]
+        return _fold_union(options) or {"anyOf": options}
     return {key: value for key, value in node.items() if key not in {"description", "format"}}
 
 

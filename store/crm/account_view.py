@@ -14,7 +14,7 @@ from store.crm.accounts import ROW_COLUMNS, account_detail
 from store.crm.renewals import renewal_out
 from store.crm.success_plans import active_plan_of
 from store.crm.tasks import task_out
-from store.database.engine import rows
+from store.database.engine import in_fixed, rows
 from store.database.models import (
     Account,
     Contact,
@@ -62,7 +62,7 @@ _author = aliased(User)
 
 def _last_touch(kinds: tuple[str, ...]) -> Any:
     return select(func.max(Touchpoint.occurred_at)) \
-        .where(Touchpoint.account_id == Account.id, Touchpoint.kind.in_(kinds)).scalar_subquery()
+        .where(Touchpoint.account_id == Account.id, in_fixed(Touchpoint.kind, kinds)).scalar_subquery()
 
 
 # The account's row with its last outbound contact and meeting and its pending change (if any) beside it.
@@ -80,7 +80,7 @@ CONTACTS = (
 OPEN_RENEWAL = (
     select(Renewal.id, Renewal.account_id, Renewal.due_date, Renewal.stage, Renewal.currency, Renewal.target_amount,
            Renewal.forecast_amount, Renewal.final_amount, Renewal.booking_type, Renewal.version)
-    .where(Renewal.account_id == ACCOUNT_ID, Renewal.stage.in_(OPEN_RENEWAL_STAGES))
+    .where(Renewal.account_id == ACCOUNT_ID, in_fixed(Renewal.stage, OPEN_RENEWAL_STAGES))
     .order_by(Renewal.due_date).limit(1))
 TOUCHPOINTS = (
     select(Touchpoint.id, Touchpoint.kind, Touchpoint.occurred_at, Touchpoint.summary, Touchpoint.contact_id,
@@ -94,7 +94,7 @@ NOTES = (
 OPEN_TASKS = (
     select(Task.id, Task.account_id, Task.title, Task.notes, Task.due_date, Task.status, Task.priority, Task.source,
            Task.version, _author.email).join(_author, _author.id == Task.assignee_id)
-    .where(Task.account_id == ACCOUNT_ID, Task.status.in_(OPEN_TASK_STATUSES))
+    .where(Task.account_id == ACCOUNT_ID, in_fixed(Task.status, OPEN_TASK_STATUSES))
     .order_by(Task.due_date.asc().nulls_last(), Task.id).limit(OPEN_TASKS_SHOWN))
 USAGE = (
     select(UsageSnapshot.period_start, UsageSnapshot.active_users, UsageSnapshot.usage_count,

@@ -33,6 +33,22 @@ async def test_tools_list_stays_compact(connect: ClientFactory) -> None:
     assert tokens < TOOLS_LIST_TOKEN_CEILING, f"tools/list is {len(payload)} chars, {tokens} tokens"
     for tool in listing.tools:
         assert not _has_schema_titles(tool.input_schema), tool.name
+        assert not _has_type_only_union(tool.output_schema), tool.name
+    # A nullable section of the 360 is one type list, not a union a client tries option by option.
+    get_account = next(tool for tool in listing.tools if tool.name == "get_account")
+    assert get_account.output_schema["properties"]["open_renewal"] == {"type": ["object", "null"]}
+
+
+def _has_type_only_union(node: object) -> bool:
+    """Whether any `anyOf` in the schema has options that differ only in type (a type list says it)."""
+    if isinstance(node, list):
+        return any(_has_type_only_union(item) for item in node)
+    if not isinstance(node, dict):
+        return False
+    options = node.get("anyOf")
+    if isinstance(options, list) and all(isinstance(option, dict) and set(option) == {"type"} for option in options):
+        return True
+    return any(_has_type_only_union(value) for value in node.values())
 
 
 def _has_schema_titles(node: object) -> bool:
