@@ -11,8 +11,21 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import (URL, ColumnElement, Connection, CursorResult, Delete, Engine, Executable, Insert, Update, event,
-                        literal, make_url, text)
+from sqlalchemy import (
+    URL,
+    ColumnElement,
+    Connection,
+    CursorResult,
+    Delete,
+    Engine,
+    Executable,
+    Insert,
+    Update,
+    event,
+    literal,
+    make_url,
+    text,
+)
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
