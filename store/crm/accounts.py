@@ -17,6 +17,7 @@ from store.auth.principals import Principal, require_account_writer, require_rol
 from store.auth.users import resolve_assignee, user_id_of
 from store.crm import revenue
 from store.crm.pagination import check_page_size, decode_cursor, filters_fingerprint, next_cursor, page_and_total
+from store.database.engine import in_fixed
 from store.database.models import Account, PlanMilestone, PlanOutcome, Renewal, SuccessPlan, User
 from store.database.one_hop import on_session
 from store.database.versioning import check_fields, check_version, flush_guarded
@@ -215,7 +216,7 @@ def _plan_needs_attention() -> ColumnElement[bool]:
     """The account's active plan has an outcome at risk or missed, or a milestone past due and not done."""
     active = select(SuccessPlan.id).where(SuccessPlan.account_id == Account.id, SuccessPlan.status == "active")
     troubled = select(PlanOutcome.id).where(PlanOutcome.account_id == Account.id,
-                                            PlanOutcome.status.in_(("at_risk", "missed")),
+                                            in_fixed(PlanOutcome.status, ("at_risk", "missed")),
                                             PlanOutcome.plan_id.in_(active))
     late = select(PlanMilestone.id).where(PlanMilestone.account_id == Account.id, PlanMilestone.completed_on.is_(None),
                                           PlanMilestone.due_on < bindparam("plan_today", type_=Date),
