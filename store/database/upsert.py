@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -59,3 +59,19 @@ async def insert_or_update_returning(session: AsyncSession, table: Table, rows: 
     statement = _insert(session, table).on_conflict_do_update(index_elements=list(keys), set_=update) \
         .returning(*returning)
     return list((await session.execute(statement, list(rows))).all())
+
+
+async def insert_or_change_returning(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], *,
+                                     keys: Sequence[str], compared: Sequence[str],
+                                     returning: Sequence[Any]) -> list[Any]:
+    """Insert the rows; where a row's `keys` exist, set its `compared` columns to the row's values only where
+    one of them differs. Returns the `returning` columns of the rows inserted or changed (a row that was
+    already as given is left alone, unwritten and not returned)."""
+    if not rows:
+        return []
+    statement = _insert(session, table)
+    excluded = statement.excluded
+    statement = statement.on_conflict_do_update(
+        index_elements=list(keys), set_={name: getattr(excluded, name) for name in compared},
+        where=or_(*(table.c[name].is_distinct_from(getattr(excluded, name)) for name in compared)))
+    return list((await session.execute(statement.returning(*returning), list(rows))).all())

@@ -41,6 +41,10 @@ class RowFields:
         value = self._raw(column, required)
         if value is None:
             return None
+        if value.isascii() and value.isdigit():  # the common case: plain digits, read as below but faster
+            number = int(value)
+            if minimum <= number <= maximum:
+                return number
         try:
             number = float(value.replace(",", "")) if "." in value else int(value.replace(",", ""))
         except ValueError:

@@ -16,14 +16,15 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store.auth import audit
 from store.auth.principals import Principal
 from store.database.models import Contact, User
+from store.database.upsert import insert_or_change_returning
 from store.errors import InvalidInput
 from store.imports.account_index import AccountIndex, AccountRef, may_write
 from store.imports.column_maps import ColumnMap, mapped
@@ -75,9 +76,13 @@ async def import_signals(sessions: async_sessionmaker[AsyncSession], write_sessi
         spool.seek(0)
         done = 0
         for chunk in _chunks(spool):
-            async with (sessions() if dry_run else write_sessions()) as session, session.begin():
+            # A dry run writes each chunk as an import would and rolls it back: what it reports is what the
+            # database would have done.
+            async with write_sessions() as session:
+                transaction = await session.begin()
                 await _write_chunk(session, spec, chunk, principal=principal, now=now, report=report,
-                                   dry_run=dry_run, source=source, users=users)
+                                   source=source, users=users)
+                await (transaction.rollback() if dry_run else transaction.commit())
             done += len(chunk)
             if on_progress is not None:
                 on_progress(done, max(good, done))
@@ -149,7 +154,17 @@ def _read(spec: SignalKind, source: Source, checked: _Checked, principal: Princi
         yield row, problems, (account, record) if not problems and account and record else None
 
 
-def _chunks(spool: IO[bytes]) -> Iterator[list[tuple[int, Record]]]:
+class _Pending(NamedTuple):
+    """A checked row waiting to be written: its account, its key there, and the columns to store."""
+
+    account_id: int
+    key: Any
+    values: dict[str, Any]  # the table's columns, account_id among them
+    contact_email: str | None = None
+    author_email: str | None = None
+
+
+def _chunks(spool: IO[bytes]) -> Iterator[list[_Pending]]:
     """The checked rows, CHUNK at a time; a usage file's day rows rolled up into their months at the end."""
     days: dict[tuple[int, date], dict[str, Any]] = {}
     while True:
@@ -157,12 +172,12 @@ def _chunks(spool: IO[bytes]) -> Iterator[list[tuple[int, Record]]]:
             names, spooled = pickle.load(spool)
         except EOFError:
             break
+        names = (*names, "account_id")
         chunk = []
         for account_id, key, values, contact_email, author_email, day in spooled:
-            columns = dict(zip(names, values, strict=True))
+            columns = dict(zip(names, (*values, account_id), strict=True))
             if day is None:
-                chunk.append((account_id, Record(columns=columns, key=key, contact_email=contact_email,
-                                                 author_email=author_email)))
+                chunk.append(_Pending(account_id, key, columns, contact_email, author_email))
                 continue
             month = days.get((account_id, key))
             if month is None:
@@ -173,71 +188,54 @@ def _chunks(spool: IO[bytes]) -> Iterator[list[tuple[int, Record]]]:
                 month["features_adopted"] = max(month["features_adopted"], columns["features_adopted"])
         if chunk:
             yield chunk
-    rolled = [(account_id, Record(columns=columns, key=month)) for (account_id, month), columns in days.items()]
+    rolled = [_Pending(account_id, month, columns) for (account_id, month), columns in days.items()]
     for start in range(0, len(rolled), CHUNK):
         yield rolled[start:start + CHUNK]
 
 
-async def _write_chunk(session: AsyncSession, spec: SignalKind, chunk: list[tuple[int, Record]], *,
-                       principal: Principal, now: datetime, report: ImportReport, dry_run: bool,
+async def _write_chunk(session: AsyncSession, spec: SignalKind, chunk: list[_Pending], *,
+                       principal: Principal, now: datetime, report: ImportReport,
                        source: Source, users: dict[str, int]) -> None:
+    """Upsert the chunk's rows: a new key inserted, a stored one updated where a compared column differs,
+    the rest left as they are. The database makes that choice in one statement, so the stored rows are
+    never read into Python and two imports of the same key cannot both insert it."""
     table = spec.table
-    key_column = table.c[spec.key_column]
     contacts = await _contacts_of(session, chunk)
-    # The chunk's accounts' rows, all of them: a second IN list on the key would make SQLite probe the
-    # (account_id, key) index once for every pair of the two lists.
-    keys = {(account_id, record.key) for account_id, record in chunk}
-    existing = {(row.account_id, row[2]): row for row in await session.execute(
-        select(table.c.id, table.c.account_id, key_column, *(table.c[c] for c in spec.compared))
-        .where(table.c.account_id.in_({account_id for account_id, _ in chunk})))
-        if (row.account_id, row[2]) in keys}
-    inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
-    changed_accounts: set[int] = set()
-    for account_id, record in chunk:
-        values = {"account_id": account_id, **record.columns}
+    rows: list[dict[str, Any]] = []
+    for account_id, _, values, contact_email, author_email in chunk:
         if "contact_id" in spec.compared:
-            values["contact_id"] = contacts.get((account_id, record.contact_email)) if record.contact_email else None
-            if record.contact_email and values["contact_id"] is None:
+            values["contact_id"] = contacts.get((account_id, contact_email)) if contact_email else None
+            if contact_email and values["contact_id"] is None:
                 report.contacts_not_found += 1
         if "author_id" in spec.compared:
-            values["author_id"] = users[record.author_email] if record.author_email else principal.user_id
-        stored = existing.get((account_id, record.key))
-        if stored is None:
-            inserts.append(values)
-            changed_accounts.add(account_id)
-        elif any(getattr(stored, column) != values.get(column) for column in spec.compared
-                 if column in values):
-            updates.append({"_id": stored.id, **{c: values[c] for c in spec.compared if c in values}})
-            changed_accounts.add(account_id)
-        else:
-            report.unchanged += 1
-    report.inserted += len(inserts)
-    report.updated += len(updates)
-    if dry_run or not (inserts or updates):
+            values["author_id"] = users[author_email] if author_email else principal.user_id
+        if spec.name == "touchpoints":
+            values["created_at"] = now  # kept only where the row is new: an update sets the compared columns
+        rows.append(values)
+    # Ids only grow, and the chunk's transaction holds the write lock, so a returned id above the highest
+    # stored before is a row this chunk inserted; one at or below it, a stored row it changed.
+    highest = (await session.execute(select(func.max(table.c.id)))).scalar() or 0
+    written = await insert_or_change_returning(session, table, rows, keys=("account_id", spec.key_column),
+                                               compared=spec.compared, returning=(table.c.id, table.c.account_id))
+    inserted = sum(1 for row_id, _ in written if row_id > highest)
+    report.inserted += inserted
+    report.updated += len(written) - inserted
+    report.unchanged += len(chunk) - len(written)
+    if not written:
         return
-    if spec.name == "touchpoints":
-        for values in inserts:
-            values["created_at"] = now
-    if inserts:
-        await session.execute(insert(table), inserts)
-    if updates:
-        changed = [c for c in spec.compared if c in updates[0]]
-        statement = update(table).where(table.c.id == bindparam("_id")).values(
-            {c: bindparam(c) for c in changed})
-        await session.execute(statement.execution_options(synchronize_session=False), updates)
     await audit.write(session, principal=principal, action=f"import.{spec.name}", entity="import", entity_id=0,
-                      at=now, before={}, after={"file": source.name, "inserted": len(inserts),
-                                                "updated": len(updates)})
+                      at=now, before={}, after={"file": source.name, "inserted": inserted,
+                                                "updated": len(written) - inserted})
     # In real time, not the business clock a demo may pin: the watch measures its lag from it.
-    await mark_accounts(session, changed_accounts, now=datetime.now(UTC), reason=f"import.{spec.name}")
+    await mark_accounts(session, {account_id for _, account_id in written}, now=datetime.now(UTC),
+                        reason=f"import.{spec.name}")
 
 
-async def _contacts_of(session: AsyncSession, chunk: list[tuple[int, Record]]) -> dict[tuple[int, str], int]:
-    emails = {record.contact_email for _, record in chunk if record.contact_email}
+async def _contacts_of(session: AsyncSession, chunk: list[_Pending]) -> dict[tuple[int, str], int]:
+    emails = {row.contact_email for row in chunk if row.contact_email}
     if not emails:
         return {}
     found = await session.execute(select(Contact.account_id, Contact.email, Contact.id).where(
-        Contact.account_id.in_({account_id for account_id, _ in chunk}), Contact.email.in_(emails)))
+        Contact.account_id.in_({row.account_id for row in chunk}), Contact.email.in_(emails)))
     return {(account_id, email): contact_id for account_id, email, contact_id in found}
 

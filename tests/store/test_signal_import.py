@@ -176,6 +176,11 @@ async def test_excel_exports_read_as_they_are(db: Db, tmp_path: Path, encoding: 
 async def test_nul_bytes_and_undecodable_files_are_refused_clearly(db: Db, tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="holds NUL bytes"):
         await _import(db, _write(tmp_path, "x.csv", "account,period\x00\n"), "usage")
+    # Past the first 64 KB that the encoding is told from, a NUL is found with its line, before any row is read.
+    rows = "".join(f"Acme,2026-{1 + n % 9:02d},1,1\n" for n in range(5000))
+    late = _write(tmp_path, "late.csv", "account,period,active_users,usage_count\n" + rows + "Acme,2026-10\x00,1,1\n")
+    with pytest.raises(InvalidInput, match="NUL character on line 5002"):
+        await _import(db, late, "usage")
     latin = tmp_path / "latin.csv"
     latin.write_bytes("account,period,active_users,usage_count\nCaf\xe9,2026-10,1,1\n".encode("latin-1"))
     with pytest.raises(InvalidInput, match="is not utf-8 text"):
@@ -190,6 +195,15 @@ async def test_a_dry_run_says_what_would_change_and_writes_nothing(db: Db, tmp_p
     assert await _count(db, UsageSnapshot) == 0 and await _count(db, AuditEvent) > 0
     async with db.read() as session:
         assert await session.scalar(select(func.count()).where(AuditEvent.action == "import.usage")) == 0
+    await _import(db, path, "usage")
+    changed = _write(tmp_path, "changed.csv", "account,period,active_users,usage_count\n"
+                     "Acme Corp,2026-10,7,1\nAcme Corp,2026-09,2,2\n")
+    report = await _import(db, changed, "usage", dry_run=True)
+    assert (report.inserted, report.updated, report.unchanged) == (1, 1, 0)
+    async with db.read() as session:
+        stored = (await session.execute(select(UsageSnapshot.period_start, UsageSnapshot.active_users))).all()
+        assert [(period.isoformat(), users) for period, users in stored] == [("2026-10-01", 1)]
+        assert await session.scalar(select(func.count()).where(AuditEvent.action == "import.usage")) == 1
 
 
 async def test_imported_signals_are_reassessed_once_and_an_unchanged_reimport_costs_nothing(
