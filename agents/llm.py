@@ -11,7 +11,6 @@ import json
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-import openai
 from pydantic import BaseModel, ValidationError
 
 ParsedT = TypeVar("ParsedT", bound=BaseModel)
@@ -53,12 +52,18 @@ class OpenAICompatibleModel:
     """A chat-completions endpoint asked for a JSON object, parsed into `schema`."""
 
     def __init__(self, settings: ModelSettings) -> None:
+        # Imported here, not with the module: it takes a third of a second to load, and every command loads
+        # this module while few of them talk to a model.
+        import openai
+
         self.name = settings.model
         # The client retries 408, 409, 429 (honouring Retry-After) and 5xx with backoff, boundedly.
         self._client = openai.AsyncOpenAI(base_url=settings.base_url, api_key=settings.api_key,
                                           timeout=settings.timeout_seconds, max_retries=settings.max_retries)
 
     async def complete(self, *, system: str, user: str, schema: type[ParsedT]) -> Completion[ParsedT]:
+        import openai  # loaded by __init__ already
+
         try:
             response = await self._client.chat.completions.create(
                 model=self.name, messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],

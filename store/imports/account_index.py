@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,8 +17,10 @@ from store.vocabulary import PORTFOLIO_WRITER_ROLES
 MATCHES = ("external_id", "domain", "name")
 
 
-@dataclass(frozen=True, slots=True)
-class AccountRef:
+class AccountRef(NamedTuple):
+    """An account as an import row refers to it (a named tuple: an index holds every account, and a
+    tuple is made in half the time of a frozen dataclass)."""
+
     id: int
     name: str
     owner_id: int
@@ -38,13 +41,14 @@ class AccountIndex:
         by: dict[str, dict[str, AccountRef]] = {match: {} for match in MATCHES}
         rows = await session.execute(select(Account.id, Account.name, Account.name_lower, Account.domain,
                                             Account.external_id, Account.owner_id, Account.status))
-        for row in rows:
-            ref = AccountRef(id=row.id, name=row.name, owner_id=row.owner_id, status=row.status)
-            by["name"][row.name_lower] = ref
-            if row.domain:
-                by["domain"][row.domain] = ref
-            if row.external_id:
-                by["external_id"][row.external_id] = ref
+        by_name, by_domain, by_external_id = by["name"], by["domain"], by["external_id"]
+        for account_id, name, name_lower, domain, external_id, owner_id, status in rows:
+            ref = AccountRef(account_id, name, owner_id, status)
+            by_name[name_lower] = ref
+            if domain:
+                by_domain[domain] = ref
+            if external_id:
+                by_external_id[external_id] = ref
         return cls(by=by)
 
     def account_of(self, fields: RowFields, problems: list[str]) -> AccountRef | None:
