@@ -3,6 +3,7 @@ every row, nothing written from a bad file, and the encodings and delimiters exp
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -259,3 +260,13 @@ async def test_an_import_marks_the_accounts_it_changed_for_the_watch(db: Db, tmp
         await session.execute(AccountMark.__table__.delete())
     await _import(db, path, "usage")
     assert await _count(db, AccountMark) == 0, "an unchanged re-import marks nothing"
+
+
+async def test_two_imports_of_the_same_tickets_at_once_store_each_ticket_once(db: Db, tmp_path: Path) -> None:
+    await make_account(db, name="Acme", domain="acme.example")
+    lines = "".join(f"acme.example,T-{n},Export question,2026-10-{1 + n % 28:02d}T09:00:00Z\n" for n in range(300))
+    path = _write(tmp_path, "tickets.csv", "account,ticket_id,subject,opened_at\n" + lines)
+    first, second = await asyncio.gather(_import(db, path, "tickets"), _import(db, path, "tickets"))
+    # Whichever wrote a ticket first inserted it; the other found it as given and left it alone.
+    assert first.inserted + second.inserted == 300 and first.unchanged + second.unchanged == 300
+    assert first.updated == second.updated == 0 and await _count(db, SupportTicket) == 300
