@@ -52,11 +52,12 @@ async def insert_missing_returning(session: AsyncSession, table: Table, rows: Se
 
 async def insert_or_update_returning(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], *,
                                      keys: Sequence[str], update: dict[str, Any],
-                                     returning: Sequence[Any]) -> list[Any]:
-    """insert_or_update with expressions, returning the `returning` columns of every row as written."""
+                                     returning: Sequence[Any], where: Any = None) -> list[Any]:
+    """insert_or_update with expressions, returning the `returning` columns of every row as written (where
+    `where` is given, a stored row it does not hold for is left alone and not returned)."""
     if not rows:
         return []
-    statement = _insert(session, table).on_conflict_do_update(index_elements=list(keys), set_=update) \
+    statement = _insert(session, table).on_conflict_do_update(index_elements=list(keys), set_=update, where=where) \
         .returning(*returning)
     return list((await session.execute(statement, list(rows))).all())
 
@@ -67,11 +68,8 @@ async def insert_or_change_returning(session: AsyncSession, table: Table, rows: 
     """Insert the rows; where a row's `keys` exist, set its `compared` columns to the row's values only where
     one of them differs. Returns the `returning` columns of the rows inserted or changed (a row that was
     already as given is left alone, unwritten and not returned)."""
-    if not rows:
-        return []
-    statement = _insert(session, table)
-    excluded = statement.excluded
-    statement = statement.on_conflict_do_update(
-        index_elements=list(keys), set_={name: getattr(excluded, name) for name in compared},
-        where=or_(*(table.c[name].is_distinct_from(getattr(excluded, name)) for name in compared)))
-    return list((await session.execute(statement.returning(*returning), list(rows))).all())
+    excluded = excluded_of(session, table)
+    return await insert_or_update_returning(
+        session, table, rows, keys=keys, update={name: getattr(excluded, name) for name in compared},
+        where=or_(*(table.c[name].is_distinct_from(getattr(excluded, name)) for name in compared)),
+        returning=returning)

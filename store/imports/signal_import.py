@@ -155,10 +155,9 @@ def _read(spec: SignalKind, source: Source, checked: _Checked, principal: Princi
 
 
 class _Pending(NamedTuple):
-    """A checked row waiting to be written: its account, its key there, and the columns to store."""
+    """A checked row waiting to be written: its account and the columns to store."""
 
     account_id: int
-    key: Any
     values: dict[str, Any]  # the table's columns, account_id among them
     contact_email: str | None = None
     author_email: str | None = None
@@ -177,7 +176,7 @@ def _chunks(spool: IO[bytes]) -> Iterator[list[_Pending]]:
         for account_id, key, values, contact_email, author_email, day in spooled:
             columns = dict(zip(names, (*values, account_id), strict=True))
             if day is None:
-                chunk.append(_Pending(account_id, key, columns, contact_email, author_email))
+                chunk.append(_Pending(account_id, columns, contact_email, author_email))
                 continue
             month = days.get((account_id, key))
             if month is None:
@@ -188,7 +187,7 @@ def _chunks(spool: IO[bytes]) -> Iterator[list[_Pending]]:
                 month["features_adopted"] = max(month["features_adopted"], columns["features_adopted"])
         if chunk:
             yield chunk
-    rolled = [_Pending(account_id, month, columns) for (account_id, month), columns in days.items()]
+    rolled = [_Pending(account_id, columns) for (account_id, _), columns in days.items()]
     for start in range(0, len(rolled), CHUNK):
         yield rolled[start:start + CHUNK]
 
@@ -202,7 +201,7 @@ async def _write_chunk(session: AsyncSession, spec: SignalKind, chunk: list[_Pen
     table = spec.table
     contacts = await _contacts_of(session, chunk)
     rows: list[dict[str, Any]] = []
-    for account_id, _, values, contact_email, author_email in chunk:
+    for account_id, values, contact_email, author_email in chunk:
         if "contact_id" in spec.compared:
             values["contact_id"] = contacts.get((account_id, contact_email)) if contact_email else None
             if contact_email and values["contact_id"] is None:
